@@ -1,0 +1,22 @@
+"""Turn a user seed into explicit numpy and torch generators, once, at the API boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+Seed = int | np.random.Generator | None
+
+
+def numpy_rng(seed: Seed) -> np.random.Generator:
+    """A numpy Generator from an int, an existing Generator (used as is) or None (fresh entropy)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def torch_generator(rng: np.random.Generator, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch Generator on `device`, seeded from `rng` so one seed drives both libraries."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(rng.integers(0, 2**63 - 1)))
+    return generator
