@@ -1,0 +1,131 @@
+"""Column kinds of a table: inferred from pandas dtypes, overridable per column, saved as JSON with a model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import SchemaError
+
+Kind = Literal["numeric", "integer", "boolean", "categorical", "datetime", "id", "constant"]
+KINDS: tuple[str, ...] = ("numeric", "integer", "boolean", "categorical", "datetime", "id", "constant")
+# A string column whose values are all distinct is an identifier, not a category, once it has this many rows.
+ID_MIN_ROWS = 20
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column: its name, how it is modelled (`kind`) and the pandas dtype to give back."""
+
+    name: str
+    kind: Kind
+    dtype: str
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The ordered columns of a table; `to_dict`/`from_dict` round-trip through JSON."""
+
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def __getitem__(self, name: str) -> ColumnSpec:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {"columns": [asdict(c) for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "TableSchema":
+        return cls(tuple(ColumnSpec(**c) for c in data["columns"]))
+
+    def __str__(self) -> str:
+        width = max((len(c.name) for c in self.columns), default=0)
+        return "\n".join(f"{c.name:<{width}}  {c.kind:<11}  {c.dtype}" for c in self.columns)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, (str, bytes, int, float, bool, np.generic, pd.Timestamp))
+
+
+def _infer_kind(series: pd.Series) -> Kind:
+    """The natural kind of one column from its dtype and values."""
+    name, dtype = series.name, series.dtype
+    non_null = series.dropna()
+    if series.nunique(dropna=False) <= 1:  # one value everywhere, or all missing: nothing to learn
+        return "constant"
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    if pd.api.types.is_string_dtype(dtype) or dtype == object:
+        bad = non_null[~non_null.map(_is_scalar)]
+        if len(bad):
+            raise SchemaError(
+                f"Column {name!r} holds values of type {type(bad.iloc[0]).__name__} (e.g. {bad.iloc[0]!r}), "
+                "which cannot be modelled. Convert them to strings or numbers, or drop the column."
+            )
+        if non_null.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+            return "boolean"
+        if len(non_null) >= ID_MIN_ROWS and non_null.nunique() == len(non_null) and len(non_null) == len(series):
+            return "id"
+        return "categorical"
+    raise SchemaError(
+        f"Column {name!r} has dtype {dtype}, which is not supported. Convert it to numbers, strings or datetimes, "
+        "or drop the column."
+    )
+
+
+def _check_override(series: pd.Series, kind: str) -> None:
+    """Reject an override that the column's values cannot satisfy, naming an offending value."""
+    name = series.name
+    if kind not in KINDS:
+        raise SchemaError(f"column_types[{name!r}] = {kind!r} is not a kind; use one of {', '.join(KINDS)}.")
+    non_null = series.dropna()
+    if kind in ("numeric", "integer") and not pd.api.types.is_numeric_dtype(series.dtype):
+        converted = pd.to_numeric(non_null, errors="coerce")
+        bad = non_null[converted.isna()]
+        if len(bad):
+            raise SchemaError(
+                f"Column {name!r}: {len(bad)} values are not numbers (e.g. {bad.iloc[0]!r}). "
+                f"Mark it categorical in column_types or clean the values."
+            )
+    if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(series.dtype):
+        raise SchemaError(
+            f"Column {name!r} has dtype {series.dtype}, not datetime. Convert it first with pd.to_datetime(df[{name!r}])."
+        )
+
+
+def infer_schema(df: pd.DataFrame, column_types: Mapping[str, str] | None = None) -> TableSchema:
+    """Infer each column's kind from its dtype; `column_types` overrides kinds by column name."""
+    overrides = dict(column_types or {})
+    unknown = sorted(set(overrides) - set(map(str, df.columns)))
+    if unknown:
+        raise SchemaError(
+            f"column_types names columns that are not in the table: {unknown}. Columns are: {list(df.columns)}."
+        )
+    columns = []
+    for name in df.columns:
+        series = df[name]
+        if name in overrides:
+            _check_override(series, overrides[name])
+            kind = overrides[name]
+        else:
+            kind = _infer_kind(series)
+        columns.append(ColumnSpec(name=str(name), kind=kind, dtype=str(series.dtype)))
+    return TableSchema(tuple(columns))
