@@ -1,0 +1,197 @@
+"""A whole table <-> the arrays the diffusion model sees: quantile-normal numerics, categorical codes, class labels."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import QuantileTransformer
+
+from ..errors import SchemaError
+from ..schema import TableSchema
+from .categorical import CategoricalColumn, to_json_value
+from .numeric import NumericColumn
+from .unmodelled import ConstantColumn, IdColumn
+
+Task = Literal["classification", "regression"]
+# An integer target with at most this many distinct values is taken as class labels (pass task= to override).
+MAX_INTEGER_CLASSES = 10
+NUMERIC_KINDS = ("numeric", "integer", "datetime")
+CATEGORICAL_KINDS = ("categorical", "boolean")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Model-space view of a table: x_num (n, d_num) float32, x_cat (n, n_cat) int64 codes, y (n,) int64 or None."""
+
+    x_num: np.ndarray
+    x_cat: np.ndarray
+    y: np.ndarray | None
+
+
+def infer_task(schema: TableSchema, df: pd.DataFrame, target: str) -> Task:
+    """Classification for categorical/boolean targets and integers with few values; regression otherwise."""
+    kind = schema[target].kind
+    if kind in CATEGORICAL_KINDS:
+        return "classification"
+    if kind == "integer" and df[target].nunique() <= MAX_INTEGER_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _check_target(schema: TableSchema, df: pd.DataFrame, target: str, task: Task) -> None:
+    """Reject targets that cannot be learned, saying why and what to do."""
+    series, kind = df[target], schema[target].kind
+    if series.isna().any():
+        raise SchemaError(
+            f"Target {target!r} has {int(series.isna().sum())} missing values. Drop those rows "
+            f"(df.dropna(subset=[{target!r}])) or fit without target=."
+        )
+    if series.nunique() < 2:
+        raise SchemaError(
+            f"Target {target!r} has a single value ({to_json_value(series.iloc[0])!r}); a target needs at least two "
+            "classes or values. Fit without target= to model it as an ordinary column."
+        )
+    if kind == "id":
+        raise SchemaError(f"Target {target!r} is unique per row, like an identifier; choose another target.")
+    if task == "regression" and kind not in NUMERIC_KINDS:
+        raise SchemaError(
+            f"Target {target!r} is {kind}, so it cannot be a regression target. Use task='classification'."
+        )
+
+
+class TableEncoder:
+    """Fits per-column transforms and a quantile transform, and maps tables to model arrays and back."""
+
+    def __init__(
+        self,
+        schema: TableSchema,
+        target: str | None = None,
+        task: Task | None = None,
+        max_categories: int | None = 100,
+        seed: int = 0,
+    ) -> None:
+        self.schema, self.target, self.task = schema, target, task
+        self.max_categories, self.seed = max_categories, seed
+
+    def fit(self, df: pd.DataFrame) -> "TableEncoder":
+        """Learn every column's transform; the regression target leads the numeric block, as in TabDDPM."""
+        if self.target is not None:
+            self.task = self.task or infer_task(self.schema, df, self.target)
+            _check_target(self.schema, df, self.target, self.task)
+        self.numeric_, self.categorical_, self.unmodelled_ = [], [], []
+        self.label_ = None
+        for spec in self.schema.columns:
+            series = df[spec.name]
+            if spec.name == self.target and self.task == "classification":
+                self.label_ = CategoricalColumn(spec.name, spec.dtype).fit(series)
+            elif spec.name == self.target:
+                self.numeric_.insert(0, NumericColumn(spec.name, spec.kind, spec.dtype).fit(series))
+            elif spec.kind in NUMERIC_KINDS:
+                self.numeric_.append(NumericColumn(spec.name, spec.kind, spec.dtype).fit(series))
+            elif spec.kind in CATEGORICAL_KINDS:
+                self.categorical_.append(CategoricalColumn(spec.name, spec.dtype, self.max_categories).fit(series))
+            elif spec.kind == "id":
+                self.unmodelled_.append(IdColumn(spec.name, spec.dtype).fit(series))
+            else:
+                self.unmodelled_.append(ConstantColumn(spec.name, spec.dtype).fit(series))
+        self.class_frequencies_ = self.label_.frequencies(df[self.target]) if self.label_ else None
+        self.quantile_ = None
+        if self.numeric_:
+            raw = self._raw_numeric(df)
+            n_quantiles = max(min(len(df) // 30, 1000), 10)
+            self.quantile_ = QuantileTransformer(
+                n_quantiles=min(n_quantiles, len(df)), output_distribution="normal", subsample=10**9,
+                random_state=self.seed,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # constant stretches in a column are expected
+                self.quantile_.fit(raw)
+        return self
+
+    def _raw_numeric(self, df: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([c.to_float(df[c.name]) for c in self.numeric_])
+
+    @property
+    def missing_indicators(self) -> list[NumericColumn]:
+        """Numeric columns that had missing values; each adds a two-level code to the categorical block."""
+        return [c for c in self.numeric_ if c.has_missing_]
+
+    @property
+    def category_sizes(self) -> list[int]:
+        return [c.n_levels for c in self.categorical_] + [2] * len(self.missing_indicators)
+
+    @property
+    def n_classes(self) -> int:
+        return self.label_.n_levels if self.label_ else 0
+
+    def encode(self, df: pd.DataFrame) -> Encoded:
+        """Model arrays for a table with the fitted columns."""
+        n = len(df)
+        x_num = np.zeros((n, 0), np.float32)
+        indicators = []
+        if self.numeric_:
+            raw = self._raw_numeric(df)
+            indicators = [np.isnan(raw[:, i]).astype(np.int64) for i, c in enumerate(self.numeric_) if c.has_missing_]
+            x_num = np.nan_to_num(self.quantile_.transform(raw), nan=0.0).astype(np.float32)
+        codes = [c.encode(df[c.name]) for c in self.categorical_] + indicators
+        x_cat = np.column_stack(codes).astype(np.int64) if codes else np.zeros((n, 0), np.int64)
+        y = self.label_.encode(df[self.target]) if self.label_ else None
+        return Encoded(x_num, x_cat, y)
+
+    def decode(self, encoded: Encoded, rng: np.random.Generator) -> pd.DataFrame:
+        """A table in the original column order and dtypes from model arrays."""
+        n = len(encoded.x_num)  # x_num always has one row per row, even with no numeric columns
+        columns: dict[str, pd.Series] = {}
+        if self.numeric_:
+            raw = self.quantile_.inverse_transform(encoded.x_num.astype(np.float64))
+            indicator_codes = iter(encoded.x_cat[:, len(self.categorical_):].T)
+            for i, column in enumerate(self.numeric_):
+                missing = next(indicator_codes) == 1 if column.has_missing_ else None
+                columns[column.name] = column.from_float(raw[:, i], missing)
+        for i, column in enumerate(self.categorical_):
+            columns[column.name] = column.decode(encoded.x_cat[:, i], rng)
+        if self.label_:
+            columns[self.target] = self.label_.decode(encoded.y, rng)
+        for column in self.unmodelled_:
+            columns[column.name] = column.generate(n, rng)
+        return pd.DataFrame({name: columns[name].reset_index(drop=True) for name in self.schema.names})
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """JSON-serialisable state plus the quantile arrays, for model files that never pickle."""
+        meta = {
+            "schema": self.schema.to_dict(), "target": self.target, "task": self.task,
+            "max_categories": self.max_categories, "seed": self.seed,
+            "numeric": [c.state() for c in self.numeric_],
+            "categorical": [c.state() for c in self.categorical_],
+            "unmodelled": [{"type": type(c).__name__, **c.state()} for c in self.unmodelled_],
+            "label": self.label_.state() if self.label_ else None,
+            "class_frequencies": None if self.class_frequencies_ is None else self.class_frequencies_.tolist(),
+        }
+        arrays = {}
+        if self.quantile_ is not None:
+            arrays = {"quantiles": self.quantile_.quantiles_, "references": self.quantile_.references_}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> "TableEncoder":
+        encoder = cls(TableSchema.from_dict(meta["schema"]), meta["target"], meta["task"], meta["max_categories"], meta["seed"])
+        encoder.numeric_ = [NumericColumn.from_state(s) for s in meta["numeric"]]
+        encoder.categorical_ = [CategoricalColumn.from_state(s) for s in meta["categorical"]]
+        kinds = {"ConstantColumn": ConstantColumn, "IdColumn": IdColumn}
+        encoder.unmodelled_ = [kinds[s["type"]].from_state(s) for s in meta["unmodelled"]]
+        encoder.label_ = CategoricalColumn.from_state(meta["label"]) if meta["label"] else None
+        freqs = meta["class_frequencies"]
+        encoder.class_frequencies_ = None if freqs is None else np.asarray(freqs)
+        encoder.quantile_ = None
+        if "quantiles" in arrays:
+            quantiles = np.asarray(arrays["quantiles"], dtype=np.float64)
+            encoder.quantile_ = QuantileTransformer(n_quantiles=len(quantiles), output_distribution="normal")
+            encoder.quantile_.quantiles_ = quantiles
+            encoder.quantile_.references_ = np.asarray(arrays["references"], dtype=np.float64)
+            encoder.quantile_.n_quantiles_ = len(quantiles)
+            encoder.quantile_.n_features_in_ = quantiles.shape[1]
+        return encoder
