@@ -1,3 +1,14 @@
-"""tabdiffusion: synthetic tabular data with diffusion models."""
+"""tabdiffusion: synthetic tabular data with diffusion models (TabDDPM and beyond)."""
 
 __version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    ModelFileError, NotFittedError, ParameterError, SchemaError, TabDiffusionError, TrainingDivergedError,
+)
+from .schema import ColumnSpec, TableSchema, infer_schema  # noqa: E402
+from .synthesizer import PRESETS, ModelConfig, Synthesizer  # noqa: E402
+
+__all__ = [
+    "Synthesizer", "ModelConfig", "PRESETS", "TableSchema", "ColumnSpec", "infer_schema", "TabDiffusionError",
+    "SchemaError", "ParameterError", "NotFittedError", "TrainingDivergedError", "ModelFileError", "__version__",
+]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# Float columns are rounded to the fewest decimals (up to this many) that reproduce every training value.
+MAX_DECIMALS = 6
 # TabDDPM rounds numeric columns with at most this many distinct values to the nearest value seen in training.
 SNAP_MAX_VALUES = 32
 _SECOND = pd.Timedelta(seconds=1)
@@ -17,6 +19,14 @@ def _datetime_resolution(seconds: np.ndarray) -> float | None:
         return 86400.0
     if np.all(np.mod(seconds, 1) == 0):
         return 1.0
+    return None
+
+
+def _decimals(values: np.ndarray) -> int | None:
+    """The fewest decimals d <= MAX_DECIMALS with round(v, d) == v for all values, or None."""
+    for d in range(MAX_DECIMALS + 1):
+        if np.allclose(np.round(values, d), values, rtol=0, atol=1e-9 * max(1.0, np.abs(values).max(initial=0))):
+            return d
     return None
 
 
@@ -36,7 +46,7 @@ class NumericColumn:
         return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
     def fit(self, series: pd.Series) -> "NumericColumn":
-        """Learn range, missingness, rounding and (for few distinct values) the values to snap to."""
+        """Learn range, missingness, decimals and (for few distinct values) the values to snap to."""
         values = self.to_float(series)
         observed = values[~np.isnan(values)]
         self.min_, self.max_ = float(observed.min()), float(observed.max())
@@ -44,6 +54,7 @@ class NumericColumn:
         distinct = np.unique(observed)
         self.snap_values_ = distinct.tolist() if len(distinct) <= SNAP_MAX_VALUES else None
         self.resolution_ = _datetime_resolution(observed) if self.kind == "datetime" else None
+        self.decimals_ = _decimals(observed) if self.kind == "numeric" else None
         self.tz_ = str(series.dt.tz) if self.kind == "datetime" and series.dt.tz is not None else None
         return self
 
@@ -59,6 +70,8 @@ class NumericColumn:
             values = np.round(values)
         elif self.resolution_ is not None:
             values = np.round(values / self.resolution_) * self.resolution_
+        elif self.decimals_ is not None:
+            values = np.round(values, self.decimals_)
         missing = np.zeros(len(values), bool) if missing is None else missing
         if self.kind == "datetime":
             stamps = pd.to_datetime(np.where(missing, np.nan, values), unit="s")
@@ -78,7 +91,7 @@ class NumericColumn:
         return {
             "name": self.name, "kind": self.kind, "dtype": self.dtype, "min": self.min_, "max": self.max_,
             "has_missing": self.has_missing_, "snap_values": self.snap_values_, "resolution": self.resolution_,
-            "tz": self.tz_,
+            "decimals": self.decimals_, "tz": self.tz_,
         }
 
     @classmethod
@@ -86,4 +99,5 @@ class NumericColumn:
         column = cls(state["name"], state["kind"], state["dtype"])
         column.min_, column.max_, column.has_missing_ = state["min"], state["max"], state["has_missing"]
         column.snap_values_, column.resolution_, column.tz_ = state["snap_values"], state["resolution"], state["tz"]
+        column.decimals_ = state["decimals"]
         return column

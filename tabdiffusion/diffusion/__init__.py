@@ -1,0 +1,1 @@
+"""Noising processes and their reverse steps; torch only, no parameters, no pandas."""

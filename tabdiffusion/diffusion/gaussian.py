@@ -1,0 +1,35 @@
+"""Gaussian DDPM for the numeric block (Ho et al. 2020): epsilon prediction, MSE loss, ancestral steps."""
+
+from __future__ import annotations
+
+import torch
+
+from .schedules import Schedule, at
+
+
+def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps; (B, d)."""
+    acp = at(schedule.alphas_cumprod, t, x0.ndim)
+    return acp.sqrt() * x0 + (1 - acp).sqrt() * noise
+
+
+def loss(eps_pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Per-row mean squared error of the noise prediction; (B,). Zero when there are no numeric columns."""
+    if noise.shape[1] == 0:
+        return noise.new_zeros(noise.shape[0])
+    return ((eps_pred - noise) ** 2).mean(dim=1)
+
+
+def p_sample(
+    x_t: torch.Tensor, t: torch.Tensor, eps_pred: torch.Tensor, schedule: Schedule, generator: torch.Generator
+) -> torch.Tensor:
+    """One ancestral step x_t -> x_{t-1} with TabDDPM's 'fixed large' variance (beta_t, first step posterior)."""
+    acp = at(schedule.alphas_cumprod, t, x_t.ndim)
+    acp_prev = at(schedule.alphas_cumprod_prev, t, x_t.ndim)
+    alpha = at(schedule.alphas, t, x_t.ndim)
+    x0 = (x_t - (1 - acp).sqrt() * eps_pred) / acp.sqrt()
+    mean = (acp_prev.sqrt() * (1 - alpha) * x0 + alpha.sqrt() * (1 - acp_prev) * x_t) / (1 - acp)
+    variance = torch.cat([schedule.posterior_variance[1:2], 1 - schedule.alphas[1:]])
+    noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+    nonzero = (t > 0).to(x_t.dtype).reshape(-1, 1)
+    return mean + nonzero * at(variance, t, x_t.ndim).sqrt() * noise

@@ -1,0 +1,1 @@
+"""Denoiser networks; torch only, knowing nothing about schedules or columns."""

@@ -1,0 +1,287 @@
+"""The Synthesizer: fit a diffusion model to a table, sample new rows, save and load it.
+
+This is the one module that wires schema, transforms, diffusion, the denoiser and training together.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from ._random import Seed, numpy_rng, torch_generator
+from .diffusion.mixed import MixedDiffusion
+from .errors import ModelFileError, NotFittedError, ParameterError, SchemaError
+from .modelfile import read_model_file, write_model_file
+from .nn.mlp import MLPDenoiser, reset_parameters
+from .schema import TableSchema, infer_schema
+from .tables import as_dataframe
+from .training import History, train
+from .transforms.table import Encoded, TableEncoder
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every hyperparameter of one fit; a preset fills it and keyword arguments override single fields."""
+
+    d_layers: tuple[int, ...]
+    num_timesteps: int
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    dropout: float
+    ema_decay: float
+    d_t: int = 128
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # CPU-friendly starting point; issue 5 tunes it with the benchmark harness.
+    "default": ModelConfig(
+        d_layers=(512, 512, 512), num_timesteps=100, steps=3000, batch_size=1024, lr=1e-3, weight_decay=1e-5,
+        dropout=0.0, ema_decay=0.999,
+    ),
+    # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
+    # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
+    "tabddpm": ModelConfig(
+        d_layers=(512, 1024, 1024, 512), num_timesteps=1000, steps=30000, batch_size=4096, lr=1e-3,
+        weight_decay=0.0, dropout=0.0, ema_decay=0.999,
+    ),
+}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' is CUDA when available, else CPU; anything else must be a torch device string."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda'.") from None
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _check_table(df: pd.DataFrame, target: str | None) -> None:
+    """Reject tables that cannot be fitted, naming the problem and the fix."""
+    if df.shape[1] == 0:
+        raise SchemaError("The table has no columns. Pass a table with at least one column.")
+    if len(df) == 0:
+        raise SchemaError(f"The table has no rows (columns: {list(df.columns)}). Pass a table with at least one row.")
+    names = [str(c) for c in df.columns]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SchemaError(f"Column names must be unique; repeated: {duplicates}. Rename them before fitting.")
+    if target is not None and target not in names:
+        raise SchemaError(f"target={target!r} is not a column of the table. Columns are: {names}.")
+    for name in df.columns:
+        series = df[name]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            infinite = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
+            if infinite.any():
+                raise SchemaError(
+                    f"Column {name!r} has {int(infinite.sum())} infinite values (e.g. {series[infinite].iloc[0]}). "
+                    "Replace them with NaN (missing) or finite numbers."
+                )
+
+
+class Synthesizer:
+    """Learns a table with TabDDPM-style diffusion and generates new rows with the same columns, order and dtypes.
+
+    Parameters are stored as given and checked by `fit` (scikit-learn's convention). Any hyperparameter of
+    `ModelConfig` may be passed to override the preset. `time_budget` (seconds) stops training early; the
+    stopping step then depends on the machine's speed, which trades exact reproducibility for wall time.
+    """
+
+    def __init__(
+        self,
+        *,
+        preset: Literal["default", "tabddpm"] = "default",
+        seed: int | None = None,
+        steps: int | None = None,
+        time_budget: float | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        weight_decay: float | None = None,
+        d_layers: tuple[int, ...] | list[int] | None = None,
+        num_timesteps: int | None = None,
+        dropout: float | None = None,
+        ema_decay: float | None = None,
+        max_categories: int | None = 100,
+        sample_batch_size: int = 16384,
+        device: str = "auto",
+        verbose: bool = True,
+    ) -> None:
+        self.preset, self.seed, self.steps, self.time_budget = preset, seed, steps, time_budget
+        self.batch_size, self.lr, self.weight_decay, self.d_layers = batch_size, lr, weight_decay, d_layers
+        self.num_timesteps, self.dropout, self.ema_decay = num_timesteps, dropout, ema_decay
+        self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
+        self.device, self.verbose = device, verbose
+
+    # ----------------------------------------------------------------------------------------------- configuration
+    def _config(self) -> ModelConfig:
+        """The preset with this object's overrides applied, validated."""
+        if self.preset not in PRESETS:
+            raise ParameterError(f"preset={self.preset!r} is unknown; use one of {sorted(PRESETS)}.")
+        overrides = {
+            name: getattr(self, name)
+            for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay")
+            if getattr(self, name) is not None
+        }
+        config = replace(PRESETS[self.preset], **overrides)
+        for name in ("steps", "batch_size", "num_timesteps"):
+            _check_positive_int(name, getattr(config, name))
+        if not config.d_layers or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in config.d_layers):
+            raise ParameterError(f"d_layers must be a non-empty list of positive layer widths, got {config.d_layers!r}.")
+        if not config.lr > 0:
+            raise ParameterError(f"lr must be positive, got {config.lr!r}.")
+        if not 0 <= config.dropout < 1 or not 0 <= config.ema_decay < 1 or config.weight_decay < 0:
+            raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
+        if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
+            raise ParameterError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}.")
+        if self.max_categories is not None:
+            _check_positive_int("max_categories", self.max_categories)
+            if self.max_categories < 2:
+                raise ParameterError("max_categories must be at least 2 (one level plus the pooled rare level).")
+        _check_positive_int("sample_batch_size", self.sample_batch_size)
+        return replace(config, d_layers=tuple(int(d) for d in config.d_layers))
+
+    def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion, MLPDenoiser]:
+        diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device)
+        model = MLPDenoiser(diffusion.input_width, list(config.d_layers), encoder.n_classes, config.d_t, config.dropout)
+        return diffusion, model
+
+    # --------------------------------------------------------------------------------------------------- fitting
+    def fit(
+        self,
+        data: pd.DataFrame | str | os.PathLike,
+        target: str | None = None,
+        *,
+        column_types: Mapping[str, str] | None = None,
+        task: Literal["classification", "regression"] | None = None,
+    ) -> "Synthesizer":
+        """Learn the table `data` (DataFrame, or path to CSV/Parquet); `target` is conditioned on if it is a class label."""
+        df = as_dataframe(data)
+        if task not in (None, "classification", "regression"):
+            raise ParameterError(f"task={task!r}; use 'classification', 'regression' or None (inferred).")
+        if task is not None and target is None:
+            raise ParameterError("task= needs target=: name the column the task refers to.")
+        _check_table(df, target)
+        df = df.rename(columns=str) if any(not isinstance(c, str) for c in df.columns) else df
+        config = self._config()
+        device = resolve_device(self.device)
+        seed = int(numpy_rng(None).integers(2**31)) if self.seed is None else self.seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ParameterError(f"seed must be an integer or None, got {seed!r}.")
+        rng = numpy_rng(int(seed))
+        schema = infer_schema(df, column_types)
+        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed)).fit(df)
+        encoded = encoder.encode(df)
+        diffusion, model = self._build(encoder, config, device)
+        reset_parameters(model, torch_generator(rng, "cpu"))
+        model.to(device)
+        ema, history = train(
+            model, diffusion,
+            torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device),
+            None if encoded.y is None else torch.from_numpy(encoded.y).to(device),
+            steps=config.steps, time_budget=self.time_budget, batch_size=config.batch_size, lr=config.lr,
+            weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
+            verbose=self.verbose,
+        )
+        self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
+        self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
+        self._sample_rng = np.random.default_rng([self.seed_, 1])
+        return self
+
+    @property
+    def schema(self) -> TableSchema:
+        """The column kinds learned by `fit` (also saved in the model file)."""
+        self._check_fitted("schema")
+        return self.schema_
+
+    def _check_fitted(self, method: str) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"This Synthesizer is not fitted yet; call fit(data) before {method}.")
+
+    # -------------------------------------------------------------------------------------------------- sampling
+    def sample(self, n: int, seed: Seed = None) -> pd.DataFrame:
+        """`n` synthetic rows with the training table's columns, order and dtypes.
+
+        With `seed=None` successive calls continue one random stream started at fit (or load) time.
+        """
+        self._check_fitted("sample")
+        if isinstance(n, float) and n.is_integer() and n > 0:
+            raise ParameterError(f"n must be an integer number of rows, got the float {n!r}; pass int(n).")
+        n = _check_positive_int("n", n)
+        rng = self._sample_rng if seed is None else numpy_rng(seed)
+        generator = torch_generator(rng, self.device_)
+        y = None
+        if self.encoder_.class_frequencies_ is not None:
+            weights = torch.as_tensor(self.encoder_.class_frequencies_, dtype=torch.float32, device=self.device_)
+            y = torch.multinomial(weights, n, replacement=True, generator=generator)
+        parts_num, parts_cat = [], []
+        for start in range(0, n, self.sample_batch_size):
+            stop = min(start + self.sample_batch_size, n)
+            x_num, x_cat = self.diffusion_.sample(self.model_, stop - start, None if y is None else y[start:stop], generator)
+            parts_num.append(x_num.cpu().numpy())
+            parts_cat.append(x_cat.cpu().numpy())
+        encoded = Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
+        return self.encoder_.decode(encoded, rng)
+
+    # --------------------------------------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted model to one file (safetensors + JSON header; no pickle), atomically."""
+        self._check_fitted("save")
+        encoder_meta, encoder_arrays = self.encoder_.state()
+        payload = {
+            "tabdiffusion_version": __version__,
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")},
+            "seed": self.seed_,
+            "config": asdict(self.config_),
+            "encoder": encoder_meta,
+            "history": asdict(self.history_),
+        }
+        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
+        tensors.update({f"encoder.{k}": v for k, v in encoder_arrays.items()})
+        return write_model_file(path, payload, tensors)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> "Synthesizer":
+        """Read a model file written by `save`; loads onto `device` (a GPU-trained model loads on a CPU)."""
+        payload, tensors = read_model_file(path)
+        try:
+            params = dict(payload["params"], device=device)
+            synth = cls(**params)
+            config = ModelConfig(**{**payload["config"], "d_layers": tuple(payload["config"]["d_layers"])})
+            encoder_arrays = {k.removeprefix("encoder."): v.numpy() for k, v in tensors.items() if k.startswith("encoder.")}
+            encoder = TableEncoder.from_state(payload["encoder"], encoder_arrays)
+            synth.device_ = resolve_device(device)
+            diffusion, model = synth._build(encoder, config, synth.device_)
+            model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+            history = History(**payload["history"])
+            seed = int(payload["seed"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise ModelFileError(
+                f"{str(path)!r} does not match this tabdiffusion version's model layout ({type(error).__name__}: {error}). "
+                f"It was written by tabdiffusion {payload.get('tabdiffusion_version')}; this is {__version__}."
+            ) from None
+        synth.seed_, synth.config_, synth.schema_, synth.encoder_ = seed, config, encoder.schema, encoder
+        synth.diffusion_, synth.model_, synth.history_ = diffusion, model.to(synth.device_).eval(), history
+        synth._sample_rng = np.random.default_rng([seed, 1])
+        return synth
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
+        defaults = Synthesizer().__dict__
+        shown = ", ".join(f"{k}={v!r}" for k, v in changed.items() if defaults.get(k) != v)
+        return f"Synthesizer({shown})"

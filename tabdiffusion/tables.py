@@ -1,0 +1,69 @@
+"""Reading and writing tables (CSV, Parquet) with clear errors, atomic writes, and the demo table."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import ParameterError
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A DataFrame from a .csv or .parquet file."""
+    path = Path(path)
+    if not path.exists():
+        raise ParameterError(f"No such file: {str(path)!r}. Pass a DataFrame or the path of a CSV or Parquet file.")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    raise ParameterError(f"Cannot read {str(path)!r}: the file name must end in .csv or .parquet.")
+
+
+def as_dataframe(data: pd.DataFrame | str | os.PathLike, argument: str = "data") -> pd.DataFrame:
+    """A DataFrame given a DataFrame or the path of a table file."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return read_table(data)
+    raise ParameterError(
+        f"{argument} must be a pandas DataFrame or a path to a .csv/.parquet file, not {type(data).__name__}."
+    )
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call write(temp_path) and move the result onto `path` in one rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+    return path
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a DataFrame to .csv or .parquet (chosen by suffix), atomically."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return atomic_write(path, lambda temp: df.to_csv(temp, index=False))
+    if suffix in (".parquet", ".pq"):
+        return atomic_write(path, lambda temp: df.to_parquet(temp, index=False))
+    raise ParameterError(f"Cannot write {str(path)!r}: the file name must end in .csv or .parquet.")
+
+
+def load_demo_table() -> pd.DataFrame:
+    """Palmer Penguins (CC0; 344 rows, categoricals, floats, an integer year, missing values), as the palmerpenguins package ships it."""
+    from palmerpenguins import load_penguins
+
+    return load_penguins()

@@ -1,0 +1,107 @@
+"""The training loop: AdamW with linear learning-rate decay, EMA weights, a step and/or wall-clock budget."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .diffusion.mixed import MixedDiffusion
+from .errors import TrainingDivergedError
+
+
+@dataclass
+class History:
+    """Per-step losses of one fit, kept on the synthesizer for plotting and diagnosis."""
+
+    loss_numeric: list[float] = field(default_factory=list)
+    loss_categorical: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_by: str = "steps"
+
+    @property
+    def loss(self) -> list[float]:
+        return [a + b for a, b in zip(self.loss_numeric, self.loss_categorical)]
+
+    @property
+    def steps(self) -> int:
+        return len(self.loss_numeric)
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device):
+    """Endless index batches: a fresh permutation each epoch, like a shuffling data loader."""
+    while True:
+        order = torch.randperm(n, generator=generator, device=device)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]
+
+
+def train(
+    model: torch.nn.Module,
+    diffusion: MixedDiffusion,
+    x_num: torch.Tensor,
+    x_cat: torch.Tensor,
+    y: torch.Tensor | None,
+    *,
+    steps: int,
+    time_budget: float | None,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    ema_decay: float,
+    generator: torch.Generator,
+    verbose: bool = True,
+) -> tuple[torch.nn.Module, History]:
+    """Train `model` in place and return its EMA copy (used for sampling) and the loss history.
+
+    With a time budget, training stops at the first step past it and the learning rate decays linearly with
+    whichever of steps or time runs out first, so the stopping step depends on the machine's speed.
+    """
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    params, ema_params = list(model.parameters()), list(ema.parameters())
+    batch_size = min(batch_size, len(x_num))
+    batches = _batches(len(x_num), batch_size, generator, x_num.device)
+    history = History()
+    start = time.perf_counter()
+    bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True)
+    model.train()
+    # Dropout draws from the global RNG: fork it so training is reproducible and leaves the caller's state alone.
+    devices = [x_num.device] if x_num.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=x_num.device)))
+        for step in range(steps):
+            elapsed = time.perf_counter() - start
+            if time_budget is not None and elapsed >= time_budget:
+                history.stopped_by = "time_budget"
+                break
+            progress = max(step / steps, elapsed / time_budget if time_budget else 0.0)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * (1 - progress)
+            index = next(batches)
+            loss_num, loss_cat = diffusion.loss(model, x_num[index], x_cat[index], None if y is None else y[index], generator)
+            loss = loss_num + loss_cat
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            # EMA with a warm-up (decay grows as (1+s)/(10+s) up to ema_decay) so short fits are not stuck near init.
+            torch._foreach_lerp_(ema_params, params, 1 - min(ema_decay, (1 + step) / (10 + step)))
+            ln, lc = loss_num.item(), loss_cat.item()
+            if not math.isfinite(ln + lc):
+                raise TrainingDivergedError(
+                    f"Training diverged at step {step}: the loss became {ln + lc} (numeric {ln}, categorical {lc}). "
+                    f"Lower lr (now {lr}) or check the data for extreme values."
+                )
+            history.loss_numeric.append(ln)
+            history.loss_categorical.append(lc)
+            if step % 25 == 0:
+                bar.set_postfix(loss=f"{ln + lc:.4f}", refresh=False)
+            bar.update()
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return ema.eval(), history
