@@ -61,6 +61,13 @@ def _infer_kind(series: pd.Series) -> Kind:
     """The natural kind of one column from its dtype and values."""
     name, dtype = series.name, series.dtype
     non_null = series.dropna()
+    if dtype == object:
+        bad = non_null[~non_null.map(_is_scalar)]
+        if len(bad):
+            raise SchemaError(
+                f"Column {name!r} holds values of type {type(bad.iloc[0]).__name__} (e.g. {bad.iloc[0]!r}), "
+                "which cannot be modelled. Convert them to strings or numbers, or drop the column."
+            )
     if series.nunique(dropna=False) <= 1:  # one value everywhere, or all missing: nothing to learn
         return "constant"
     if pd.api.types.is_bool_dtype(dtype):
@@ -74,12 +81,6 @@ def _infer_kind(series: pd.Series) -> Kind:
     if isinstance(dtype, pd.CategoricalDtype):
         return "categorical"
     if pd.api.types.is_string_dtype(dtype) or dtype == object:
-        bad = non_null[~non_null.map(_is_scalar)]
-        if len(bad):
-            raise SchemaError(
-                f"Column {name!r} holds values of type {type(bad.iloc[0]).__name__} (e.g. {bad.iloc[0]!r}), "
-                "which cannot be modelled. Convert them to strings or numbers, or drop the column."
-            )
         if non_null.map(lambda v: isinstance(v, (bool, np.bool_))).all():
             return "boolean"
         if len(non_null) >= ID_MIN_ROWS and non_null.nunique() == len(non_null) and len(non_null) == len(series):

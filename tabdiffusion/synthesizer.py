@@ -86,7 +86,7 @@ def _check_table(df: pd.DataFrame, target: str | None) -> None:
         raise SchemaError(f"target={target!r} is not a column of the table. Columns are: {names}.")
     for name in df.columns:
         series = df[name]
-        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        if pd.api.types.is_float_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
             infinite = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
             if infinite.any():
                 raise SchemaError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -11,16 +12,33 @@ import pandas as pd
 from .errors import ParameterError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([+-]\d{2}:?\d{2}|Z)?$")
+
+
+def _parse_iso_dates(df: pd.DataFrame) -> pd.DataFrame:
+    """CSV has no date type: text columns whose every value is an ISO 8601 date or time become datetimes."""
+    converted = {}
+    for name in df.columns:
+        series = df[name]
+        if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
+            continue
+        values = series.dropna()
+        if len(values) and values.map(lambda v: isinstance(v, str) and bool(_ISO_DATE.match(v))).all():
+            try:
+                converted[name] = pd.to_datetime(series, format="ISO8601")
+            except (ValueError, TypeError):
+                pass
+    return df.assign(**converted) if converted else df
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A DataFrame from a .csv or .parquet file."""
+    """A DataFrame from a .csv or .parquet file; ISO 8601 text columns of a CSV are read as datetimes."""
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"No such file: {str(path)!r}. Pass a DataFrame or the path of a CSV or Parquet file.")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return pd.read_csv(path)
+        return _parse_iso_dates(pd.read_csv(path))
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
     raise ParameterError(f"Cannot read {str(path)!r}: the file name must end in .csv or .parquet.")

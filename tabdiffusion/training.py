@@ -68,7 +68,7 @@ def train(
     batches = _batches(len(x_num), batch_size, generator, x_num.device)
     history = History()
     start = time.perf_counter()
-    bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True, mininterval=0.5)
     model.train()
     # Dropout draws from the global RNG: fork it so training is reproducible and leaves the caller's state alone.
     devices = [x_num.device] if x_num.device.type == "cuda" else []

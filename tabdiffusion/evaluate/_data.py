@@ -95,7 +95,7 @@ def _categorical_values(series: pd.Series, kind: str) -> np.ndarray:
     present = values[~missing]
     if len(present):
         mapper = _boolean if kind == "boolean" else _canonical
-        uniques, inverse = pd.factorize(pd.Series(present, dtype=object))
+        inverse, uniques = pd.factorize(pd.Series(present, dtype=object))
         keys = np.array([mapper(u) for u in uniques], dtype=object)
         out[~missing] = keys[inverse]
     return out

@@ -1,0 +1,106 @@
+"""The `tabdiffusion` command line: a thin typer layer, one library call per command."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import TabDiffusionError
+
+app = typer.Typer(
+    help="Synthetic tabular data with diffusion models: fit a table, sample new rows, check them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"Error: {error}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=1)
+
+
+def _parse_column_types(values: list[str] | None) -> dict[str, str]:
+    types = {}
+    for item in values or []:
+        name, sep, kind = item.rpartition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"{item!r} is not COLUMN=KIND, e.g. zip=categorical.", param_hint="--column-type")
+        types[name] = kind
+    return types
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="Training table (.csv or .parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model file (e.g. model.tdm).")],
+    target: Annotated[Optional[str], typer.Option(help="Target column: class labels are conditioned on.")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(help="Stop training after this many seconds.")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Training steps (default: the preset's).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible fits.")] = None,
+    preset: Annotated[str, typer.Option(help="Hyperparameter preset: default or tabddpm.")] = "default",
+    column_type: Annotated[Optional[list[str]], typer.Option(help="Override a column kind: COLUMN=KIND (repeatable).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fit a synthesizer to a table and save it."""
+    from .synthesizer import Synthesizer
+
+    try:
+        start = time.perf_counter()
+        synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, device=device, verbose=not quiet)
+        synth.fit(data, target=target, column_types=_parse_column_types(column_type))
+        synth.save(out)
+    except TabDiffusionError as error:
+        _fail(error)
+    typer.echo(f"Fitted {synth.history_.steps} steps in {time.perf_counter() - start:.1f}s; model written to {out}")
+
+
+@app.command()
+def sample(
+    model: Annotated[Path, typer.Argument(help="Model file written by `tabdiffusion fit`.")],
+    rows: Annotated[int, typer.Option("--rows", "-n", help="Number of rows to generate.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.csv or .parquet).")],
+    seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible samples.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Generate synthetic rows from a saved model."""
+    from .synthesizer import Synthesizer
+    from .tables import write_table
+
+    try:
+        start = time.perf_counter()
+        table = Synthesizer.load(model, device=device).sample(rows, seed=seed)
+        write_table(table, out)
+    except TabDiffusionError as error:
+        _fail(error)
+    typer.echo(f"Wrote {len(table)} rows to {out} in {time.perf_counter() - start:.1f}s")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")] = Path("tabdiffusion-demo"),
+    time_budget: Annotated[float, typer.Option(help="Training budget in seconds.")] = 120.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Fit the bundled Palmer Penguins table, generate a synthetic copy and compare them."""
+    from .demo import run_demo
+
+    try:
+        summary = run_demo(out, time_budget=time_budget, seed=seed)
+    except TabDiffusionError as error:
+        _fail(error)
+    typer.echo(summary)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""The self-contained HTML report: inline CSS, plots as base64 PNGs, no external resources."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+from . import plots
+
+if TYPE_CHECKING:
+    from .result import EvaluationResult
+
+MAX_HEATMAP_COLUMNS = 30
+LEVEL_COLOURS = {"good": "#2e7d32", "fair": "#b26a00", "poor": "#c62828"}
+AREA_TITLES = {"fidelity": "Fidelity", "detection": "Detection", "efficacy": "ML efficacy", "privacy": "Privacy"}
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#222}
+main{max-width:1120px;margin:0 auto;padding:24px}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:32px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h3{font-size:15px;margin:18px 0 6px}p.lead{color:#555;margin:0 0 16px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(240px,1fr));gap:12px}
+.card{background:#fff;border-radius:8px;padding:14px 16px;box-shadow:0 1px 3px rgba(0,0,0,.08);border-top:5px solid #999}
+.card .area{font-size:13px;text-transform:uppercase;letter-spacing:.05em;color:#666}
+.card .headline{font-size:24px;font-weight:600;margin:4px 0}.card .text{font-size:13px;color:#333}
+.level{font-size:12px;font-weight:600;text-transform:uppercase}
+table{border-collapse:collapse;background:#fff;font-size:13px;margin:8px 0}
+th,td{padding:4px 10px;border-bottom:1px solid #e5e5e5;text-align:left}th{background:#f0f1f3}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:8px}
+.grid img,.wide img{background:#fff;border-radius:6px;max-width:100%}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:8px 12px;font-size:13px;margin:10px 0}
+.muted{color:#666;font-size:13px}details{margin:8px 0}summary{cursor:pointer;font-size:14px}
+.bad{color:#c62828;font-weight:600}
+"""
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    """A number for a table cell; an en dash when missing."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return escape(str(value))
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[object]], numeric_from: int = 1) -> str:
+    """An HTML table; cells from column `numeric_from` on are right-aligned numbers."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            css = ' class="num"' if i >= numeric_from else ""
+            cells.append(f"<td{css}>{cell if isinstance(cell, _Raw) else _fmt(cell)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+class _Raw(str):
+    """Already-escaped HTML for a table cell."""
+
+
+def _img(png: str, alt: str) -> str:
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{png}">'
+
+
+def _summary(result: "EvaluationResult") -> str:
+    """Verdict cards per area and the headline scores."""
+    cards = []
+    for area, verdict in result.verdicts.items():
+        colour = LEVEL_COLOURS.get(verdict["level"], "#999")
+        cards.append(
+            f'<div class="card" style="border-top-color:{colour}"><div class="area">{AREA_TITLES.get(area, area)}</div>'
+            f'<div class="headline">{escape(verdict["headline"])}</div>'
+            f'<div class="level" style="color:{colour}">{escape(verdict["level"])}</div>'
+            f'<div class="text">{escape(verdict["text"])}</div></div>'
+        )
+    s = result.scores
+    headline = [
+        ("Column shapes (1 - KS / 1 - TVD)", "fidelity.column_shapes"),
+        ("Column-pair trends", "fidelity.column_pair_trends"),
+        ("Detection AUC, gradient boosting (0.5 ideal)", "detection.gbm_auc"),
+        ("Detection AUC, logistic regression (0.5 ideal)", "detection.logreg_auc"),
+        ("k-NN precision / recall", None),
+        ("ML efficacy, synthetic / real (mean over models)", "efficacy.ratio_mean"),
+        ("DCR share (0.5 ideal)", "privacy.dcr_share"),
+        ("Exact copies of training rows", "privacy.exact_copies_share"),
+        ("Membership-inference AUC (0.5 ideal)", "privacy.mia_auc"),
+        ("Values valid (in range / known category)", "validity.share"),
+    ]
+    rows = []
+    for label, key in headline:
+        if key is None:
+            if "coverage.precision" in s:
+                rows.append((label, _Raw(f'{s["coverage.precision"]:.3f} / {s["coverage.recall"]:.3f}')))
+        elif key in s:
+            rows.append((label, s[key]))
+    return f'<div class="cards">{"".join(cards)}</div><h3>Headline scores</h3>' + _table(["score", "value"], rows)
+
+
+def _subsampling(details: dict) -> str:
+    """A note listing every part that ran on a subsample."""
+    lines = []
+    for part, tables in details.get("subsampled", {}).items():
+        cut = [f"{name} {used:,} of {total:,} rows" for name, (total, used) in tables.items() if used < total]
+        if cut:
+            lines.append(f"<li><b>{escape(part)}</b>: {escape(', '.join(cut))}</li>")
+    if not lines:
+        return '<p class="muted">Every metric used all rows (no subsampling).</p>'
+    return (
+        '<div class="note">Some metrics ran on random subsamples (seeded, so the report is reproducible); '
+        f"the caps are in <code>Limits</code>:<ul>{''.join(lines)}</ul></div>"
+    )
+
+
+def _chosen_columns(details: dict, limit: int) -> tuple[list[str], str]:
+    """The columns to plot: the target first, then the lowest shape scores, at most `limit`."""
+    columns = {n: c for n, c in details.get("columns", {}).items() if "score" in c}
+    order = sorted(columns, key=lambda n: (n != details.get("target"), columns[n]["score"]))
+    chosen = order[:limit]
+    note = ""
+    if len(order) > limit:
+        note = (
+            f'<p class="muted">Showing {limit} of {len(order)} columns: '
+            + ("the target, then " if details.get("target") in chosen else "")
+            + "those whose distributions differ most (lowest shape score).</p>"
+        )
+    return chosen, note
+
+
+def _fidelity(result: "EvaluationResult", max_columns: int) -> str:
+    """Shape scores, per-column table and plots, association heatmaps, worst pairs."""
+    d, s = result.details, result.scores
+    columns = {n: c for n, c in d.get("columns", {}).items() if "score" in c}
+    if not columns:
+        return ""
+    out = ["<h2>Fidelity</h2>"]
+    out.append(
+        f'<p class="lead">Column shapes {_fmt(s.get("fidelity.column_shapes"))}, column-pair trends '
+        f'{_fmt(s.get("fidelity.column_pair_trends"))} (1 = identical; SDMetrics definitions, on non-missing values).</p>'
+    )
+    names = list(columns)
+    out.append('<div class="wide">' + _img(plots.shape_bars(names, [columns[n]["score"] for n in names]), "shape scores") + "</div>")
+    rows = []
+    for n, c in columns.items():
+        validity = c.get("validity", {})
+        share = validity.get("valid_share")
+        rows.append((n, c["kind"], c["metric"], c["score"], c["missing_real"], c["missing_synthetic"], share))
+    out.append("<details><summary>Per-column table</summary>")
+    out.append(_table(["column", "kind", "metric", "score", "missing real", "missing synthetic", "valid share"], rows, numeric_from=3))
+    out.append("</details>")
+    skipped = d.get("skipped_columns") or {}
+    if skipped:
+        out.append(f'<p class="muted">Left out: {escape(", ".join(skipped))} (identifier columns).</p>')
+    chosen, note = _chosen_columns(d, max_columns)
+    out.append("<h3>Distributions, real vs synthetic</h3>" + note)
+    out.append('<div class="grid">' + "".join(_img(plots.column_plot(n, columns[n]), n) for n in chosen) + "</div>")
+    out.append(_associations(d))
+    return "".join(out)
+
+
+def _associations(d: dict) -> str:
+    """Heatmaps of the association matrices and a table of the pairs that differ most."""
+    assoc = d.get("associations")
+    if not assoc or len(assoc["columns"]) < 2:
+        return ""
+    names = assoc["columns"]
+    real = np.array(assoc["real"], dtype=float)
+    syn = np.array(assoc["synthetic"], dtype=float)
+    note = ""
+    if len(names) > MAX_HEATMAP_COLUMNS:
+        error = np.nanmean(np.abs(syn - real), axis=1)
+        keep = np.sort(np.argsort(-np.nan_to_num(error, nan=-1.0), kind="stable")[:MAX_HEATMAP_COLUMNS])
+        names = [names[i] for i in keep]
+        real, syn = real[np.ix_(keep, keep)], syn[np.ix_(keep, keep)]
+        note = f'<p class="muted">Showing the {MAX_HEATMAP_COLUMNS} columns whose associations differ most.</p>'
+    out = ["<h3>Associations: real, synthetic and difference</h3>"]
+    out.append(f'<p class="muted">{escape(assoc["measure"])}.</p>{note}')
+    out.append('<div class="wide">' + _img(plots.heatmaps(names, real, syn), "association heatmaps") + "</div>")
+    pairs = [p for p in d.get("pairs", []) if p.get("score") is not None]
+    worst = sorted(pairs, key=lambda p: p["score"])[:10]
+    if worst:
+        rows = [(" × ".join(p["columns"]), p["metric"], p.get("real"), p.get("synthetic"), p["score"]) for p in worst]
+        out.append("<details><summary>The 10 pairs that differ most</summary>")
+        out.append(_table(["pair", "metric", "real", "synthetic", "score"], rows, numeric_from=2) + "</details>")
+    return "".join(out)
+
+
+def _detection(result: "EvaluationResult") -> str:
+    """C2ST AUCs and k-NN precision/recall."""
+    s = result.scores
+    out = []
+    if "detection.gbm_auc" in s:
+        folds = result.details.get("detection", {}).get("folds")
+        out.append("<h2>Detection</h2>")
+        out.append(
+            f'<p class="lead">ROC AUC of classifiers trained to tell real from synthetic rows ({folds}-fold stratified '
+            "cross-validation, equal numbers of each). 0.5 means they cannot; 1.0 means every row is told apart.</p>"
+        )
+        rows = [
+            ("gradient boosting", s["detection.gbm_auc"], s["detection.gbm_score"]),
+            ("logistic regression", s["detection.logreg_auc"], s["detection.logreg_score"]),
+        ]
+        out.append(_table(["classifier", "ROC AUC", "score = 1 - (2·max(AUC, 0.5) - 1)"], rows))
+    if "coverage.precision" in s:
+        k = result.details.get("coverage", {}).get("k")
+        out.append("<h2>Coverage</h2>")
+        out.append(
+            f'<p class="lead">k-NN precision (share of synthetic rows inside the {k}-NN ball of some real row: realism) and '
+            "recall (share of real rows inside the ball of some synthetic row: diversity). Both 1 for a perfect generator.</p>"
+        )
+        out.append(_table(["precision", "recall"], [(s["coverage.precision"], s["coverage.recall"])], numeric_from=0))
+    return "".join(out)
+
+
+def _privacy(result: "EvaluationResult") -> str:
+    """Privacy scores next to the holdout baseline, and the DCR histogram."""
+    s, d = result.scores, result.details.get("privacy", {})
+    if "privacy.dcr_median" not in s:
+        return ""
+    out = ["<h2>Privacy</h2>"]
+    out.append(
+        '<p class="lead">Distances to the closest training record (DCR) in TabDDPM\'s embedding. A private generator places '
+        "synthetic rows no closer to training rows than unseen real (holdout) rows are.</p>"
+    )
+    rows = [
+        ("median DCR", s.get("privacy.dcr_median"), s.get("privacy.dcr_median_holdout")),
+        ("median nearest-neighbour distance ratio", s.get("privacy.nndr_median"), s.get("privacy.nndr_median_holdout")),
+        ("share of exact copies of training rows", s.get("privacy.exact_copies_share"), s.get("privacy.exact_copies_share_holdout")),
+    ]
+    out.append(_table(["measure", "synthetic", "holdout (baseline)"], rows))
+    extra = []
+    if "privacy.dcr_share" in s:
+        extra.append(("DCR share: synthetic rows closer to a training row than to a holdout row (0.5 ideal)", s["privacy.dcr_share"]))
+    if "privacy.mia_auc" in s:
+        extra.append(("membership-inference AUC by distance to the closest synthetic row (0.5 ideal)", s["privacy.mia_auc"]))
+    if extra:
+        out.append(_table(["measure", "value"], extra))
+    if d.get("skipped"):
+        out.append(f'<p class="muted">{escape(d["skipped"])}.</p>')
+    if d.get("dcr_histogram"):
+        out.append('<div class="wide">' + _img(plots.dcr_histogram(d["dcr_histogram"]), "DCR histogram") + "</div>")
+    return "".join(out)
+
+
+def _efficacy(result: "EvaluationResult") -> str:
+    """Models trained on real vs synthetic rows, scored on the holdout."""
+    d = result.details.get("efficacy")
+    if not d or "models" not in d:
+        reason = result.details.get("skipped_groups", {}).get("efficacy") or (d or {}).get("skipped")
+        return f'<h2>ML efficacy</h2><p class="muted">Not computed: {escape(reason)}.</p>' if reason else ""
+    out = ["<h2>ML efficacy</h2>"]
+    out.append(
+        f'<p class="lead">Task: {escape(d["task"])} of <b>{escape(str(d["target"]))}</b>. Each model is trained once on the real '
+        "training rows and once on the synthetic rows, and both are scored on the real holdout. "
+        f'Ratio = synthetic / real; the headline averages the {escape(d["primary_metric"])} ratio over models.</p>'
+    )
+    rows = []
+    for model, metrics in d["models"].items():
+        for metric, row in metrics.items():
+            ratio = row.get("ratio")
+            cell = _Raw(f'<span class="bad">{ratio:.3f}</span>') if ratio is not None and ratio < 0.75 and metric != "rmse" else ratio
+            rows.append((model.replace("_", " "), metric, row.get("real"), row.get("synthetic"), cell))
+    out.append(_table(["model", "metric", "trained on real", "trained on synthetic", "ratio"], rows, numeric_from=2))
+    return "".join(out)
+
+
+def _validity(result: "EvaluationResult") -> str:
+    """Columns with values outside the real range or category set, or with differing missing rates."""
+    columns = result.details.get("columns", {})
+    rows = []
+    for name, c in columns.items():
+        v = c.get("validity")
+        if not v:
+            continue
+        if v.get("valid_share", 1.0) < 1.0 or v["missing_rate_diff"] > 0.01:
+            detail = ""
+            if v.get("unseen_categories"):
+                detail = "unseen: " + ", ".join(v["unseen_categories"][:5])
+            elif v.get("below") or v.get("above"):
+                detail = f'{v.get("below", 0)} below, {v.get("above", 0)} above the real range'
+            rows.append((name, v.get("valid_share"), v["missing_real"], v["missing_synthetic"], detail))
+    if not columns:
+        return ""
+    out = ["<h2>Validity</h2>"]
+    s = result.scores
+    out.append(
+        f'<p class="lead">Share of synthetic values inside the real min/max or category set: {_fmt(s.get("validity.share"))}; '
+        f'mean absolute difference of missing rates: {_fmt(s.get("validity.missing_rate_diff_mean"))}.</p>'
+    )
+    if rows:
+        out.append(_table(["column", "valid share", "missing real", "missing synthetic", "detail"], rows))
+    else:
+        out.append('<p class="muted">Every synthetic value is in range, and missing rates match within 1 point.</p>')
+    return "".join(out)
+
+
+def _all_scores(result: "EvaluationResult") -> str:
+    """Every score, collapsed."""
+    rows = [(k, v) for k, v in result.scores.items()]
+    return "<details><summary>All scores</summary>" + _table(["name", "value"], rows) + "</details>"
+
+
+def render(result: "EvaluationResult", max_columns: int = 24) -> str:
+    """The report as one HTML document."""
+    plots._figure_class()  # fail early with the install hint when matplotlib is missing
+    d = result.details
+    rows = d.get("rows", {})
+    kinds = d.get("kinds", {})
+    sizes = ", ".join(f"{name} {count:,} rows" for name, count in rows.items() if count is not None)
+    seed = d.get("seed")
+    body = [
+        "<h1>Synthetic data quality report</h1>",
+        f'<p class="lead">{escape(sizes)}; {len(kinds)} columns evaluated'
+        + (f", target <b>{escape(str(d['target']))}</b>" if d.get("target") else "")
+        + f". Seed {escape(str(seed))}.</p>",
+        _summary(result),
+        _subsampling(d),
+        _fidelity(result, max_columns),
+        _detection(result),
+        _privacy(result),
+        _efficacy(result),
+        _validity(result),
+        _all_scores(result),
+        '<p class="muted">Generated by tabdiffusion.evaluate; metric definitions are in docs/metrics.md.</p>',
+    ]
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Synthetic data quality report</title><style>{CSS}</style></head>"
+        f"<body><main>{''.join(body)}</main></body></html>"
+    )

@@ -1,0 +1,136 @@
+"""Every bad input gets a clear error naming the column or argument and the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tabdiffusion as td
+from conftest import FAST
+
+
+def fit(table, **kwargs):
+    return td.Synthesizer(seed=0, **FAST).fit(table, **kwargs)
+
+
+def test_empty_table():
+    with pytest.raises(td.SchemaError, match="no rows.*columns: \\['a'\\]"):
+        fit(pd.DataFrame({"a": pd.Series([], dtype=float)}))
+
+
+def test_zero_columns():
+    with pytest.raises(td.SchemaError, match="no columns"):
+        fit(pd.DataFrame(index=range(5)))
+
+
+def test_target_not_in_table_lists_the_columns():
+    with pytest.raises(td.SchemaError, match="target='income' is not a column.*Columns are: \\['a', 'b'\\]"):
+        fit(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), target="income")
+
+
+def test_classification_target_with_one_class():
+    table = pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": ["a", "a", "a"]})
+    with pytest.raises(td.SchemaError, match="Target 'label' has a single value \\('a'\\).*at least two"):
+        fit(table, target="label")
+
+
+def test_target_with_missing_values():
+    table = pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": ["a", None, "b"]})
+    with pytest.raises(td.SchemaError, match="Target 'label' has 1 missing values.*dropna"):
+        fit(table, target="label")
+
+
+def test_infinite_values_name_the_column():
+    table = pd.DataFrame({"ok": [1.0, 2.0, 3.0], "bad": [1.0, np.inf, -np.inf]})
+    with pytest.raises(td.SchemaError, match="Column 'bad' has 2 infinite values.*Replace them with NaN"):
+        fit(table)
+
+
+def test_unsupported_nested_objects():
+    table = pd.DataFrame({"x": [1.0, 2.0], "tags": [["a", "b"], ["c"]]})
+    with pytest.raises(td.SchemaError, match="Column 'tags' holds values of type list.*Convert them"):
+        fit(table)
+
+
+def test_unsupported_dtype():
+    table = pd.DataFrame({"x": [1.0, 2.0], "z": np.array([1 + 2j, 3j])})
+    with pytest.raises(td.SchemaError, match="Column 'z' has dtype complex128, which is not supported"):
+        fit(table)
+
+
+def test_override_with_values_that_are_not_numbers():
+    table = pd.DataFrame({"x": [1.0, 2.0], "code": ["12", "n/a"]})
+    with pytest.raises(td.SchemaError, match="Column 'code': 1 values are not numbers \\(e.g. 'n/a'\\)"):
+        fit(table, column_types={"code": "numeric"})
+
+
+def test_override_of_unknown_column_and_unknown_kind():
+    table = pd.DataFrame({"x": [1.0, 2.0]})
+    with pytest.raises(td.SchemaError, match="not in the table: \\['y'\\]"):
+        fit(table, column_types={"y": "numeric"})
+    with pytest.raises(td.SchemaError, match="'float' is not a kind; use one of numeric"):
+        fit(table, column_types={"x": "float"})
+
+
+def test_duplicate_column_names():
+    table = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    with pytest.raises(td.SchemaError, match="repeated: \\['a'\\]"):
+        fit(table)
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5, "10", True, None])
+def test_sample_needs_a_positive_integer(fitted, n):
+    synth, _ = fitted
+    with pytest.raises(td.ParameterError, match="n must be a positive integer"):
+        synth.sample(n)
+
+
+def test_sample_with_a_whole_float_says_to_pass_int(fitted):
+    synth, _ = fitted
+    with pytest.raises(td.ParameterError, match="float 10.0; pass int\\(n\\)"):
+        synth.sample(10.0)
+
+
+def test_sample_before_fit():
+    with pytest.raises(td.NotFittedError, match="call fit\\(data\\) before sample"):
+        td.Synthesizer().sample(10)
+    with pytest.raises(td.NotFittedError):
+        td.Synthesizer().save("never.tdm")
+
+
+def test_bad_hyperparameters_name_the_argument():
+    table = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    with pytest.raises(td.ParameterError, match="steps must be a positive integer, got 0"):
+        td.Synthesizer(steps=0).fit(table)
+    with pytest.raises(td.ParameterError, match="preset='fast' is unknown"):
+        td.Synthesizer(preset="fast").fit(table)
+    with pytest.raises(td.ParameterError, match="time_budget must be a positive number"):
+        td.Synthesizer(time_budget=-1).fit(table)
+    with pytest.raises(td.ParameterError, match="device='gpu7' is not a device"):
+        td.Synthesizer(device="gpu7").fit(table)
+    with pytest.raises(td.ParameterError, match="data must be a pandas DataFrame or a path"):
+        td.Synthesizer().fit([[1, 2]])
+    with pytest.raises(td.ParameterError, match="No such file: 'missing.csv'"):
+        td.Synthesizer().fit("missing.csv")
+
+
+def test_errors_are_value_errors_for_generic_handlers():
+    assert issubclass(td.SchemaError, ValueError) and issubclass(td.ModelFileError, ValueError)
+    assert issubclass(td.NotFittedError, RuntimeError)
+
+
+def test_non_finite_loss_stops_with_the_step(monkeypatch, mixed_table):
+    from tabdiffusion.diffusion.mixed import MixedDiffusion
+
+    original = MixedDiffusion.loss
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        loss_num, loss_cat = original(self, *args, **kwargs)
+        calls["n"] += 1
+        return (loss_num * float("nan"), loss_cat) if calls["n"] == 4 else (loss_num, loss_cat)
+
+    monkeypatch.setattr(MixedDiffusion, "loss", poisoned)
+    with pytest.raises(td.TrainingDivergedError, match="diverged at step 3.*Lower lr"):
+        fit(mixed_table)

@@ -1,0 +1,172 @@
+"""Fit and sample: the output is the same table (columns, order, dtypes, ranges, categories, missingness)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import tabdiffusion as td
+from conftest import FAST, make_mixed_table
+
+
+def test_sample_has_same_columns_order_and_dtypes(fitted):
+    synth, table = fitted
+    fake = synth.sample(300, seed=1)
+    assert list(fake.columns) == list(table.columns)
+    assert fake.dtypes.to_dict() == table.dtypes.to_dict()
+    assert len(fake) == 300
+
+
+def test_sample_values_stay_in_training_range_and_categories(fitted):
+    synth, table = fitted
+    fake = synth.sample(400, seed=2)
+    for column in ("age", "income"):
+        assert fake[column].min() >= table[column].min() and fake[column].max() <= table[column].max()
+    assert (fake["age"] == fake["age"].round()).all()
+    assert set(fake["city"].dropna()) <= set(table["city"].dropna())
+    assert set(fake["label"]) <= {"yes", "no"} and fake["label"].nunique() == 2
+    assert list(fake["plan"].cat.categories) == ["basic", "pro", "max"]
+    assert fake["joined"].between(table["joined"].min(), table["joined"].max()).all()
+    assert (fake["joined"].dt.normalize() == fake["joined"]).all()  # day resolution learned
+    assert (fake["source"] == "web").all()
+    # Income had 2 decimals: the synthetic values have at most 2 as well.
+    income = fake["income"].dropna()
+    assert np.allclose(income, income.round(2))
+
+
+def test_identifiers_are_fresh_and_unique(fitted):
+    synth, table = fitted
+    fake = synth.sample(500, seed=3)
+    assert synth.schema["customer_id"].kind == "id"
+    assert fake["customer_id"].is_unique
+    assert not set(fake["customer_id"]) & set(table["customer_id"])
+
+
+def test_missing_values_are_learned_at_their_rate():
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.3] = np.nan
+    color = rng.choice(["red", "blue", None], size=n, p=[0.45, 0.45, 0.1])
+    table = pd.DataFrame({"x": x, "color": pd.Series(color, dtype="str"), "z": rng.normal(size=n)})
+    synth = td.Synthesizer(seed=0, **{**FAST, "steps": 400}).fit(table)
+    fake = synth.sample(2000, seed=0)
+    assert 0.2 < fake["x"].isna().mean() < 0.4
+    assert 0.04 < fake["color"].isna().mean() < 0.18
+    assert fake["z"].notna().all()
+
+
+def test_class_labels_follow_training_frequencies(fitted):
+    synth, table = fitted
+    fake = synth.sample(3000, seed=4)
+    assert abs((fake["label"] == "yes").mean() - (table["label"] == "yes").mean()) < 0.04
+
+
+def test_same_seed_gives_identical_weights_and_samples(mixed_table):
+    a = td.Synthesizer(seed=7, **FAST).fit(mixed_table, target="label")
+    b = td.Synthesizer(seed=7, **FAST).fit(mixed_table, target="label")
+    for (name, p), q in zip(a.model_.state_dict().items(), b.model_.state_dict().values()):
+        assert torch.equal(p, q), name
+    pd.testing.assert_frame_equal(a.sample(200, seed=5), b.sample(200, seed=5))
+    c = td.Synthesizer(seed=8, **FAST).fit(mixed_table, target="label")
+    assert not torch.equal(a.model_.head.weight, c.model_.head.weight)
+    assert not a.sample(200, seed=5).equals(a.sample(200, seed=6))
+
+
+def test_unseeded_sample_calls_continue_one_stream(fitted):
+    synth, _ = fitted
+    first, second = synth.sample(50), synth.sample(50)
+    assert not first.equals(second)
+
+
+def test_fit_does_not_modify_the_input(mixed_table):
+    before = mixed_table.copy(deep=True)
+    td.Synthesizer(seed=0, **FAST).fit(mixed_table, target="label")
+    pd.testing.assert_frame_equal(mixed_table, before)
+
+
+def test_fit_reads_csv_and_parquet(tmp_path, mixed_table):
+    mixed_table.to_csv(tmp_path / "t.csv", index=False)
+    mixed_table.to_parquet(tmp_path / "t.parquet", index=False)
+    from_csv = td.Synthesizer(seed=0, **FAST).fit(tmp_path / "t.csv", target="label")
+    from_parquet = td.Synthesizer(seed=0, **FAST).fit(str(tmp_path / "t.parquet"), target="label")
+    assert from_csv.sample(20, seed=0).shape == (20, mixed_table.shape[1])
+    assert from_parquet.sample(20, seed=0).dtypes.to_dict() == mixed_table.dtypes.to_dict()
+
+
+def test_history_and_time_budget(mixed_table):
+    synth = td.Synthesizer(seed=0, **{**FAST, "steps": 100_000}, time_budget=0.5).fit(mixed_table)
+    assert synth.history_.stopped_by == "time_budget"
+    assert 0 < synth.history_.steps < 100_000
+    assert all(np.isfinite(synth.history_.loss))
+
+
+def test_training_lowers_the_loss(mixed_table):
+    synth = td.Synthesizer(seed=0, **{**FAST, "steps": 300}).fit(mixed_table, target="label")
+    loss = np.array(synth.history_.loss)
+    assert loss[-50:].mean() < 0.8 * loss[:10].mean()
+
+
+def test_regression_target_is_generated_as_a_number(mixed_table):
+    synth = td.Synthesizer(seed=0, **FAST).fit(mixed_table, target="age")
+    assert synth.encoder_.task == "regression" and synth.encoder_.numeric_[0].name == "age"
+    assert synth.sample(50, seed=0)["age"].dtype == mixed_table["age"].dtype
+
+
+def test_many_categorical_columns_train_without_nan():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({f"c{i}": rng.choice([f"v{j}" for j in range(2 + i % 30)], size=200) for i in range(60)})
+    table["x"] = rng.normal(size=200)
+    synth = td.Synthesizer(seed=0, **FAST).fit(table)
+    assert np.isfinite(synth.history_.loss).all()
+    assert synth.sample(100, seed=0).notna().all().all()
+
+
+def test_high_cardinality_categories_are_capped_and_warned():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"zip": rng.choice([f"z{i}" for i in range(300)], size=600), "x": rng.normal(size=600)})
+    with pytest.warns(UserWarning, match="'zip' has .* distinct values"):
+        synth = td.Synthesizer(seed=0, max_categories=20, **FAST).fit(table)
+    assert synth.encoder_.category_sizes == [20]
+    fake = synth.sample(500, seed=0)
+    assert set(fake["zip"]) <= set(table["zip"])
+    assert fake["zip"].nunique() > 20  # pooled values come back, drawn by frequency
+
+
+def test_edge_tables_constant_all_missing_and_single_row_classes():
+    table = pd.DataFrame({
+        "constant": [3.0] * 6, "empty": [np.nan] * 6, "x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        "label": ["a", "b", "c", "d", "e", "e"],
+    })
+    synth = td.Synthesizer(seed=0, **FAST).fit(table, target="label")
+    fake = synth.sample(30, seed=0)
+    assert (fake["constant"] == 3.0).all() and fake["empty"].isna().all()
+    assert set(fake["label"]) <= set("abcde")
+    assert fake.dtypes.to_dict() == table.dtypes.to_dict()
+
+
+def test_column_type_override(mixed_table):
+    synth = td.Synthesizer(seed=0, **FAST).fit(mixed_table, column_types={"age": "categorical"})
+    assert synth.schema["age"].kind == "categorical"
+    fake = synth.sample(100, seed=0)
+    assert fake["age"].dtype == mixed_table["age"].dtype and set(fake["age"]) <= set(mixed_table["age"])
+
+
+def test_schema_is_readable(fitted):
+    synth, _ = fitted
+    kinds = {c.name: c.kind for c in synth.schema.columns}
+    assert kinds == {
+        "age": "integer", "income": "numeric", "member": "boolean", "city": "categorical", "plan": "categorical",
+        "joined": "datetime", "customer_id": "id", "source": "constant", "label": "categorical",
+    }
+    assert "customer_id" in str(synth.schema)
+
+
+def test_tabddpm_preset_is_reachable():
+    assert td.PRESETS["tabddpm"].num_timesteps == 1000 and td.PRESETS["tabddpm"].batch_size == 4096
+    synth = td.Synthesizer(preset="tabddpm", seed=0, steps=5, d_layers=(16,), num_timesteps=10, verbose=False)
+    synth.fit(make_mixed_table(40), target="label")
+    assert synth.config_.batch_size == 4096 and synth.config_.d_layers == (16,)
+    assert len(synth.sample(10, seed=0)) == 10
