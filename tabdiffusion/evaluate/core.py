@@ -7,6 +7,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..errors import ParameterError
@@ -55,6 +56,8 @@ def evaluate(
 ) -> EvaluationResult:
     """Score a synthetic table against the real (training) table and an optional real holdout table."""
     limits = limits or Limits()
+    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise ParameterError(f"n_jobs must be -1 (all cores) or a positive int, got {n_jobs!r}.")
     if not isinstance(limits, Limits):
         raise ParameterError(f"limits must be a tabdiffusion.evaluate.Limits, got {type(limits).__name__}.")
     wanted = tuple(GROUPS if metrics is None else metrics)
@@ -147,11 +150,13 @@ def evaluate(
             continue
         steps[group] = runners[group]
     bar = tqdm(steps.items(), total=len(steps), desc="evaluate", unit="group", disable=not verbose, leave=False)
-    for group, step in bar:
-        bar.set_postfix_str(group)
-        start = time.perf_counter()
-        step(_group_rng(root, group))
-        details["seconds"][group] = round(time.perf_counter() - start, 3)
+    # n_jobs > 0 also caps the OpenMP/BLAS threads of numpy and scikit-learn (oversubscription is very slow).
+    with threadpool_limits(limits=n_jobs if n_jobs > 0 else None):
+        for group, step in bar:
+            bar.set_postfix_str(group)
+            start = time.perf_counter()
+            step(_group_rng(root, group))
+            details["seconds"][group] = round(time.perf_counter() - start, 3)
     bar.close()
     details["subsampled"] = {k: v for k, v in details["subsampled"].items() if v}
     details["verdicts"] = verdicts(scores)

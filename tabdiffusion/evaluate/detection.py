@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ._data import Prepared, subsample
 from .limits import Limits
@@ -95,8 +96,10 @@ def detection(prep: Prepared, limits: Limits, rng: np.random.Generator) -> tuple
         model = HistGradientBoostingClassifier(
             max_iter=limits.scaled(GBM_ITERATIONS), categorical_features=mask, early_stopping=False, random_state=gbm_seed
         )
-        model.fit(features[train], labels[train])
-        return model.predict_proba(features[test])[:, 1]
+        # One OpenMP thread: at these sizes more threads gain little, and on a busy machine they are 100x slower.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            model.fit(features[train], labels[train])
+            return model.predict_proba(features[test])[:, 1]
 
     def logreg(train: np.ndarray, test: np.ndarray) -> np.ndarray:
         model = _logreg(prep, lr_seed)

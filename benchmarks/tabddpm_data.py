@@ -1,0 +1,65 @@
+"""The TabDDPM paper's splits in ../shared/datasets/tabddpm as DataFrames (read in place, never copied)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SHARED = Path(os.environ.get("TABDIFFUSION_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+DATA_ROOT = SHARED / "datasets" / "tabddpm"
+PAPER_RESULTS = SHARED / "benchmarks" / "tabddpm_protocol" / "paper_results.json"
+COMPLETE = ("abalone", "adult", "buddy", "california", "cardio", "churn2", "default", "diabetes", "gesture", "house",
+            "insurance", "king", "wilt")
+TARGET = "target"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One benchmark dataset: splits with named columns, its task and the paper's tuned CatBoost parameters."""
+
+    name: str
+    task: str  # binclass | multiclass | regression
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    cat_columns: list[str]
+    catboost_params: dict
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+
+def _split(folder: Path, split: str, task: str) -> pd.DataFrame:
+    columns = {}
+    if (folder / f"X_num_{split}.npy").exists():
+        x_num = np.load(folder / f"X_num_{split}.npy", allow_pickle=True).astype(np.float64)
+        columns.update({f"num_{i}": x_num[:, i] for i in range(x_num.shape[1])})
+    if (folder / f"X_cat_{split}.npy").exists():
+        x_cat = np.load(folder / f"X_cat_{split}.npy", allow_pickle=True).astype(str)
+        columns.update({f"cat_{i}": x_cat[:, i] for i in range(x_cat.shape[1])})
+    y = np.load(folder / f"y_{split}.npy", allow_pickle=True)
+    columns[TARGET] = y.astype(np.float64) if task == "regression" else y.astype(np.int64)
+    return pd.DataFrame(columns)
+
+
+def load(name: str) -> Dataset:
+    """Load train/val/test of one dataset; categorical columns are strings, the target is `target`."""
+    folder = DATA_ROOT / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} not found; set TABDIFFUSION_SHARED to the shared/ folder.")
+    info = json.loads((folder / "info.json").read_text())
+    task = info["task_type"]
+    train, val, test = (_split(folder, s, task) for s in ("train", "val", "test"))
+    params = json.loads((folder / "catboost_params.json").read_text())
+    return Dataset(name, task, train, val, test, [c for c in train.columns if c.startswith("cat_")], params)
+
+
+def paper_results() -> dict:
+    """The paper's published scores and TabDDPM's tuned configurations per dataset."""
+    return json.loads(PAPER_RESULTS.read_text())["datasets"]
