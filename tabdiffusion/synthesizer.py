@@ -61,9 +61,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError):
         raise ParameterError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda'.") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device={device!r} but PyTorch sees no CUDA GPU here; use device='auto' or 'cpu'.")
+    return resolved
 
 
 def _check_positive_int(name: str, value: object) -> int:

@@ -134,3 +134,11 @@ def test_non_finite_loss_stops_with_the_step(monkeypatch, mixed_table):
     monkeypatch.setattr(MixedDiffusion, "loss", poisoned)
     with pytest.raises(td.TrainingDivergedError, match="diverged at step 3.*Lower lr"):
         fit(mixed_table)
+
+
+def test_cuda_requested_without_a_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(td.ParameterError, match="device='cuda' but PyTorch sees no CUDA GPU"):
+        td.Synthesizer(device="cuda").fit(pd.DataFrame({"x": [1.0, 2.0]}))
