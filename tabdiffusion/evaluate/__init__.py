@@ -4,9 +4,9 @@
 metric definitions are in docs/metrics.md.
 """
 
-from .command import read_table, report_cli
+from .command import report_cli
 from .core import GROUPS, evaluate
 from .limits import Limits
 from .result import EvaluationResult
 
-__all__ = ["evaluate", "EvaluationResult", "Limits", "GROUPS", "report_cli", "read_table"]
+__all__ = ["evaluate", "EvaluationResult", "Limits", "GROUPS", "report_cli"]

@@ -34,6 +34,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:8px 12px;font-size:13px;margin:10px 0}
 .muted{color:#666;font-size:13px}details{margin:8px 0}summary{cursor:pointer;font-size:14px}
 .bad{color:#c62828;font-weight:600}
+.swatch{display:inline-block;width:12px;height:12px;border-radius:2px;vertical-align:-1px;margin-right:4px}
 """
 
 
@@ -156,7 +157,11 @@ def _fidelity(result: "EvaluationResult", max_columns: int) -> str:
     if skipped:
         out.append(f'<p class="muted">Left out: {escape(", ".join(skipped))} (identifier columns).</p>')
     chosen, note = _chosen_columns(d, max_columns)
-    out.append("<h3>Distributions, real vs synthetic</h3>" + note)
+    key = (
+        f'<p class="muted"><span class="swatch" style="background:{plots.REAL_COLOUR}"></span>real (filled) &nbsp; '
+        f'<span class="swatch" style="background:{plots.SYNTHETIC_COLOUR}"></span>synthetic (outline / second bar)</p>'
+    )
+    out.append("<h3>Distributions, real vs synthetic</h3>" + key + note)
     out.append('<div class="grid">' + "".join(_img(plots.column_plot(n, columns[n]), n) for n in chosen) + "</div>")
     out.append(_associations(d))
     return "".join(out)

@@ -83,7 +83,6 @@ def column_plot(name: str, entry: dict) -> str:
         else:
             ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title, loc="left")
-        ax.legend(frameon=False, fontsize=7)
     return _png(figure)
 
 

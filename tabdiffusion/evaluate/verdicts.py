@@ -18,7 +18,7 @@ def _fidelity(s: Mapping[str, float]) -> dict | None:
         FAIR: "Distributions broadly match, but some columns or relationships differ noticeably.",
         POOR: "Distributions or relationships differ substantially from the real table.",
     }[level]
-    return {"level": level, "headline": f"{overall:.1%}", "text": text}
+    return {"level": level, "headline": f"{overall:.1%} quality", "text": text}
 
 
 def _detection(s: Mapping[str, float]) -> dict | None:
