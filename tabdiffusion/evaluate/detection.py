@@ -45,9 +45,8 @@ def _gbm_features(data: pd.DataFrame, prep: Prepared) -> tuple[np.ndarray, np.nd
             mask.append(False)
             continue
         top = column.value_counts().index[:GBM_MAX_CATEGORIES]
-        codes = pd.Categorical(column, categories=top).codes.astype(float)
-        codes[(codes < 0) & column.notna().to_numpy()] = GBM_MAX_CATEGORIES  # pooled rare categories
-        codes[column.isna().to_numpy()] = np.nan
+        codes = np.array(column.map({c: float(i) for i, c in enumerate(top)}), dtype=float)
+        codes[np.isnan(codes) & column.notna().to_numpy()] = GBM_MAX_CATEGORIES  # pooled rare categories
         blocks.append(codes)
         mask.append(True)
     return np.column_stack(blocks), np.array(mask)

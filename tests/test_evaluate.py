@@ -1,0 +1,314 @@
+"""tabdiffusion.evaluate: each metric on constructed tables with known answers, errors, JSON and the HTML report."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabdiffusion.errors import ParameterError, SchemaError
+from tabdiffusion.evaluate import EvaluationResult, Limits, evaluate, report_cli
+from tabdiffusion.evaluate.fidelity import column_shape
+
+# Small models and folds: the whole file runs in seconds on two shared cores.
+FAST = Limits(cv_folds=3, model_scale=0.05)
+KW = dict(limits=FAST, n_jobs=1, verbose=False, seed=0)
+
+
+def table(n: int, seed: int) -> pd.DataFrame:
+    """Rows from one fixed distribution: correlated numerics, an integer, categoricals and a binary label."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "x": x,
+            "z": 0.8 * x + 0.6 * rng.normal(size=n),
+            "count": rng.poisson(3, size=n),
+            "colour": rng.choice(["red", "green", "blue"], size=n, p=[0.5, 0.3, 0.2]),
+            "label": np.where(x + rng.normal(scale=0.5, size=n) > 0, "yes", "no"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def real() -> pd.DataFrame:
+    return table(400, 1)
+
+
+@pytest.fixture(scope="module")
+def holdout() -> pd.DataFrame:
+    return table(400, 2)
+
+
+@pytest.fixture(scope="module")
+def independent(real, holdout) -> EvaluationResult:
+    return evaluate(real, table(400, 3), holdout, target="label", **KW)
+
+
+def test_identical_tables_score_perfectly(real, holdout):
+    r = evaluate(real, real.copy(), holdout, target="label", **KW)
+    s = r.scores
+    assert s["fidelity.column_shapes"] == 1.0 and s["fidelity.column_shapes_error"] == 0.0
+    assert s["fidelity.column_pair_trends"] == 1.0 and s["fidelity.column_pair_trends_error"] == 0.0
+    assert s["privacy.exact_copies_share"] == 1.0
+    assert s["privacy.dcr_median"] == 0.0
+    assert s["coverage.precision"] == 1.0 and s["coverage.recall"] == 1.0
+    assert s["validity.share"] == 1.0 and s["validity.missing_rate_diff_mean"] == 0.0
+    assert s["efficacy.ratio_mean"] == pytest.approx(1.0)
+
+
+def test_copied_training_rows_show_in_privacy(real, holdout):
+    copies = real.sample(frac=1.0, random_state=0)
+    s = evaluate(real, copies, holdout, target="label", metrics=["privacy"], **KW).scores
+    assert s["privacy.exact_copies_share"] == 1.0
+    assert s["privacy.dcr_share"] > 0.95
+    assert s["privacy.mia_auc"] > 0.95
+    assert s["privacy.exact_copies_share_holdout"] == 0.0
+    assert s["privacy.dcr_median_holdout"] > 0
+
+
+def test_independent_sample_is_hard_to_detect_and_not_closer_to_training(independent):
+    s = independent.scores
+    assert abs(s["detection.gbm_auc"] - 0.5) < 0.1
+    assert abs(s["detection.logreg_auc"] - 0.5) < 0.1
+    assert abs(s["privacy.dcr_share"] - 0.5) < 0.1
+    assert abs(s["privacy.mia_auc"] - 0.5) < 0.1
+    assert s["privacy.exact_copies_share"] == 0.0
+    assert s["fidelity.column_shapes"] > 0.85
+    assert s["coverage.precision"] > 0.8 and s["coverage.recall"] > 0.8
+
+
+def test_distinguishable_synthetic_is_detected(real):
+    fake = real.copy()
+    fake["x"] = fake["x"] * 0.2 + 3
+    s = evaluate(real, fake, metrics=["detection"], **KW).scores
+    assert s["detection.gbm_auc"] > 0.95 and s["detection.logreg_auc"] > 0.95
+    assert s["detection.gbm_score"] < 0.1
+
+
+def test_constant_shift_raises_that_columns_shape_error(real):
+    shifted = real.copy()
+    shifted["x"] = shifted["x"] + 1.0
+    r = evaluate(real, shifted, metrics=["fidelity", "validity"], **KW)
+    columns = r.details["columns"]
+    assert columns["x"]["error"] > 0.3
+    assert columns["z"]["error"] == 0.0 and columns["colour"]["error"] == 0.0
+    assert r.scores["fidelity.column_shapes_error"] > 0.05
+    assert columns["x"]["validity"]["valid_share"] < 1.0
+    assert r.scores["validity.in_range_share"] < 1.0
+
+
+def test_known_answers_of_shape_and_trend_metrics():
+    real = pd.Series(["a"] * 50 + ["b"] * 50)
+    assert column_shape(real, pd.Series(["a"] * 100), numeric=False) == pytest.approx(0.5)
+    assert column_shape(pd.Series(np.arange(10.0)), pd.Series(np.arange(10.0) + 100), numeric=True) == 0.0
+    x = np.linspace(0, 1, 50)
+    r = evaluate(pd.DataFrame({"a": x, "b": x}), pd.DataFrame({"a": x, "b": -x + 1}), metrics=["fidelity"], **KW)
+    (pair,) = r.details["pairs"]
+    assert pair["metric"] == "CorrelationSimilarity"
+    assert pair["real"] == pytest.approx(1.0) and pair["synthetic"] == pytest.approx(-1.0)
+    assert pair["score"] == pytest.approx(0.0)
+
+
+def test_contingency_pairs_use_ten_bins_over_the_real_range():
+    real = pd.DataFrame({"v": np.linspace(0, 10, 100), "c": ["p"] * 50 + ["q"] * 50})
+    outside = pd.DataFrame({"v": np.linspace(20, 30, 100), "c": ["p"] * 50 + ["q"] * 50})
+    r = evaluate(real, outside, metrics=["fidelity"], **KW)
+    (pair,) = r.details["pairs"]
+    assert pair["metric"] == "ContingencySimilarity"
+    assert pair["score"] == pytest.approx(0.0)  # every synthetic value lies in the out-of-range bin
+    assert r.scores["fidelity.column_pair_trends"] == pytest.approx(0.0)
+
+
+def test_shuffled_column_order_gives_the_same_scores(real, holdout):
+    synthetic = table(400, 5)
+    a = evaluate(real, synthetic, holdout, target="label", **KW).scores
+    b = evaluate(real, synthetic[list(reversed(synthetic.columns))], holdout, target="label", **KW).scores
+    assert a == b
+
+
+def test_deterministic_and_json_serialisable(real, holdout, independent, tmp_path):
+    again = evaluate(real, table(400, 3), holdout, target="label", **KW)
+    assert again.scores == independent.scores
+    assert all(type(v) is float for v in again.scores.values())
+    text = again.to_json(tmp_path / "r.json")
+    json.loads(text)
+    json.dumps(again.details, allow_nan=False)
+    loaded = EvaluationResult.from_json(tmp_path / "r.json")
+    assert loaded.scores == again.scores and loaded.details == again.details
+
+
+def test_inputs_are_not_modified(real, holdout):
+    frames = [real.copy(), table(100, 7), holdout.copy()]
+    before = [f.copy(deep=True) for f in frames]
+    evaluate(*frames, target="label", **KW)
+    for f, b in zip(frames, before):
+        pd.testing.assert_frame_equal(f, b)
+
+
+def test_missing_and_extra_synthetic_columns_are_named(real):
+    bad = real.drop(columns=["z"]).assign(extra=1)
+    with pytest.raises(SchemaError, match=r"missing columns \['z'\].*extra columns \['extra'\]"):
+        evaluate(real, bad, **KW)
+    with pytest.raises(SchemaError, match="holdout.*missing columns"):
+        evaluate(real, real, real.drop(columns=["x"]), **KW)
+
+
+def test_bad_arguments_raise_value_errors(real):
+    with pytest.raises(ParameterError, match="target='nope'"):
+        evaluate(real, real, target="nope", **KW)
+    with pytest.raises(SchemaError, match="empty"):
+        evaluate(real, real.iloc[:0], **KW)
+    with pytest.raises(ValueError, match="unknown groups"):
+        evaluate(real, real, metrics=["nonsense"], **KW)
+    with pytest.raises(ValueError, match="cv_folds"):
+        Limits(cv_folds=1)
+
+
+def test_missing_values_datetimes_booleans_and_ids(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 120
+
+    def frame(missing: float) -> pd.DataFrame:
+        df = pd.DataFrame(
+            {
+                "id": [f"row{i}-{rng.integers(1e9)}" for i in range(n)],
+                "when": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
+                "flag": rng.random(n) > 0.5,
+                "amount": rng.gamma(2.0, size=n),
+                "city": rng.choice(["a", "b", "c"], size=n).astype(object),
+            }
+        )
+        df.loc[rng.random(n) < missing, "amount"] = np.nan
+        df.loc[rng.random(n) < missing, "city"] = None
+        return df
+
+    real, synthetic = frame(0.0), frame(0.3)
+    synthetic["flag"] = synthetic["flag"].astype(int)  # 1/0 for True/False is still the same category
+    r = evaluate(real, synthetic, **KW)
+    assert "id" in r.details["skipped_columns"] and "id" not in r.details["columns"]
+    assert r.details["kinds"]["when"] == "datetime"
+    columns = r.details["columns"]
+    assert columns["amount"]["missing_real"] == 0.0 and columns["amount"]["missing_synthetic"] > 0.15
+    assert columns["flag"]["validity"]["valid_share"] == 1.0
+    assert r.scores["validity.missing_rate_diff_mean"] > 0.05
+    assert r.scores["fidelity.column_shapes"] > 0.7  # shapes compare non-missing values only
+    assert "efficacy" in r.details["skipped_groups"]
+    html = r.to_html(tmp_path / "r.html")
+    assert "when" in html
+
+
+def test_subsampling_is_recorded(real, holdout):
+    limits = Limits(cv_folds=3, model_scale=0.05, max_rows_neighbors=100, max_rows_detection=150)
+    r = evaluate(real, table(400, 4), holdout, limits=limits, n_jobs=1, verbose=False, metrics=["detection", "privacy"])
+    assert r.details["subsampled"]["privacy"]["synthetic"] == [400, 100]
+    assert r.details["subsampled"]["detection"]["real"] == [400, 150]
+    assert r.details["privacy"]["equal_size_samples"] == 100
+
+
+def test_efficacy_reports_models_for_classification_and_regression(real, holdout, independent):
+    s = independent.scores
+    for model in ("catboost", "random_forest", "logistic_regression", "decision_tree"):
+        for metric in ("f1_macro", "roc_auc"):
+            assert {f"efficacy.{model}.{metric}.{k}" for k in ("real", "synthetic", "ratio")} <= set(s)
+    assert independent.details["efficacy"]["task"] == "classification"
+    r = evaluate(real, table(400, 6), holdout, target="z", metrics=["efficacy"], **KW)
+    assert r.details["efficacy"]["task"] == "regression"
+    assert s["efficacy.catboost.f1_macro.real"] > 0.6
+    assert r.scores["efficacy.ridge.r2.real"] > 0.4 and "efficacy.ridge.rmse.synthetic" in r.scores
+
+
+def test_without_holdout_the_holdout_metrics_are_left_out(real):
+    r = evaluate(real, table(200, 8), target="label", **KW)
+    assert "privacy.dcr_share" not in r.scores and "privacy.mia_auc" not in r.scores
+    assert "privacy.dcr_median" in r.scores
+    assert r.details["skipped_groups"]["efficacy"] == "needs both target= and holdout="
+
+
+def test_html_report_is_self_contained(independent, tmp_path):
+    path = tmp_path / "report.html"
+    html = independent.to_html(path)
+    assert path.read_text(encoding="utf-8") == html
+    assert html.count("data:image/png;base64,") >= 5 + 3  # per-column plots, shapes, heatmaps, DCR histogram
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<script" not in html
+    for heading in ("Fidelity", "Detection", "Privacy", "ML efficacy", "Validity"):
+        assert f"<h2>{heading}</h2>" in html
+
+
+def test_html_needs_matplotlib_with_install_hint(independent, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install tabdiffusion\[report\]"):
+        independent.to_html()
+
+
+def test_wide_tables_cap_the_plotted_columns(tmp_path):
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(60, 40)), columns=[f"c{i}" for i in range(40)])
+    r = evaluate(wide, wide * 1.1, metrics=["fidelity"], **KW)
+    html = r.to_html(max_columns=6)
+    assert "Showing 6 of 40 columns" in html
+    assert "Showing the 30 columns" in html
+
+
+def test_report_cli_reads_files_and_writes_reports(real, holdout, tmp_path):
+    paths = {}
+    for name, df in (("real", real), ("synthetic", table(400, 9)), ("holdout", holdout)):
+        paths[name] = tmp_path / f"{name}.csv"
+        df.to_csv(paths[name], index=False)
+    r = report_cli(
+        paths["real"], paths["synthetic"], paths["holdout"], target="label",
+        out_html=tmp_path / "out.html", out_json=tmp_path / "out.json", seed=0, verbose=False, limits=FAST,
+    )
+    assert json.loads((tmp_path / "out.json").read_text())["scores"] == r.scores
+    assert (tmp_path / "out.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def _chromium() -> str | None:
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium/chrome on PATH")
+def test_report_renders_in_headless_chromium(independent, tmp_path):
+    page, shot = tmp_path / "report.html", tmp_path / "shot.png"
+    independent.to_html(page)
+    subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,3000",
+         f"--screenshot={shot}", page.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (3000, 1200)
+    # Not blank: many distinct colours (plots, cards), and the report's width is used.
+    assert len(np.unique((pixels[::4, ::4] * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 200
+    assert pixels[:, 600:].std() > 0.05
+
+
+def test_high_cardinality_categoricals_and_unseen_categories():
+    rng = np.random.default_rng(0)
+
+    def frame(offset: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"code": [f"k{v}" for v in rng.integers(offset, offset + 400, 600)], "value": rng.normal(size=600)}
+        )
+
+    real, synthetic = frame(0), frame(100)  # a quarter of the synthetic codes never occur in the real table
+    limits = Limits(cv_folds=3, model_scale=0.05, max_categories_embedding=20)
+    r = evaluate(real, synthetic, real.iloc[:300], limits=limits, n_jobs=1, verbose=False)
+    validity = r.details["columns"]["code"]["validity"]
+    unseen = ~synthetic["code"].isin(set(real["code"]))
+    assert validity["valid_share"] == pytest.approx(1 - unseen.mean())
+    assert validity["unseen_count"] == unseen.sum() and len(validity["unseen_categories"]) == 10
+    assert r.details["kinds"]["code"] == "categorical"
+    assert 0 <= r.scores["detection.gbm_auc"] <= 1 and r.scores["privacy.dcr_median"] >= 0
+    plot = r.details["columns"]["code"]["plot"]
+    assert len(plot["categories"]) == 16 and plot["categories"][-1].startswith("(other")
