@@ -81,7 +81,7 @@ def evaluate(
         "kinds": prep.kinds,
         "rows": {"real": len(prep.real), "synthetic": len(prep.synthetic), "holdout": None if holdout is None else len(prep.holdout)},
         "target": prep.target,
-        "seed": seed if isinstance(seed, (int, type(None))) else "generator",
+        "seed": "generator" if isinstance(seed, np.random.Generator) else seed if seed is None else int(seed),
         "limits": limits.to_dict(),
         "subsampled": {},
         "skipped_groups": {},
