@@ -258,7 +258,8 @@ def test_wide_tables_cap_the_plotted_columns(tmp_path):
     assert "Showing the 30 columns" in html
 
 
-def test_report_cli_reads_files_and_writes_reports(real, holdout, tmp_path):
+def test_report_cli_reads_files_and_writes_reports(real, holdout, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     paths = {}
     for name, df in (("real", real), ("synthetic", table(400, 9)), ("holdout", holdout)):
         paths[name] = tmp_path / f"{name}.csv"
@@ -269,6 +270,7 @@ def test_report_cli_reads_files_and_writes_reports(real, holdout, tmp_path):
     )
     assert json.loads((tmp_path / "out.json").read_text())["scores"] == r.scores
     assert (tmp_path / "out.html").read_text().startswith("<!DOCTYPE html>")
+    assert not (tmp_path / "catboost_info").exists()  # CatBoost must not litter the working directory
 
 
 def _chromium() -> str | None:
