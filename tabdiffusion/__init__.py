@@ -7,8 +7,9 @@ from .errors import (  # noqa: E402
 )
 from .schema import ColumnSpec, TableSchema, infer_schema  # noqa: E402
 from .synthesizer import PRESETS, ModelConfig, Synthesizer  # noqa: E402
+from .evaluation import evaluate  # noqa: E402  (the function; the subpackage is tabdiffusion.evaluation)
 
 __all__ = [
-    "Synthesizer", "ModelConfig", "PRESETS", "TableSchema", "ColumnSpec", "infer_schema", "TabDiffusionError",
+    "Synthesizer", "evaluate", "ModelConfig", "PRESETS", "TableSchema", "ColumnSpec", "infer_schema", "TabDiffusionError",
     "SchemaError", "ParameterError", "NotFittedError", "TrainingDivergedError", "ModelFileError", "__version__",
 ]

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import TabDiffusionError
+from .errors import ParameterError, TabDiffusionError
 
 app = typer.Typer(
     help="Synthetic tabular data with diffusion models: fit a table, sample new rows, check them.",
@@ -22,6 +22,11 @@ app = typer.Typer(
 def _fail(error: Exception) -> None:
     typer.secho(f"Error: {error}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code=1)
+
+
+def verdict_lines(verdicts: dict[str, dict]) -> str:
+    """One line per area: level and headline."""
+    return "\n".join(f"{area:<10} {v['level']:<5} {v['headline']}" for area, v in verdicts.items())
 
 
 def _parse_column_types(values: list[str] | None) -> dict[str, str]:
@@ -79,6 +84,39 @@ def sample(
     except TabDiffusionError as error:
         _fail(error)
     typer.echo(f"Wrote {len(table)} rows to {out} in {time.perf_counter() - start:.1f}s")
+
+
+@app.command()
+def report(
+    real: Annotated[Path, typer.Option(help="The real (training) table, .csv or .parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML report.")],
+    synthetic: Annotated[Optional[Path], typer.Option(help="The synthetic table to judge.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Or a model file to sample the synthetic table from.")] = None,
+    rows: Annotated[Optional[int], typer.Option(help="Rows to sample with --model (default: as many as --real).")] = None,
+    holdout: Annotated[Optional[Path], typer.Option(help="Real rows not used for training (recommended).")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Target column for ML efficacy.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score a synthetic table against the real one (fidelity, detection, ML efficacy, privacy) as HTML."""
+    from .evaluation import report_cli
+    from .synthesizer import Synthesizer
+    from .tables import read_table
+
+    try:
+        if (synthetic is None) == (model is None):
+            raise ParameterError("Pass exactly one of --synthetic (a table) or --model (a model file to sample from).")
+        real_table = read_table(real)
+        if model is not None:
+            synthetic_table = Synthesizer.load(model).sample(rows or len(real_table), seed=seed)
+        else:
+            synthetic_table = read_table(synthetic)
+        result = report_cli(real_table, synthetic_table, holdout, target, out, json_out, seed=seed, verbose=not quiet)
+    except TabDiffusionError as error:
+        _fail(error)
+    typer.echo(verdict_lines(result.verdicts))
+    typer.echo(f"Report written to {out}" + (f" and {json_out}" if json_out else ""))
 
 
 @app.command()

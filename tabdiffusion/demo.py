@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .evaluation import evaluate
 from .synthesizer import Synthesizer
-from .tables import load_demo_table, write_table
+from .tables import atomic_write, load_demo_table, write_table
 
 
 def compare(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
@@ -26,30 +27,55 @@ def compare(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _report(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, out: Path, seed: int) -> list[str]:
+    """Evaluate and write report.html (report.json only, with a hint, when matplotlib is not installed)."""
+    result = evaluate(train, synthetic, holdout, target="species", seed=seed, verbose=False)
+    json_path = out / "report.json"
+    atomic_write(json_path, lambda temp: Path(temp).write_text(result.to_json(), encoding="utf-8"))
+    lines = [f"{area:<10} {v['level']:<5} {v['headline']}" for area, v in result.verdicts.items()]
+    try:
+        html = result.to_html()
+    except ImportError:
+        return lines + [f"Scores: {json_path} (pip install 'tabdiffusion[report]' for the HTML report)"]
+    html_path = atomic_write(out / "report.html", lambda temp: Path(temp).write_text(html, encoding="utf-8"))
+    return lines + [f"Report:          {html_path}"]
+
+
 def run_demo(out: Path, time_budget: float = 120.0, seed: int = 0) -> str:
-    """Run the demo end to end and return the text to show the user."""
+    """Run the demo end to end and return the text to show the user.
+
+    The table is split 80/20: the model learns the 80% and the 20% holdout lets the report judge privacy
+    (are synthetic rows closer to training rows than to unseen ones?) and ML efficacy on unseen rows.
+    """
     out = Path(out)
     real = load_demo_table()
+    holdout = real.sample(frac=0.2, random_state=seed)
+    train = real.drop(index=holdout.index)
     start = time.perf_counter()
-    synth = Synthesizer(seed=seed, time_budget=time_budget).fit(real, target="species")
+    synth = Synthesizer(seed=seed, time_budget=time_budget).fit(train, target="species")
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    synthetic = synth.sample(len(real), seed=seed)
+    synthetic = synth.sample(len(train), seed=seed)
     sample_seconds = time.perf_counter() - start
     model_path = synth.save(out / "penguins.tdm")
-    real_path, synthetic_path = write_table(real, out / "penguins_real.csv"), write_table(synthetic, out / "penguins_synthetic.csv")
+    train_path = write_table(train, out / "penguins_train.csv")
+    synthetic_path = write_table(synthetic, out / "penguins_synthetic.csv")
+    report_lines = _report(train.reset_index(drop=True), synthetic, holdout.reset_index(drop=True), out, seed)
     lines = [
-        f"Palmer Penguins: {len(real)} rows x {real.shape[1]} columns (target: species)",
+        f"Palmer Penguins: {len(real)} rows x {real.shape[1]} columns (target: species); "
+        f"{len(train)} to learn from, {len(holdout)} held out",
         f"Fitted {synth.history_.steps} steps in {fit_seconds:.1f}s; sampled {len(synthetic)} rows in {sample_seconds:.2f}s.",
         "",
-        compare(real, synthetic).to_string(index=False),
+        compare(train, synthetic).to_string(index=False),
         "",
-        f"Real table:      {real_path}",
+        *report_lines,
+        f"Training table:  {train_path}",
         f"Synthetic table: {synthetic_path}",
         f"Model:           {model_path}",
         "",
         "Next:",
         f"  tabdiffusion sample {model_path} --rows 10000 --out more.csv",
         "  tabdiffusion fit your_table.csv --target your_label --out model.tdm --time-budget 300",
+        f"  tabdiffusion report --real {train_path} --synthetic {synthetic_path} --out report.html",
     ]
     return "\n".join(lines)

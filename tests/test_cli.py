@@ -46,6 +46,26 @@ def test_cli_errors_are_one_line_messages(tmp_path):
 def test_demo_writes_tables_and_model(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--time-budget", "2"])
     assert result.exit_code == 0, result.output
-    real, fake = read_table(tmp_path / "penguins_real.csv"), read_table(tmp_path / "penguins_synthetic.csv")
+    real, fake = read_table(tmp_path / "penguins_train.csv"), read_table(tmp_path / "penguins_synthetic.csv")
     assert list(fake.columns) == list(real.columns) and len(fake) == len(real)
     assert (tmp_path / "penguins.tdm").exists() and "tabdiffusion sample" in result.output
+    assert "<img" in (tmp_path / "report.html").read_text() and "privacy" in result.output
+
+
+def test_report_from_a_synthetic_file_and_from_a_model(tmp_path):
+    table = make_mixed_table(200)
+    train, holdout = table.iloc[:150], table.iloc[150:]
+    for name, frame in (("train", train), ("holdout", holdout)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    runner.invoke(app, ["fit", str(tmp_path / "train.csv"), "--target", "label", "--out", str(tmp_path / "m.tdm"), "--steps", "30", "-q"])
+    result = runner.invoke(app, ["report", "--real", str(tmp_path / "train.csv"), "--model", str(tmp_path / "m.tdm"),
+                                 "--holdout", str(tmp_path / "holdout.csv"), "--target", "label",
+                                 "--out", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"), "-q"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    scores = json.loads((tmp_path / "r.json").read_text())["scores"]
+    assert 0 <= scores["privacy.dcr_share"] <= 1 and 0 <= scores["fidelity.column_shapes"] <= 1
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    result = runner.invoke(app, ["report", "--real", str(tmp_path / "train.csv"), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code != 0 and "exactly one of --synthetic (a table) or --model" in result.output

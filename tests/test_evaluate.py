@@ -1,4 +1,4 @@
-"""tabdiffusion.evaluate: each metric on constructed tables with known answers, errors, JSON and the HTML report."""
+"""tabdiffusion.evaluation: each metric on constructed tables with known answers, errors, JSON and the HTML report."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from tabdiffusion.errors import ParameterError, SchemaError
-from tabdiffusion.evaluate import EvaluationResult, Limits, evaluate, report_cli
-from tabdiffusion.evaluate.fidelity import column_shape
+from tabdiffusion.evaluation import EvaluationResult, Limits, evaluate, report_cli
+from tabdiffusion.evaluation.fidelity import column_shape
 
 # Small models and folds: the whole file runs in seconds on two shared cores.
 FAST = Limits(cv_folds=3, model_scale=0.05)

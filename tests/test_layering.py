@@ -13,7 +13,8 @@ LAYERS = [
     {"transforms", "diffusion", "nn"},
     {"training", "modelfile"},
     {"synthesizer"},
-    {"evaluate", "demo"},
+    {"evaluation"},
+    {"demo"},
     {"cli", "__main__"},
 ]
 # Math modules stay free of pandas (diffusion, nn) and transforms stay free of torch.

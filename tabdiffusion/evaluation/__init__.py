@@ -1,6 +1,6 @@
 """Evaluate synthetic tables: fidelity, detection, coverage, ML efficacy, privacy and validity, plus an HTML report.
 
-`tabdiffusion.evaluate.evaluate(real, synthetic, holdout=None, target=None, seed=0)` returns an EvaluationResult;
+`tabdiffusion.evaluate(real, synthetic, holdout=None, target=None, seed=0)` returns an EvaluationResult;
 metric definitions are in docs/metrics.md.
 """
 

@@ -59,7 +59,7 @@ def evaluate(
     if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ParameterError(f"n_jobs must be -1 (all cores) or a positive int, got {n_jobs!r}.")
     if not isinstance(limits, Limits):
-        raise ParameterError(f"limits must be a tabdiffusion.evaluate.Limits, got {type(limits).__name__}.")
+        raise ParameterError(f"limits must be a tabdiffusion.evaluation.Limits, got {type(limits).__name__}.")
     wanted = tuple(GROUPS if metrics is None else metrics)
     unknown = sorted(set(wanted) - set(GROUPS))
     if unknown:
