@@ -39,6 +39,9 @@ class ModelConfig:
     dropout: float
     ema_decay: float
     d_t: int = 128
+    sampler: Literal["ancestral", "ddim"] = "ancestral"
+    sampling_steps: int | None = None  # None: every training timestep
+    eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -120,6 +123,9 @@ class Synthesizer:
         num_timesteps: int | None = None,
         dropout: float | None = None,
         ema_decay: float | None = None,
+        sampler: Literal["ancestral", "ddim"] | None = None,
+        sampling_steps: int | None = None,
+        eta: float | None = None,
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
@@ -128,6 +134,7 @@ class Synthesizer:
         self.preset, self.seed, self.steps, self.time_budget = preset, seed, steps, time_budget
         self.batch_size, self.lr, self.weight_decay, self.d_layers = batch_size, lr, weight_decay, d_layers
         self.num_timesteps, self.dropout, self.ema_decay = num_timesteps, dropout, ema_decay
+        self.sampler, self.sampling_steps, self.eta = sampler, sampling_steps, eta
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
 
@@ -138,7 +145,8 @@ class Synthesizer:
             raise ParameterError(f"preset={self.preset!r} is unknown; use one of {sorted(PRESETS)}.")
         overrides = {
             name: getattr(self, name)
-            for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay")
+            for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
+                         "sampler", "sampling_steps", "eta")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
@@ -150,6 +158,12 @@ class Synthesizer:
             raise ParameterError(f"lr must be positive, got {config.lr!r}.")
         if not 0 <= config.dropout < 1 or not 0 <= config.ema_decay < 1 or config.weight_decay < 0:
             raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
+        if config.sampler not in ("ancestral", "ddim"):
+            raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
+        if config.sampling_steps is not None:
+            _check_positive_int("sampling_steps", config.sampling_steps)
+        if not 0 <= config.eta <= 1:
+            raise ParameterError(f"eta must lie in [0, 1], got {config.eta!r}.")
         if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
             raise ParameterError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}.")
         if self.max_categories is not None:
@@ -235,7 +249,10 @@ class Synthesizer:
         parts_num, parts_cat = [], []
         for start in range(0, n, self.sample_batch_size):
             stop = min(start + self.sample_batch_size, n)
-            x_num, x_cat = self.diffusion_.sample(self.model_, stop - start, None if y is None else y[start:stop], generator)
+            x_num, x_cat = self.diffusion_.sample(
+                self.model_, stop - start, None if y is None else y[start:stop], generator,
+                steps=self.config_.sampling_steps, sampler=self.config_.sampler, eta=self.config_.eta,
+            )
             parts_num.append(x_num.cpu().numpy())
             parts_cat.append(x_cat.cpu().numpy())
         encoded = Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())

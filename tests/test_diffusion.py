@@ -36,6 +36,28 @@ def test_gaussian_step_with_true_noise_recovers_x0_at_the_last_step():
     assert torch.allclose(out, x0, atol=1e-4)
 
 
+def test_ddim_with_true_noise_jumps_exactly_along_the_forward_process():
+    schedule = Schedule.cosine(100)
+    x0, noise = torch.randn(8, 3), torch.randn(8, 3)
+    t, s = torch.full((8,), 80), torch.full((8,), 30)
+    xt = gaussian.q_sample(x0, t, noise, schedule)
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(gaussian.ddim_step(xt, t, s, noise, schedule, 0.0, g), gaussian.q_sample(x0, s, noise, schedule), atol=1e-5)
+    assert torch.allclose(gaussian.ddim_step(xt, t, torch.full((8,), -1), noise, schedule, 1.0, g), x0, atol=1e-4)
+
+
+def test_strided_multinomial_posterior_matches_two_single_steps():
+    layout, schedule = multinomial.Layout([4]), Schedule.cosine(20)
+    log_x0 = layout.log_onehot(torch.tensor([[2]]))
+    # q(x_s | x_t, x0) for s = t - 2 must equal the sum over x_{t-1} of the two one-step posteriors.
+    t, s = torch.tensor([10]), torch.tensor([8])
+    x_t = torch.tensor([[1]])
+    direct = multinomial.posterior(log_x0, layout.log_onehot(x_t), t, s, schedule, layout).exp()[0, 0]
+    mid = multinomial.q_posterior(log_x0, layout.log_onehot(x_t), t, schedule, layout).exp()[0, 0]
+    two = sum(mid[k] * multinomial.q_posterior(log_x0, layout.log_onehot(torch.tensor([[k]])), t - 1, schedule, layout).exp()[0, 0] for k in range(4))
+    assert torch.allclose(direct, two, atol=1e-5)
+
+
 def test_multinomial_marginals_and_posterior_are_distributions():
     layout, schedule = multinomial.Layout(SIZES), Schedule.cosine(30)
     codes = torch.tensor([[1, 4, 0], [0, 2, 2]])
@@ -84,7 +106,7 @@ def test_one_hundred_categorical_columns_give_finite_loss_and_gradients():
     (loss_num + loss_cat).backward()
     assert torch.isfinite(loss_num) and torch.isfinite(loss_cat)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-    x_num_s, x_cat_s = MixedDiffusion(5, sizes, 5).sample(model, 16, None, g)
+    x_num_s, x_cat_s = MixedDiffusion(5, sizes, 50).sample(model, 16, None, g, steps=5, sampler="ddim")
     assert torch.isfinite(x_num_s).all() and ((x_cat_s >= 0) & (x_cat_s < torch.tensor(sizes))).all()
 
 

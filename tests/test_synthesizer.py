@@ -170,3 +170,13 @@ def test_tabddpm_preset_is_reachable():
     synth.fit(make_mixed_table(40), target="label")
     assert synth.config_.batch_size == 4096 and synth.config_.d_layers == (16,)
     assert len(synth.sample(10, seed=0)) == 10
+
+
+def test_few_step_ddim_sampler(mixed_table):
+    synth = td.Synthesizer(seed=0, sampler="ddim", sampling_steps=5, eta=0.5, **FAST).fit(mixed_table, target="label")
+    assert synth.diffusion_.timesteps(5) == [19, 14, 10, 5, 0]
+    fake = synth.sample(200, seed=0)
+    assert fake.dtypes.to_dict() == mixed_table.dtypes.to_dict()
+    assert fake["income"].between(mixed_table["income"].min(), mixed_table["income"].max()).all()
+    with pytest.raises(td.ParameterError, match="sampler='euler'"):
+        td.Synthesizer(sampler="euler").fit(mixed_table)

@@ -51,15 +51,34 @@ class MixedDiffusion:
         loss_cat = multinomial.loss(logits, log_x0, log_x_t, t, self.schedule, self.layout).mean()
         return loss_num, loss_cat
 
+    def timesteps(self, steps: int | None) -> list[int]:
+        """`steps` training timesteps, evenly spaced from T-1 down to 0 (all T when None)."""
+        T = self.schedule.num_timesteps
+        if steps is None or steps >= T:
+            return list(range(T - 1, -1, -1))
+        return sorted({round(v) for v in torch.linspace(T - 1, 0, steps).tolist()}, reverse=True)
+
     @torch.no_grad()
-    def sample(self, model: Denoiser, n: int, y: torch.Tensor | None, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ancestral sampling from pure noise / uniform codes down to t = 0; returns x_num (n, d_num), x_cat (n, F)."""
+    def sample(
+        self, model: Denoiser, n: int, y: torch.Tensor | None, generator: torch.Generator, *,
+        steps: int | None = None, sampler: str = "ancestral", eta: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reverse diffusion from noise / uniform codes to data; returns x_num (n, d_num), x_cat (n, F).
+
+        'ancestral' is TabDDPM's sampler (every timestep, fixed-large Gaussian variance); 'ddim' walks `steps`
+        evenly spaced timesteps with DDIM for the numerics and the matching multinomial posterior for categories.
+        """
         x_num = torch.randn((n, self.n_numeric), generator=generator, device=self.device)
         uniform = self.layout.normalize(torch.zeros(n, self.layout.n_columns, self.layout.width, device=self.device))
         codes = multinomial.sample_codes(uniform, generator)
-        for step in reversed(range(self.schedule.num_timesteps)):
+        path = self.timesteps(None if sampler == "ancestral" else steps)
+        for step, next_step in zip(path, path[1:] + [-1]):
             t = torch.full((n,), step, device=self.device, dtype=torch.long)
+            s = torch.full((n,), next_step, device=self.device, dtype=torch.long)
             eps_pred, logits = self._denoise(model, x_num, codes, t, y)
-            x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator)
-            codes = multinomial.p_sample(logits, self.layout.log_onehot(codes), t, self.schedule, self.layout, generator)
+            if sampler == "ancestral":
+                x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator)
+            else:
+                x_num = gaussian.ddim_step(x_num, t, s, eps_pred, self.schedule, eta, generator)
+            codes = multinomial.p_sample(logits, self.layout.log_onehot(codes), t, s, self.schedule, self.layout, generator)
         return x_num, codes

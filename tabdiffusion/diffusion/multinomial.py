@@ -60,18 +60,25 @@ def q_pred(log_x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, layout: La
     return torch.where(layout.mask, torch.logaddexp(log_x0 + a, b - layout.log_size), PAD)
 
 
-def q_pred_one_step(log_x_t: torch.Tensor, t: torch.Tensor, schedule: Schedule, layout: Layout) -> torch.Tensor:
-    """log q(x_t | x_{t-1}) as a function of x_{t-1}: log(alpha_t x_t + (1 - alpha_t) / K) (the kernel is symmetric)."""
-    a = at(schedule.log_alphas, t, 3)
-    b = at(schedule.log_1m_alphas, t, 3)
-    return torch.where(layout.mask, torch.logaddexp(log_x_t + a, b - layout.log_size), PAD)
+def posterior(
+    log_x0: torch.Tensor, log_x_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule: Schedule, layout: Layout
+) -> torch.Tensor:
+    """log q(x_s | x_t, x_0) for any s < t, normalised: q(x_t | x_s) q(x_s | x_0); s = -1 means x_0 itself.
+
+    q(x_t | x_s) = Cat(abar_t / abar_s * x_s + (1 - abar_t / abar_s) / K), so s = t - 1 is one ancestral step and
+    larger gaps give the few-step sampler.
+    """
+    s_index = s.clamp(min=0)
+    log_ratio = at(schedule.log_alphas_cumprod, t, 3) - at(schedule.log_alphas_cumprod, s_index, 3)
+    log_1m_ratio = torch.log(-torch.expm1(log_ratio.clamp(max=-1e-12)))
+    prev = q_pred(log_x0, s_index, schedule, layout)
+    kernel = torch.where(layout.mask, torch.logaddexp(log_x_t + log_ratio, log_1m_ratio - layout.log_size), PAD)
+    return torch.where((s < 0).reshape(-1, 1, 1), log_x0, layout.normalize(prev + kernel))
 
 
 def q_posterior(log_x0: torch.Tensor, log_x_t: torch.Tensor, t: torch.Tensor, schedule: Schedule, layout: Layout) -> torch.Tensor:
     """log q(x_{t-1} | x_t, x_0), normalised; at t = 0 it is x_0 itself."""
-    prev = q_pred(log_x0, (t - 1).clamp(min=0), schedule, layout)
-    prev = torch.where((t == 0).reshape(-1, 1, 1), log_x0, prev)
-    return layout.normalize(prev + q_pred_one_step(log_x_t, t, schedule, layout))
+    return posterior(log_x0, log_x_t, t, t - 1, schedule, layout)
 
 
 def sample_codes(log_p: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -105,9 +112,8 @@ def loss(
 
 
 def p_sample(
-    logits: torch.Tensor, log_x_t: torch.Tensor, t: torch.Tensor, schedule: Schedule, layout: Layout,
+    logits: torch.Tensor, log_x_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule: Schedule, layout: Layout,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """One reverse step: sample x_{t-1} ~ q(x_{t-1} | x_t, x0_hat) with x0_hat from the denoiser; (B, F) codes."""
-    posterior = q_posterior(layout.normalize(logits), log_x_t, t, schedule, layout)
-    return sample_codes(posterior, generator)
+    """One reverse step t -> s: sample x_s ~ q(x_s | x_t, x0_hat) with x0_hat from the denoiser; (B, F) codes."""
+    return sample_codes(posterior(layout.normalize(logits), log_x_t, t, s, schedule, layout), generator)

@@ -23,8 +23,6 @@ class Schedule:
     alphas: torch.Tensor
     alphas_cumprod: torch.Tensor
     alphas_cumprod_prev: torch.Tensor
-    log_alphas: torch.Tensor
-    log_1m_alphas: torch.Tensor
     log_alphas_cumprod: torch.Tensor
     log_1m_alphas_cumprod: torch.Tensor
     posterior_variance: torch.Tensor
@@ -42,7 +40,6 @@ class Schedule:
         posterior_variance = (1 - alphas) * (1 - acp_prev) / (1 - acp)
         values = dict(
             alphas=alphas, alphas_cumprod=acp, alphas_cumprod_prev=acp_prev,
-            log_alphas=alphas.log(), log_1m_alphas=(1 - alphas).log(),
             log_alphas_cumprod=acp.log(), log_1m_alphas_cumprod=(1 - acp).log(),
             posterior_variance=posterior_variance,
         )
