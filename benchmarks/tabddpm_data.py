@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,25 @@ class Dataset:
     test: pd.DataFrame
     cat_columns: list[str]
     catboost_params: dict
+    n_classes: int | None = None  # classification only: the number of classes in info.json (2 for binclass)
 
     @property
     def is_classification(self) -> bool:
         return self.task != "regression"
+
+    @property
+    def features(self) -> list[str]:
+        """Feature columns in the paper's order (num_* then cat_*), which catboost_params' cat_features index."""
+        return [c for c in self.train.columns if c != TARGET]
+
+    def subsample(self, rows: int, seed: int = 0) -> "Dataset":
+        """The same dataset with at most `rows` rows in each split (for smoke tests); same task and parameters."""
+        def take(df: pd.DataFrame) -> pd.DataFrame:
+            if len(df) <= rows:
+                return df
+            return df.sample(rows, random_state=seed).reset_index(drop=True)
+
+        return replace(self, train=take(self.train), val=take(self.val), test=take(self.test))
 
 
 def _split(folder: Path, split: str, task: str) -> pd.DataFrame:
@@ -57,7 +72,13 @@ def load(name: str) -> Dataset:
     task = info["task_type"]
     train, val, test = (_split(folder, s, task) for s in ("train", "val", "test"))
     params = json.loads((folder / "catboost_params.json").read_text())
-    return Dataset(name, task, train, val, test, [c for c in train.columns if c.startswith("cat_")], params)
+    n_classes = None if task == "regression" else int(info.get("n_classes", 2))
+    return Dataset(name, task, train, val, test, [c for c in train.columns if c.startswith("cat_")], params, n_classes)
+
+
+def available() -> bool:
+    """Whether the shared datasets are reachable (tests skip without them)."""
+    return DATA_ROOT.is_dir() and PAPER_RESULTS.is_file()
 
 
 def paper_results() -> dict:

@@ -1,0 +1,211 @@
+"""The generators the harness compares, behind one small interface: fit(train) within a budget, sample(n, seed).
+
+    real            no generator: CatBoost on the real training split (the paper's "Real" row)
+    tabdiffusion    td.Synthesizer() defaults, time_budget=budget
+    tabddpm         td.Synthesizer(preset="tabddpm") with the paper's tuned per-dataset config, time_budget=budget
+    smote           benchmarks.smote.Smote with the paper's tuned k and interpolation range
+    tvae, ctgan     SDV (optional: pip install .[baselines]); training stops at the first epoch past the budget
+    gaussiancopula  SDV GaussianCopulaSynthesizer (no budget needed)
+
+A method whose package is missing is reported by `unavailable(name)` and skipped by the runner with that note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import random
+import time
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from .smote import DEFAULT_PARAMS, SMOTE_PARAMS, Smote
+from .tabddpm_data import TARGET, Dataset, paper_results
+
+METHODS = ("real", "tabdiffusion", "tabddpm", "smote", "tvae", "ctgan", "gaussiancopula")
+SDV_METHODS = {"tvae": "TVAESynthesizer", "ctgan": "CTGANSynthesizer", "gaussiancopula": "GaussianCopulaSynthesizer"}
+
+
+def unavailable(name: str) -> str | None:
+    """Why `name` cannot run here (a missing optional package), or None."""
+    if name not in METHODS:
+        return f"unknown method {name!r}; choose from {', '.join(METHODS)}"
+    if name in SDV_METHODS and importlib.util.find_spec("sdv") is None:
+        return "SDV is not installed (pip install '.[baselines]' or pip install sdv)"
+    return None
+
+
+class Generator:
+    """Fit once, then sample. `fit_info` records what the fit actually did (steps, epochs, stopping reason)."""
+
+    #: whether sample() is slow enough that the runner should draw in chunks under a sampling time budget
+    chunked = False
+
+    def fit(self, train: pd.DataFrame) -> dict:
+        raise NotImplementedError
+
+    def sample(self, n: int, seed: int | np.random.Generator) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+class TabDiffusion(Generator):
+    """tabdiffusion's Synthesizer with a preset; classification targets are conditioned on, regression modelled."""
+
+    chunked = True
+
+    def __init__(self, data: Dataset, preset: str, budget: float | None, seed: int, steps: int | None = None,
+                 threads: int | None = None) -> None:
+        import tabdiffusion as td
+
+        kwargs: dict = {}
+        if preset == "tabddpm":
+            config = paper_results().get(data.name, {}).get("tabddpm_config")
+            if config:
+                kwargs = dict(d_layers=tuple(config["d_layers"]), lr=config["lr"],
+                              num_timesteps=config["num_timesteps"], batch_size=config["batch_size"],
+                              steps=config["steps"])
+        if steps is not None:
+            kwargs["steps"] = steps
+        self.data, self.threads = data, threads
+        self.synth = td.Synthesizer(preset=preset, seed=seed, time_budget=budget, verbose=False, **kwargs)
+
+    def fit(self, train: pd.DataFrame) -> dict:
+        task = "classification" if self.data.is_classification else "regression"
+        self.synth.fit(train, target=TARGET, task=task)
+        config, history = self.synth.config_, self.synth.history_
+        return {
+            "steps": history.steps, "steps_planned": config.steps, "stopped_by": history.stopped_by,
+            "d_layers": list(config.d_layers), "num_timesteps": config.num_timesteps,
+            "batch_size": config.batch_size, "lr": config.lr, "device": str(self.synth.device_),
+            "final_loss": float(np.mean(history.loss[-50:])) if history.steps else None,
+        }
+
+    def sample(self, n: int, seed: int | np.random.Generator) -> pd.DataFrame:
+        return self.synth.sample(n, seed=seed)
+
+
+class SmoteGenerator(Generator):
+    def __init__(self, data: Dataset) -> None:
+        k, frac_lam_del = SMOTE_PARAMS.get(data.name, DEFAULT_PARAMS)
+        task = "classification" if data.is_classification else "regression"
+        self.model = Smote(k, frac_lam_del, task=task, target=TARGET, cat_columns=data.cat_columns)
+        self.params = {"k_neighbours": k, "frac_lam_del": frac_lam_del}
+
+    def fit(self, train: pd.DataFrame) -> dict:
+        self.model.fit(train)
+        return dict(self.params)
+
+    def sample(self, n: int, seed: int | np.random.Generator) -> pd.DataFrame:
+        return self.model.sample(n, seed=seed)
+
+
+class _Deadline:
+    """Stands in for tqdm inside ctgan's training loops: yields epochs until the deadline (at least one)."""
+
+    def __init__(self, deadline: float, counter: list[int]) -> None:
+        self.deadline, self.counter = deadline, counter
+
+    def __call__(self, iterable, *args, **kwargs) -> "_Deadline":
+        self.iterable = iterable
+        return self
+
+    def __iter__(self) -> Iterator:
+        for item in self.iterable:
+            if self.counter[0] > 0 and time.perf_counter() >= self.deadline:
+                return
+            self.counter[0] += 1
+            yield item
+
+    def set_description(self, *args, **kwargs) -> None:
+        pass
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _epoch_deadline(deadline: float | None, counter: list[int]):
+    """Stop ctgan's TVAE/CTGAN epoch loops at `deadline` by replacing the `tqdm` they iterate with."""
+    modules = []
+    if deadline is not None:
+        for name in ("ctgan.synthesizers.ctgan", "ctgan.synthesizers.tvae"):
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            if hasattr(module, "tqdm"):
+                modules.append((module, module.tqdm))
+                module.tqdm = _Deadline(deadline, counter)
+    try:
+        yield bool(modules)
+    finally:
+        for module, original in modules:
+            module.tqdm = original
+
+
+class SdvGenerator(Generator):
+    """SDV 2.x single-table synthesizers: metadata from the dataset's column kinds, dict in and dict out."""
+
+    TABLE = "table"
+
+    def __init__(self, data: Dataset, method: str, budget: float | None, seed: int) -> None:
+        self.data, self.method, self.budget, self.seed = data, method, budget, seed
+
+    def _metadata(self, train: pd.DataFrame):
+        from sdv.metadata import Metadata
+
+        columns = {}
+        for name in train.columns:
+            categorical = name in self.data.cat_columns or (name == TARGET and self.data.is_classification)
+            columns[name] = {"sdtype": "categorical"} if categorical else {"sdtype": "numerical"}
+        return Metadata.load_from_dict({"tables": {self.TABLE: {"columns": columns}}})
+
+    def fit(self, train: pd.DataFrame) -> dict:
+        import sdv.single_table
+        import torch
+
+        cls = getattr(sdv.single_table, SDV_METHODS[self.method])
+        kwargs = {"enable_gpu": False} if self.method in ("tvae", "ctgan") else {}
+        self.synth = cls(self._metadata(train), **kwargs)
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)
+        counter = [0]
+        deadline = None if self.budget is None or self.method == "gaussiancopula" else time.perf_counter() + self.budget
+        with _epoch_deadline(deadline, counter) as limited:
+            self.synth.fit({self.TABLE: train})
+        info = {"sdv_version": importlib.import_module("sdv").__version__}
+        if self.method in ("tvae", "ctgan"):
+            info["epochs_planned"] = int(self.synth.epochs)
+            info["epochs"] = counter[0] if limited else int(self.synth.epochs)
+            info["stopped_by"] = "time_budget" if limited and counter[0] < self.synth.epochs else "epochs"
+        return info
+
+    def sample(self, n: int, seed: int | np.random.Generator) -> pd.DataFrame:
+        import torch
+
+        seed = int(np.random.default_rng(seed).integers(2**31)) if not isinstance(seed, (int, np.integer)) else int(seed)
+        self.synth.reset_sampling()
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        with contextlib.suppress(AttributeError, TypeError, NotImplementedError):
+            self.synth._set_random_state(seed)  # seeds the model's own generators where SDV supports it
+        out = self.synth.sample(n)
+        table = out[self.TABLE] if isinstance(out, dict) else out  # SDV 2.x returns {table: df}, 1.x a df
+        return table[list(self.data.train.columns)].reset_index(drop=True)
+
+
+def make(name: str, data: Dataset, *, budget: float | None, seed: int, steps: int | None = None) -> Generator:
+    """A fresh, unfitted generator for method `name` on `data`."""
+    if name == "tabdiffusion":
+        return TabDiffusion(data, "default", budget, seed, steps)
+    if name == "tabddpm":
+        return TabDiffusion(data, "tabddpm", budget, seed, steps)
+    if name == "smote":
+        return SmoteGenerator(data)
+    if name in SDV_METHODS:
+        return SdvGenerator(data, name, budget, seed)
+    raise ValueError(f"method {name!r} has no generator; choose from {', '.join(METHODS[1:])}")

@@ -1,0 +1,513 @@
+"""The TabDDPM paper's benchmark on its own datasets: tabdiffusion against the paper and against baselines.
+
+    python -m benchmarks.tabddpm --datasets all --methods all --budget 300
+    python -m benchmarks.tabddpm --quick --datasets diabetes,insurance,abalone --methods tabdiffusion,tabddpm,smote
+
+For each dataset (the paper's train/val/test splits in ../shared/datasets/tabddpm) and method: fit the generator
+on the train split within `--budget` seconds, draw synthetic training sets of two sizes (the real train size and
+the paper's num_samples) for each sampling seed, train the paper's tuned CatBoost on each with several CatBoost
+seeds, early-stop on the real val split and score the real test split (macro F1 / R2; benchmarks/protocol.py).
+The "real" method is the same CatBoost on the real train split. Fidelity and privacy scores come from
+tabdiffusion's evaluate (synthetic train-size set vs the real train split, holdout = real test split).
+
+Every finished (dataset, method, sampling seed) cell is cached as JSON under benchmarks/results/cache/ (git-ignored)
+with a key of the settings that change its result, so an interrupted run continues where it stopped. At the end
+the cells are aggregated into benchmarks/results/<name>.json and docs/benchmarks.md is regenerated from all
+results files (python -m benchmarks.report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import methods as registry
+from .protocol import catboost_score, metric_name
+from .tabddpm_data import COMPLETE, TARGET, Dataset, load, paper_results
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+CACHE = RESULTS / "cache"
+DOCS = ROOT.parent / "docs" / "benchmarks.md"
+SIZES = ("train", "paper")
+# Score names from evaluate() shown in the docs; every score evaluate returns is kept in the JSON.
+EVALUATE_GROUPS = ("fidelity", "validity", "detection", "privacy")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that changes a result; recorded in the results file and hashed into the cache keys."""
+
+    budget: float = 300.0  # seconds per generator fit (wall clock)
+    sample_budget: float | None = 300.0  # seconds per synthetic set for slow samplers (None: unbounded)
+    catboost_seeds: int = 5
+    sample_seeds: int = 2
+    sizes: tuple[str, ...] = SIZES
+    max_rows: int | None = None  # cap on every synthetic set (None: none)
+    threads: int = 2  # CatBoost thread_count and evaluate's n_jobs
+    torch_threads: int | None = None  # torch intra-op threads for fitting and sampling (None: threads)
+    steps: int | None = None  # overrides the tabdiffusion/tabddpm step count (smoke tests); None: the preset's
+    evaluate: bool = True
+    evaluate_rows: int = 5000  # row cap of evaluate's neighbour and detection parts
+    rows: int | None = None  # subsample every split to this many rows (smoke tests); None: the full splits
+    quick: bool = False
+
+    def key(self, method: str) -> str:
+        """A short hash of the settings that affect a cell of `method` (the real row ignores generator settings)."""
+        fields = asdict(self)
+        if method == "real":
+            fields = {k: fields[k] for k in ("catboost_seeds", "threads", "evaluate", "evaluate_rows", "rows")}
+        elif method in ("smote", "gaussiancopula"):
+            fields = {k: v for k, v in fields.items() if k not in ("budget", "sample_budget", "steps", "quick")}
+        fields.pop("quick", None)
+        fields.pop("sample_seeds", None)  # a cell is one sampling seed
+        fields["code"] = code_fingerprint(method)
+        text = json.dumps(fields, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _hash_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def code_fingerprint(method: str) -> str:
+    """A hash of the code a cell's result depends on, so cached cells go stale when that code changes.
+
+    All cells: the protocol (CatBoost scoring) and data loading; tabdiffusion methods: the package source outside
+    its evaluation subpackage; smote: benchmarks/smote.py; SDV methods: the installed SDV version.
+    """
+    files = [ROOT / "protocol.py", ROOT / "tabddpm_data.py"]
+    extra = ""
+    if method in ("tabdiffusion", "tabddpm"):
+        import tabdiffusion
+
+        package = Path(tabdiffusion.__file__).resolve().parent
+        files += [f for f in package.rglob("*.py") if not {"evaluation", "evaluate"} & set(f.relative_to(package).parts)]
+    elif method == "smote":
+        files.append(ROOT / "smote.py")
+    elif method in registry.SDV_METHODS:
+        try:
+            from importlib.metadata import version
+
+            extra = version("sdv")
+        except Exception:  # noqa: BLE001
+            extra = "none"
+    return _hash_files(files) + extra
+
+
+# ------------------------------------------------------------------------------------------------------- machine
+def machine() -> dict:
+    """CPU model, cores, memory and library versions of this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for name in ("tabdiffusion", "torch", "catboost", "numpy", "pandas", "sklearn", "sdv"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception:  # noqa: BLE001 - optional packages
+            versions[name] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory, "platform": platform.platform(),
+            "versions": versions, "git_commit": commit}
+
+
+# ------------------------------------------------------------------------------------------------------ evaluate
+def _evaluate_function():
+    """tabdiffusion's evaluate and Limits, wherever this version keeps them; (None, None) when absent."""
+    import importlib
+
+    for module in ("tabdiffusion.evaluation", "tabdiffusion.evaluate"):
+        try:
+            found = importlib.import_module(module)
+        except ImportError:
+            continue
+        function = getattr(found, "evaluate", None)
+        if callable(function):
+            return function, getattr(found, "Limits", None)
+    return None, None
+
+
+def fidelity_scores(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, settings: Settings,
+                    seed: int) -> dict:
+    """evaluate()'s flat scores (without its own efficacy group) and seconds, or a note why there are none."""
+    evaluate, limits_cls = _evaluate_function()
+    if evaluate is None:
+        return {"note": "tabdiffusion.evaluate is not available in this version"}
+    kwargs = {}
+    if limits_cls is not None:
+        cap = settings.evaluate_rows
+        kwargs["limits"] = limits_cls(max_rows_neighbors=cap, max_rows_detection=cap)
+    start = time.perf_counter()
+    try:
+        result = evaluate(real, synthetic, holdout=holdout, target=TARGET, seed=seed, metrics=list(EVALUATE_GROUPS),
+                          n_jobs=settings.threads, verbose=False, **kwargs)
+    except TypeError:  # an older signature: only the documented arguments
+        result = evaluate(real=real, synthetic=synthetic, holdout=holdout, target=TARGET, seed=seed)
+    return {"scores": {k: float(v) for k, v in result.scores.items()}, "seconds": round(time.perf_counter() - start, 2)}
+
+
+# ------------------------------------------------------------------------------------------------------- cells
+def _cell_path(cache: Path, dataset: str, method: str, seed: int, key: str) -> Path:
+    """The cache file of one cell: <cache>/<dataset>/<method>/seed<k>-<settings key>.json."""
+    return cache / dataset / method / f"seed{seed}-{key}.json"
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    """Atomically write JSON (NaN is not valid JSON: fail loudly instead)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    temporary.replace(path)
+
+
+def _catboost_runs(train: pd.DataFrame, data: Dataset, settings: Settings) -> list[dict]:
+    return [catboost_score(train, data, seed, settings.threads) for seed in range(settings.catboost_seeds)]
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+def draw(generator: registry.Generator, targets: list[int], seed: int, budget: float | None) -> tuple[pd.DataFrame, dict]:
+    """Sample up to max(targets) rows; slow (chunked) samplers stop when `budget` seconds are spent.
+
+    Rows are drawn in order, so the first n rows of the result are a sample of size n. Returns the rows and, per
+    target, the rows reached and the seconds spent when they were reached.
+    """
+    parts: list[pd.DataFrame] = []
+    done, spent, chunk_index, truncated = 0, 0.0, 0, False
+    marks: dict[int, dict] = {}
+    for target in sorted(set(targets)):
+        while done < target and not truncated:
+            want = target - done
+            if generator.chunked:
+                rate = done / spent if spent > 0 and done > 0 else None
+                # A small first chunk measures the speed; later chunks use what is left of the budget.
+                size = min(want, 64) if rate is None else min(want, 16384)
+                if budget is not None and rate is not None:
+                    affordable = int(rate * (budget - spent) * 0.9)
+                    if affordable < min(want, 64):
+                        truncated = True
+                        break
+                    size = min(size, affordable)
+            else:
+                size = want
+            start = time.perf_counter()
+            part = generator.sample(size, seed=_seed(seed, chunk_index))
+            spent += time.perf_counter() - start
+            chunk_index += 1
+            parts.append(part)
+            done += len(part)
+        marks[target] = {"rows": done, "seconds": round(spent, 3), "truncated": done < target}
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return frame, marks
+
+
+def _paper_rows(data: Dataset) -> int:
+    config = paper_results().get(data.name, {}).get("tabddpm_config") or {}
+    return int(config.get("num_samples") or len(data.train))
+
+
+def run_real(data: Dataset, settings: Settings) -> dict:
+    """The real row: tuned CatBoost on the real train split; evaluate()'s scores of real val as if synthetic."""
+    start = time.perf_counter()
+    cell = {"dataset": data.name, "method": "real", "seed": 0, "status": "ok",
+            "runs": {"train": _catboost_runs(data.train, data, settings)}}
+    if settings.evaluate:
+        # A reference for the fidelity/privacy scores: fresh real rows (val) scored as if they were synthetic.
+        cell["evaluate"] = fidelity_scores(data.train, data.val, data.test, settings, seed=0)
+    cell["score_seconds"] = round(time.perf_counter() - start, 2)
+    return cell
+
+
+def run_generator(data: Dataset, method: str, seeds: list[int], settings: Settings) -> list[dict]:
+    """Cells of one method on one dataset: fit once, sample every seed, then CatBoost and evaluate per seed.
+
+    All sampling happens before any scoring: evaluate() leaves OpenMP thread pools behind that can make torch
+    sampling in the same process many times slower.
+    """
+    generator = registry.make(method, data, budget=settings.budget, seed=0, steps=settings.steps)
+    start = time.perf_counter()
+    fit_info = generator.fit(data.train)
+    fit_info = {"seconds": round(time.perf_counter() - start, 3), **fit_info}
+    wanted = {"train": len(data.train), "paper": _paper_rows(data)}
+    wanted = {size: wanted[size] for size in settings.sizes}
+    if settings.max_rows:
+        wanted = {size: min(n, settings.max_rows) for size, n in wanted.items()}
+    budget = settings.sample_budget if generator.chunked else None
+    drawn = {seed: draw(generator, list(wanted.values()), seed, budget) for seed in seeds}
+    del generator
+    cells = []
+    for seed, (synthetic, marks) in drawn.items():
+        begin = time.perf_counter()
+        cell = {"dataset": data.name, "method": method, "seed": seed, "status": "ok", "fit": fit_info, "sizes": {},
+                "runs": {}}
+        for size, n in wanted.items():
+            reached = marks[n]
+            cell["sizes"][size] = {"rows_requested": n, **reached}
+            cell["runs"][size] = _catboost_runs(synthetic.iloc[: reached["rows"]], data, settings)
+        if settings.evaluate:
+            first = synthetic.iloc[: marks[wanted[settings.sizes[0]]]["rows"]]
+            cell["evaluate"] = fidelity_scores(data.train, first, data.test, settings, seed=seed)
+        cell["score_seconds"] = round(time.perf_counter() - begin, 2)
+        cells.append(cell)
+    return cells
+
+
+def run_group(name: str, method: str, seeds: list[int], settings: Settings, cache: Path, key: str) -> None:
+    """Compute the cells (name, method, seed) for `seeds` in this process and cache them under `key`."""
+    data = _load(name, settings)
+    cells = [run_real(data, settings)] if method == "real" else run_generator(data, method, seeds, settings)
+    for cell in cells:
+        cell["settings_key"] = key
+        _write_json(_cell_path(cache, name, method, cell["seed"], key), cell)
+
+
+def _load(name: str, settings: Settings) -> Dataset:
+    data = load(name)
+    return data.subsample(settings.rows) if settings.rows else data
+
+
+def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isolate: bool = True) -> list[dict]:
+    """The cells of (name, method, every sampling seed): cached ones are read, missing ones computed.
+
+    With `isolate`, the missing cells are computed in a child process (clean timings and thread pools, memory
+    returned after each method, a crash contained); failures come back as status 'error' and are not cached, so a
+    rerun retries them.
+    """
+    seeds = [0] if method == "real" else list(range(settings.sample_seeds))
+    key = settings.key(method)  # computed once: the code it hashes may change while the benchmark runs
+    paths = {seed: _cell_path(cache, name, method, seed, key) for seed in seeds}
+    missing = [seed for seed, path in paths.items() if not path.exists()]
+    error = None
+    if missing:
+        start = time.perf_counter()
+        if isolate:
+            job = json.dumps({"name": name, "method": method, "seeds": missing, "settings": asdict(settings),
+                              "cache": str(cache), "key": key})
+            done = subprocess.run([sys.executable, "-m", "benchmarks.tabddpm", "--run-group", job],
+                                  cwd=ROOT.parent, capture_output=True, text=True)
+            if done.returncode != 0:
+                error = f"exit {done.returncode}: " + (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                error_detail = done.stderr[-3000:]
+        else:
+            try:
+                run_group(name, method, missing, settings, cache, key)
+            except Exception as exc:  # noqa: BLE001 - one failing method must not stop the benchmark
+                error, error_detail = f"{type(exc).__name__}: {exc}", traceback.format_exc()[-3000:]
+        elapsed = time.perf_counter() - start
+    cells = []
+    for seed, path in paths.items():
+        if path.exists():
+            cell = json.loads(path.read_text())
+            note = "cached" if seed not in missing else f"{elapsed:.0f} s for {len(missing)} cell(s)"
+            scores = ", ".join(f"{size} {np.mean([r['score'] for r in runs]):.4f}" for size, runs in cell["runs"].items())
+            log(f"{name:<11} {method:<15} seed {seed}: {scores} ({note})")
+        else:
+            cell = {"dataset": name, "method": method, "seed": seed, "status": "error",
+                    "error": error or "no result", "traceback": error_detail if error else ""}
+            log(f"{name:<11} {method:<15} seed {seed}: ERROR {cell['error']}")
+        cells.append(cell)
+    return cells
+
+
+# --------------------------------------------------------------------------------------------------- aggregate
+def _stats(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    array = np.asarray(values, dtype=np.float64)
+    return {"mean": float(array.mean()), "std": float(array.std()), "n": int(array.size)}
+
+
+def aggregate(cells: list[dict], data: Dataset) -> dict:
+    """One method's cells on one dataset -> mean/std over all (sampling seed, CatBoost seed) runs, etc."""
+    ok = [c for c in cells if c.get("status") == "ok"]
+    out: dict = {"status": "ok" if ok else "error", "seeds": [c["seed"] for c in ok]}
+    errors = [c["error"] for c in cells if c.get("status") == "error"]
+    if errors:
+        out["errors"] = errors
+    if not ok:
+        return out
+    out["sizes"] = {}
+    for size in ok[0]["runs"]:
+        runs = [r for c in ok for r in c["runs"].get(size, [])]
+        entry = {"score": _stats([r["score"] for r in runs]),
+                 "seed_means": [float(np.mean([r["score"] for r in c["runs"][size]])) for c in ok],
+                 "val_score": _stats([r["val_score"] for r in runs]),
+                 "catboost_seconds": _stats([r["seconds"] for r in runs])}
+        sized = [c["sizes"][size] for c in ok if "sizes" in c]
+        if sized:
+            entry["rows_requested"] = sized[0]["rows_requested"]
+            entry["rows"] = _stats([s["rows"] for s in sized])
+            entry["sample_seconds"] = _stats([s["seconds"] for s in sized])
+            entry["truncated"] = any(s["truncated"] for s in sized)
+        else:
+            entry["rows"] = _stats([len(data.train)])
+        out["sizes"][size] = entry
+    fits = [c["fit"] for c in ok if "fit" in c]
+    if fits:
+        out["fit"] = fits[0] if len({json.dumps(f, sort_keys=True) for f in fits}) == 1 else fits
+        out["fit_seconds"] = _stats([f["seconds"] for f in fits])
+    scored = [c["evaluate"]["scores"] for c in ok if "scores" in c.get("evaluate", {})]
+    if scored:
+        names = sorted(set().union(*scored))
+        out["evaluate"] = {name: _stats([s[name] for s in scored if name in s]) for name in names}
+    notes = [c["evaluate"]["note"] for c in ok if "note" in c.get("evaluate", {})]
+    if notes:
+        out["evaluate_note"] = notes[0]
+    return out
+
+
+def paper_entry(name: str) -> dict:
+    """The paper's published numbers for a dataset (scores, std and median DCR), and its num_samples."""
+    published = paper_results().get(name, {})
+    scores = {k: v for k, v in published.items() if isinstance(v, dict) and "score" in v}
+    return {"scores": scores, "num_samples": (published.get("tabddpm_config") or {}).get("num_samples")}
+
+
+# -------------------------------------------------------------------------------------------------------- main
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tabddpm", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="all", help="comma-separated names, or 'all' (the 13 complete ones)")
+    parser.add_argument("--methods", default="all", help=f"comma-separated from {','.join(registry.METHODS)}, or 'all'")
+    parser.add_argument("--budget", type=float, help="seconds per generator fit (default 300; --quick: 60)")
+    parser.add_argument("--sample-budget", type=float,
+                        help="seconds per synthetic set for slow samplers (default: --budget; 0: unbounded)")
+    parser.add_argument("--catboost-seeds", type=int, help="CatBoost seeds per synthetic set (default 5; --quick: 2)")
+    parser.add_argument("--sample-seeds", type=int, default=2, help="sampling seeds per method (default 2)")
+    parser.add_argument("--sizes", help="synthetic set sizes: train,paper (default both; --quick: train)")
+    parser.add_argument("--max-rows", type=int, help="cap on the rows of every synthetic set (default: none)")
+    parser.add_argument("--threads", type=int, default=2, help="CatBoost, torch and evaluate threads (default 2)")
+    parser.add_argument("--torch-threads", type=int,
+                        help="torch threads only (default: --threads); 1 on a machine shared with other jobs, where "
+                        "two torch threads on two busy cores make small sampling batches tens of times slower")
+    parser.add_argument("--steps", type=int, help="override tabdiffusion's step count (smoke tests)")
+    parser.add_argument("--rows", type=int, help="subsample every split to this many rows (smoke tests)")
+    parser.add_argument("--no-evaluate", action="store_true", help="skip tabdiffusion.evaluate's scores")
+    parser.add_argument("--quick", action="store_true", help="fewer seeds, smaller budget, train size only")
+    parser.add_argument("--out", help="results JSON (default benchmarks/results/tabddpm-full.json or -quick.json)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="compute cells in this process instead of one child process per (dataset, method)")
+    parser.add_argument("--run-group", help=argparse.SUPPRESS)  # internal: the child process's job, as JSON
+    parser.add_argument("--cache", default=str(CACHE), help="folder of the cached cells (default %(default)s)")
+    parser.add_argument("--docs", default=str(DOCS), help="Markdown to regenerate from benchmarks/results/*.json "
+                        "('' to skip)")
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    budget = args.budget if args.budget is not None else (60.0 if args.quick else 300.0)
+    sample_budget = budget if args.sample_budget is None else (None if args.sample_budget == 0 else args.sample_budget)
+    sizes = tuple(args.sizes.split(",")) if args.sizes else (("train",) if args.quick else SIZES)
+    unknown = set(sizes) - set(SIZES)
+    if unknown or not sizes:
+        raise SystemExit(f"--sizes: unknown {sorted(unknown)}; use train and/or paper")
+    return Settings(
+        budget=budget, sample_budget=sample_budget,
+        catboost_seeds=args.catboost_seeds or (2 if args.quick else 5), sample_seeds=args.sample_seeds,
+        sizes=sizes, max_rows=args.max_rows, threads=args.threads, torch_threads=args.torch_threads, steps=args.steps,
+        evaluate=not args.no_evaluate, rows=args.rows, quick=args.quick,
+    )
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse(argv)
+    if args.run_group:
+        job = json.loads(args.run_group)
+        import torch
+
+        settings = Settings(**{**job["settings"], "sizes": tuple(job["settings"]["sizes"])})
+        torch.set_num_threads(settings.torch_threads or settings.threads)
+        run_group(job["name"], job["method"], job["seeds"], settings, Path(job["cache"]), job["key"])
+        return Path(job["cache"])
+    settings = settings_from(args)
+    names = list(COMPLETE) if args.datasets == "all" else [n.strip() for n in args.datasets.split(",") if n.strip()]
+    wanted = list(registry.METHODS) if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
+    if "real" not in wanted:
+        wanted.insert(0, "real")  # every table needs its real row
+    bad = [m for m in wanted if m not in registry.METHODS]
+    if bad:
+        raise SystemExit(f"--methods: unknown {bad}; choose from {', '.join(registry.METHODS)}")
+    cache = Path(args.cache)
+    out = Path(args.out) if args.out else RESULTS / f"tabddpm-{'quick' if settings.quick else 'full'}.json"
+    command = "python -m benchmarks.tabddpm " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+    import torch
+
+    torch.set_num_threads(settings.torch_threads or settings.threads)
+
+    def log(message: str) -> None:
+        print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+    skipped = {m: why for m in wanted if (why := registry.unavailable(m))}
+    for method, why in skipped.items():
+        log(f"skipping {method}: {why}")
+    started = time.perf_counter()
+    results: dict = {
+        "benchmark": "tabddpm", "command": command, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(), "settings": asdict(settings), "methods": wanted, "skipped": skipped,
+        "protocol": ("TabDDPM paper (yandex-research/tab-ddpm eval_catboost): tuned CatBoost per dataset, early stopping "
+                     "on the real val split, real test split scored; macro F1 (classification), R2 (regression); "
+                     f"thread_count={settings.threads} instead of the tuned files' 4"),
+        "datasets": {},
+    }
+    for name in names:
+        data = _load(name, settings)
+        entry = {"task": data.task, "metric": metric_name(data.task),
+                 "rows": {split: len(getattr(data, split)) for split in ("train", "val", "test")},
+                 "paper": paper_entry(name), "methods": {}}
+        for method in wanted:
+            if method in skipped:
+                entry["methods"][method] = {"status": "skipped", "note": skipped[method]}
+                continue
+            cells = run_cells(name, method, settings, cache, log, isolate=not args.in_process)
+            entry["methods"][method] = aggregate(cells, data)
+        results["datasets"][name] = entry
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    _write_json(out, results)
+    log(f"wrote {out}")
+    if args.docs:
+        from .report import write_docs
+
+        write_docs(Path(args.docs), sorted(set(RESULTS.glob("*.json")) | {out.resolve()}))
+        log(f"wrote {args.docs}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Smoke tests of the benchmark harness (benchmarks/): the paper's CatBoost protocol, SMOTE, and one tiny run.
+
+The data tests need the shared TabDDPM datasets (../shared beside the repository, or TABDIFFUSION_SHARED) and are
+skipped without them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ lives at the repository root
+
+from benchmarks import methods, tabddpm_data  # noqa: E402
+from benchmarks.smote import Smote  # noqa: E402
+from benchmarks.tabddpm import draw  # noqa: E402
+
+needs_data = pytest.mark.skipif(not tabddpm_data.available(), reason="shared TabDDPM datasets not found")
+
+
+def small_table(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    return pd.DataFrame({
+        "num_0": rng.normal(y, 1.0),
+        "num_1": rng.integers(0, 5, size=n).astype(np.float64),  # discrete: snapped to seen values
+        "cat_0": rng.choice(["a", "b", "c"], size=n),
+        "target": y.astype(np.int64),
+    })
+
+
+def test_smote_keeps_columns_classes_and_values():
+    table = small_table()
+    fake = Smote(5, 0.1, task="classification", cat_columns=["cat_0"]).fit(table).sample(600, seed=1)
+    assert list(fake.columns) == list(table.columns)
+    assert (fake.dtypes == table.dtypes).all()
+    assert set(fake["cat_0"]) <= set(table["cat_0"])
+    assert set(fake["num_1"]) <= set(table["num_1"])
+    real_share = table["target"].value_counts(normalize=True).sort_index()
+    fake_share = fake["target"].value_counts(normalize=True).sort_index()
+    assert np.allclose(real_share, fake_share, atol=0.08)
+    # Interpolation stays inside the class's range; the same seed gives the same rows.
+    assert fake["num_0"].between(table["num_0"].min(), table["num_0"].max()).all()
+    model = Smote(5, 0.1, task="classification", cat_columns=["cat_0"]).fit(table)
+    pd.testing.assert_frame_equal(model.sample(50, seed=3), model.sample(50, seed=3))
+
+
+def test_smote_regression_interpolates_the_target():
+    table = small_table().assign(target=lambda d: d["num_0"] * 2.0 + 1.0)
+    fake = Smote(5, 0.0, task="regression", cat_columns=["cat_0"]).fit(table).sample(300, seed=0)
+    assert fake["target"].dtype == np.float64
+    assert fake["target"].between(table["target"].min(), table["target"].max()).all()
+    assert np.corrcoef(fake["num_0"], fake["target"])[0, 1] > 0.9
+
+
+class _SlowSampler(methods.Generator):
+    chunked = True
+
+    def sample(self, n, seed):
+        import time
+
+        time.sleep(0.02 + n * 0.001)
+        return pd.DataFrame({"x": np.arange(n)})
+
+
+def test_draw_stops_at_the_sampling_budget_and_reports_it():
+    frame, marks = draw(_SlowSampler(), [100, 5000], seed=0, budget=0.5)
+    assert marks[100] == {"rows": 100, "seconds": marks[100]["seconds"], "truncated": False}
+    assert marks[5000]["truncated"] and marks[5000]["rows"] == len(frame) < 5000
+    assert marks[5000]["seconds"] < 1.0
+    frame, marks = draw(_SlowSampler(), [30], seed=0, budget=None)
+    assert len(frame) == 30 and not marks[30]["truncated"]
+
+
+def test_missing_optional_methods_are_skipped_with_a_note(monkeypatch):
+    monkeypatch.setattr(methods.importlib.util, "find_spec", lambda name: None)
+    assert "SDV" in methods.unavailable("tvae")
+    assert methods.unavailable("smote") is None
+    assert "unknown" in methods.unavailable("nope")
+
+
+@needs_data
+def test_cat_features_match_the_column_order():
+    from benchmarks.protocol import catboost_params
+
+    for name in tabddpm_data.COMPLETE:
+        data = tabddpm_data.load(name)
+        params = catboost_params(data, thread_count=2)
+        assert [data.features[i] for i in params["cat_features"]] == data.cat_columns
+        assert params["thread_count"] == 2
+
+
+@needs_data
+def test_harness_smoke_run(tmp_path):
+    """One tiny dataset, one seed, a few training steps: the output structure, a sensible real row, resuming."""
+    from benchmarks import tabddpm
+
+    out, cache, docs = tmp_path / "results.json", tmp_path / "cache", tmp_path / "benchmarks.md"
+    argv = ["--datasets", "diabetes", "--methods", "tabdiffusion,smote", "--rows", "300", "--steps", "5",
+            "--budget", "20", "--catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train,paper",
+            "--torch-threads", "1", "--in-process", "--out", str(out), "--cache", str(cache), "--docs", str(docs)]
+    tabddpm.main(argv)
+    results = json.loads(out.read_text())
+    assert {"command", "date", "machine", "settings", "datasets", "methods"} <= set(results)
+    assert results["machine"]["cores"] >= 1 and results["settings"]["rows"] == 300
+    entry = results["datasets"]["diabetes"]
+    assert entry["metric"] == "macro F1" and entry["paper"]["scores"]["real"]["score"] == pytest.approx(0.7849)
+    real = entry["methods"]["real"]["sizes"]["train"]["score"]
+    assert 0.6 < real["mean"] <= 1.0  # tuned CatBoost on 300 real rows (paper, all 491 rows: 0.785)
+    for method in ("tabdiffusion", "smote"):
+        info = entry["methods"][method]
+        assert info["status"] == "ok", info
+        assert set(info["sizes"]) == {"train", "paper"}
+        assert info["sizes"]["train"]["rows_requested"] == 300 and info["sizes"]["paper"]["rows_requested"] == 500
+        assert 0.0 <= info["sizes"]["train"]["score"]["mean"] <= 1.0
+        assert info["fit_seconds"]["mean"] >= 0
+    assert entry["methods"]["tabdiffusion"]["fit"]["steps"] == 5
+    assert entry["methods"]["smote"]["sizes"]["paper"]["rows"]["mean"] == 500
+    scores = entry["methods"]["smote"].get("evaluate")
+    if scores is not None:  # tabdiffusion's evaluate is present in this version
+        assert 0.0 <= scores["privacy.dcr_share"]["mean"] <= 1.0
+    text = docs.read_text()
+    assert "Smoke run" in text and "| diabetes |" in text and "paper Real" in text
+    # Resumable: every cell is cached, so a second run computes nothing and gives the same numbers.
+    assert len(list(cache.rglob("*.json"))) == 3
+    tabddpm.main(argv)
+    again = json.loads(out.read_text())["datasets"]["diabetes"]
+    assert again["methods"]["smote"]["sizes"] == entry["methods"]["smote"]["sizes"]
