@@ -37,12 +37,15 @@ def p_sample(
 
 def ddim_step(
     x_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, eps_pred: torch.Tensor, schedule: Schedule, eta: float,
-    generator: torch.Generator,
+    generator: torch.Generator, clip: float | None = None,
 ) -> torch.Tensor:
     """One DDIM step t -> s (Song et al. 2021); eta = 0 is deterministic, eta = 1 the DDPM posterior; s = -1 gives x0."""
     acp_t = at(schedule.alphas_cumprod, t, x_t.ndim)
     acp_s = torch.where(s < 0, 1.0, schedule.alphas_cumprod[s.clamp(min=0)]).reshape(-1, *([1] * (x_t.ndim - 1)))
     x0 = (x_t - (1 - acp_t).sqrt() * eps_pred) / acp_t.sqrt()
+    if clip is not None:  # the data lie in a known range: keep x0 there and use the noise that agrees with it
+        x0 = x0.clamp(-clip, clip)
+        eps_pred = (x_t - acp_t.sqrt() * x0) / (1 - acp_t).sqrt()
     sigma = eta * ((1 - acp_s) / (1 - acp_t) * (1 - acp_t / acp_s)).clamp(min=0).sqrt()
     noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
     return acp_s.sqrt() * x0 + (1 - acp_s - sigma**2).clamp(min=0).sqrt() * eps_pred + sigma * noise

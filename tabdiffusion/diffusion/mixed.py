@@ -25,6 +25,7 @@ class MixedDiffusion:
         self.layout = multinomial.Layout(category_sizes, device)
         self.schedule = Schedule.cosine(num_timesteps, device)
         self.device = torch.device(device)
+        self.clip = 5.2  # quantile-normal data never leave +-5.2 (QuantileTransformer clips at 1e-7)
 
     @property
     def input_width(self) -> int:
@@ -79,6 +80,6 @@ class MixedDiffusion:
             if sampler == "ancestral":
                 x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator)
             else:
-                x_num = gaussian.ddim_step(x_num, t, s, eps_pred, self.schedule, eta, generator)
+                x_num = gaussian.ddim_step(x_num, t, s, eps_pred, self.schedule, eta, generator, clip=self.clip)
             codes = multinomial.p_sample(logits, self.layout.log_onehot(codes), t, s, self.schedule, self.layout, generator)
         return x_num, codes
