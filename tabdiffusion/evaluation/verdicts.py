@@ -7,44 +7,45 @@ from typing import Mapping
 GOOD, FAIR, POOR = "good", "fair", "poor"
 
 
+def _graded(value: float, good: float, fair: float, higher_is_better: bool, texts: tuple[str, str, str], headline: str) -> dict:
+    """Level from two thresholds (good, then fair; else poor) and the matching text."""
+    passes = (lambda limit: value >= limit) if higher_is_better else (lambda limit: value <= limit)
+    index = 0 if passes(good) else 1 if passes(fair) else 2
+    return {"level": (GOOD, FAIR, POOR)[index], "headline": headline, "text": texts[index]}
+
+
 def _fidelity(s: Mapping[str, float]) -> dict | None:
     shapes, trends = s.get("fidelity.column_shapes"), s.get("fidelity.column_pair_trends")
     if shapes is None:
         return None
     overall = shapes if trends is None else (shapes + trends) / 2
-    level = GOOD if overall >= 0.9 else FAIR if overall >= 0.8 else POOR
-    text = {
-        GOOD: "Column distributions and pairwise relationships closely match the real table.",
-        FAIR: "Distributions broadly match, but some columns or relationships differ noticeably.",
-        POOR: "Distributions or relationships differ substantially from the real table.",
-    }[level]
-    return {"level": level, "headline": f"{overall:.1%} quality", "text": text}
+    return _graded(overall, 0.9, 0.8, True, (
+        "Column distributions and pairwise relationships closely match the real table.",
+        "Distributions broadly match, but some columns or relationships differ noticeably.",
+        "Distributions or relationships differ substantially from the real table.",
+    ), f"{overall:.1%} quality")
 
 
 def _detection(s: Mapping[str, float]) -> dict | None:
     auc = s.get("detection.gbm_auc")
     if auc is None:
         return None
-    level = GOOD if auc <= 0.6 else FAIR if auc <= 0.8 else POOR
-    text = {
-        GOOD: "A classifier can barely tell synthetic rows from real ones (AUC near 0.5).",
-        FAIR: "A classifier can partly tell synthetic rows from real ones.",
-        POOR: "A classifier easily tells synthetic rows from real ones.",
-    }[level]
-    return {"level": level, "headline": f"AUC {auc:.3f}", "text": text}
+    return _graded(auc, 0.6, 0.8, False, (
+        "A classifier can barely tell synthetic rows from real ones (AUC near 0.5).",
+        "A classifier can partly tell synthetic rows from real ones.",
+        "A classifier easily tells synthetic rows from real ones.",
+    ), f"AUC {auc:.3f}")
 
 
 def _efficacy(s: Mapping[str, float]) -> dict | None:
     ratio = s.get("efficacy.ratio_mean")
     if ratio is None:
         return None
-    level = GOOD if ratio >= 0.9 else FAIR if ratio >= 0.75 else POOR
-    text = {
-        GOOD: "Models trained on synthetic data do nearly as well on real holdout data as models trained on real data.",
-        FAIR: "Models trained on synthetic data lose some accuracy on real holdout data.",
-        POOR: "Models trained on synthetic data do much worse on real holdout data than models trained on real data.",
-    }[level]
-    return {"level": level, "headline": f"{ratio:.1%} of real", "text": text}
+    return _graded(ratio, 0.9, 0.75, True, (
+        "Models trained on synthetic data do nearly as well on real holdout data as models trained on real data.",
+        "Models trained on synthetic data lose some accuracy on real holdout data.",
+        "Models trained on synthetic data do much worse on real holdout data than models trained on real data.",
+    ), f"{ratio:.1%} of real")
 
 
 def _privacy(s: Mapping[str, float]) -> dict | None:
