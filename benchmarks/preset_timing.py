@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -70,6 +72,9 @@ def main() -> None:
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         result = json.loads(out)
         result["process_seconds"] = round(time.perf_counter() - start, 2)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result["children_cpu_seconds_total"] = round(usage.ru_utime + usage.ru_stime, 1)
+        result["load_average_1m"] = round(os.getloadavg()[0], 2)
         print(json.dumps(result), flush=True)
 
 
