@@ -1,0 +1,57 @@
+"""Sampling steps vs quality and time: fit once (or load a model), sample with several samplers, score each.
+
+    python -m benchmarks.sampler_sweep --dataset churn2 --variants ancestral,ddim:50,ddim:20,ddim:10,ddim:20:0
+
+A variant is SAMPLER[:STEPS[:ETA]]. Scores come from tabdiffusion.evaluate against the real test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import tabdiffusion as td
+from benchmarks.tabddpm_data import TARGET, load
+
+
+def parse_variant(text: str) -> dict:
+    """'ddim:20:0.5' -> sampler, sampling_steps and eta."""
+    parts = text.split(":")
+    return {"sampler": parts[0], "sampling_steps": int(parts[1]) if len(parts) > 1 else None,
+            "eta": float(parts[2]) if len(parts) > 2 else 1.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="churn2")
+    parser.add_argument("--model", type=Path, help="A model file to reuse; fitted with the default preset if absent.")
+    parser.add_argument("--variants", default="ancestral,ddim:100,ddim:50,ddim:30,ddim:20,ddim:10,ddim:20:0")
+    parser.add_argument("--metrics", default="fidelity,detection")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    data = load(args.dataset)
+    task = "classification" if data.is_classification else "regression"
+    if args.model and args.model.exists():
+        synth = td.Synthesizer.load(args.model)
+    else:
+        start = time.perf_counter()
+        synth = td.Synthesizer(seed=args.seed, verbose=False).fit(data.train, target=TARGET, task=task)
+        print(json.dumps({"fit_seconds": round(time.perf_counter() - start, 1), "steps": synth.history_.steps}), flush=True)
+        if args.model:
+            synth.save(args.model)
+    for variant in args.variants.split(","):
+        synth.config_ = replace(synth.config_, **parse_variant(variant))
+        start = time.perf_counter()
+        fake = synth.sample(len(data.train), seed=args.seed + 1)
+        seconds = time.perf_counter() - start
+        scores = td.evaluate(data.train, fake, data.test, target=TARGET, task=task, seed=args.seed, verbose=False,
+                             metrics=args.metrics.split(",")).scores
+        print(json.dumps({"variant": variant, "sample_seconds": round(seconds, 2), "rows_per_second": round(len(fake) / seconds),
+                          **{k: round(v, 4) for k, v in scores.items() if k.endswith(("_error", "_auc"))}}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
