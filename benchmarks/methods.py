@@ -79,6 +79,7 @@ class TabDiffusion(Generator):
             "steps": history.steps, "steps_planned": config.steps, "stopped_by": history.stopped_by,
             "d_layers": list(config.d_layers), "num_timesteps": config.num_timesteps,
             "batch_size": config.batch_size, "lr": config.lr, "device": str(self.synth.device_),
+            "sampler": getattr(config, "sampler", "ancestral"), "sampling_steps": getattr(config, "sampling_steps", None),
             "final_loss": float(np.mean(history.loss[-50:])) if history.steps else None,
         }
 

@@ -206,6 +206,48 @@ def _errors(results: dict) -> list[str]:
     return (["", "Errors (cells not cached; a rerun retries them):", ""] + lines) if lines else []
 
 
+def estimate(paths: list[Path], budget: float = 300.0, catboost_seeds: int = 3, sample_seeds: int = 2) -> list[str]:
+    """Lines estimating the full run's wall time from the CatBoost times measured on the real train splits.
+
+    Per dataset: 4 budget-bounded fits (tabdiffusion, tabddpm, TVAE, CTGAN), at most one sampling budget per
+    tabdiffusion sampler and sampling seed, CatBoost on every synthetic set (time taken as proportional to its rows,
+    from the real row's seconds per fit), and evaluate (the real row's evaluate seconds per synthetic set).
+    """
+    measured = {}
+    for path in paths:
+        results = json.loads(path.read_text())
+        if results["settings"].get("rows"):
+            continue
+        for name, entry in results["datasets"].items():
+            real = entry["methods"].get("real", {})
+            seconds = real.get("sizes", {}).get("train", {}).get("catboost_seconds")
+            if seconds and name in COMPLETE:
+                ratio = (entry["paper"].get("num_samples") or entry["rows"]["train"]) / entry["rows"]["train"]
+                evaluate_seconds = (real.get("evaluate_seconds") or {}).get("mean", 15.0)
+                measured[name] = (seconds["mean"], ratio, evaluate_seconds)
+    if len(measured) < len(COMPLETE):
+        return []
+    generators, td_samplers = 5, 2
+    total = 0.0
+    for seconds, ratio, evaluate_seconds in measured.values():
+        sets = generators * sample_seeds
+        total += 4 * budget + td_samplers * sample_seeds * 2 * budget  # fits; sampling (upper bound, two sizes)
+        total += seconds * 5 + sets * catboost_seeds * seconds * (1 + ratio)  # CatBoost: real, train and paper sizes
+        total += (sets + 1) * evaluate_seconds
+    train_only = sum(4 * budget + td_samplers * sample_seeds * budget + s * 5 + generators * sample_seeds
+                     * catboost_seeds * s + (generators * sample_seeds + 1) * e for s, _, e in measured.values())
+    return [
+        f"Estimated wall time on the machine of the real-row check (from its measured CatBoost seconds per fit, "
+        f"CatBoost time taken as proportional to rows, sampling budgets fully used): about {total / 3600:.0f} h for the "
+        f"command above (budget {budget:g} s, {catboost_seeds} CatBoost x {sample_seeds} sampling seeds, both sizes), "
+        f"about {train_only / 3600:.0f} h with `--sizes train`. Most of it is CatBoost with the paper's tuned "
+        "parameters (up to 2000 iterations) on synthetic sets of the paper's num_samples rows (up to 8x the train "
+        "split); shared cores make it slower. The cells are cached, so the run can be split over several sessions "
+        "(e.g. `--datasets adult,buddy`).",
+        "",
+    ]
+
+
 def render_one(path: Path) -> list[str]:
     results = json.loads(path.read_text())
     lines = _header(path, results)
@@ -257,6 +299,7 @@ def render(paths: list[Path]) -> str:
     ]
     if not paths:
         return "\n".join(intro + ["No results yet."]) + "\n"
+    intro += estimate(paths)
     body: list[str] = []
     for path in sorted(paths, key=_order):
         body += render_one(path)

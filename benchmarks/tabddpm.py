@@ -54,7 +54,8 @@ class Settings:
 
     budget: float = 300.0  # seconds per generator fit (wall clock)
     sample_budget: float | None = 300.0  # seconds per synthetic set for slow samplers (None: unbounded)
-    catboost_seeds: int = 5
+    catboost_seeds: int = 3  # per synthetic set
+    real_catboost_seeds: int = 5  # for the real row (one training set, so more seeds are cheap)
     sample_seeds: int = 2
     sizes: tuple[str, ...] = SIZES
     max_rows: int | None = None  # cap on every synthetic set (None: none)
@@ -70,10 +71,12 @@ class Settings:
         """A short hash of the settings that affect a cell of `method` (the real row ignores generator settings)."""
         fields = asdict(self)
         if method == "real":
+            fields["catboost_seeds"] = fields["real_catboost_seeds"]
             fields = {k: fields[k] for k in ("catboost_seeds", "threads", "evaluate", "evaluate_rows", "rows")}
         elif method in ("smote", "gaussiancopula"):
             fields = {k: v for k, v in fields.items() if k not in ("budget", "sample_budget", "steps", "quick")}
         fields.pop("quick", None)
+        fields.pop("real_catboost_seeds", None)
         fields.pop("sample_seeds", None)  # a cell is one sampling seed
         fields["code"] = code_fingerprint(method)
         text = json.dumps(fields, sort_keys=True)
@@ -195,8 +198,8 @@ def _write_json(path: Path, payload: dict) -> None:
     temporary.replace(path)
 
 
-def _catboost_runs(train: pd.DataFrame, data: Dataset, settings: Settings) -> list[dict]:
-    return [catboost_score(train, data, seed, settings.threads) for seed in range(settings.catboost_seeds)]
+def _catboost_runs(train: pd.DataFrame, data: Dataset, settings: Settings, seeds: int | None = None) -> list[dict]:
+    return [catboost_score(train, data, seed, settings.threads) for seed in range(seeds or settings.catboost_seeds)]
 
 
 def _seed(*parts: int) -> int:
@@ -247,7 +250,7 @@ def run_real(data: Dataset, settings: Settings) -> dict:
     """The real row: tuned CatBoost on the real train split; evaluate()'s scores of real val as if synthetic."""
     start = time.perf_counter()
     cell = {"dataset": data.name, "method": "real", "seed": 0, "status": "ok",
-            "runs": {"train": _catboost_runs(data.train, data, settings)}}
+            "runs": {"train": _catboost_runs(data.train, data, settings, settings.real_catboost_seeds)}}
     if settings.evaluate:
         # A reference for the fidelity/privacy scores: fresh real rows (val) scored as if they were synthetic.
         cell["evaluate"] = fidelity_scores(data.train, data.val, data.test, settings, seed=0)
@@ -387,6 +390,7 @@ def aggregate(cells: list[dict], data: Dataset) -> dict:
     if scored:
         names = sorted(set().union(*scored))
         out["evaluate"] = {name: _stats([s[name] for s in scored if name in s]) for name in names}
+        out["evaluate_seconds"] = _stats([c["evaluate"]["seconds"] for c in ok if "seconds" in c.get("evaluate", {})])
     notes = [c["evaluate"]["note"] for c in ok if "note" in c.get("evaluate", {})]
     if notes:
         out["evaluate_note"] = notes[0]
@@ -408,7 +412,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, help="seconds per generator fit (default 300; --quick: 60)")
     parser.add_argument("--sample-budget", type=float,
                         help="seconds per synthetic set for slow samplers (default: --budget; 0: unbounded)")
-    parser.add_argument("--catboost-seeds", type=int, help="CatBoost seeds per synthetic set (default 5; --quick: 2)")
+    parser.add_argument("--catboost-seeds", type=int, help="CatBoost seeds per synthetic set (default 3; --quick: 2)")
+    parser.add_argument("--real-catboost-seeds", type=int, default=5, help="CatBoost seeds of the real row (default 5)")
     parser.add_argument("--sample-seeds", type=int, default=2, help="sampling seeds per method (default 2)")
     parser.add_argument("--sizes", help="synthetic set sizes: train,paper (default both; --quick: train)")
     parser.add_argument("--max-rows", type=int, help="cap on the rows of every synthetic set (default: none)")
@@ -439,7 +444,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise SystemExit(f"--sizes: unknown {sorted(unknown)}; use train and/or paper")
     return Settings(
         budget=budget, sample_budget=sample_budget,
-        catboost_seeds=args.catboost_seeds or (2 if args.quick else 5), sample_seeds=args.sample_seeds,
+        catboost_seeds=args.catboost_seeds or (2 if args.quick else 3), real_catboost_seeds=args.real_catboost_seeds,
+        sample_seeds=args.sample_seeds,
         sizes=sizes, max_rows=args.max_rows, threads=args.threads, torch_threads=args.torch_threads, steps=args.steps,
         evaluate=not args.no_evaluate, rows=args.rows, quick=args.quick,
     )
