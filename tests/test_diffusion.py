@@ -68,7 +68,7 @@ def test_multinomial_marginals_and_posterior_are_distributions():
         sums = torch.where(layout.mask, log_p.exp(), 0).sum(-1)
         assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5)
         assert (log_p.exp()[:, ~layout.mask] == 0).all()
-    # At the last step q(x_T | x0) is close to uniform; at t=0 the posterior is x0 itself.
+    # At the last step q(x_T | x0) is close to uniform; at t=0 the posterior concentrates on x0.
     last = multinomial.q_pred(log_x0, torch.tensor([29, 29]), schedule, layout).exp()
     assert torch.allclose(last[0, 1, :5], torch.full((5,), 0.2), atol=0.01)
     post0 = multinomial.q_posterior(log_x0, log_x0, torch.zeros(2, dtype=torch.long), schedule, layout)

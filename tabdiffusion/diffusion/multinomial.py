@@ -63,21 +63,21 @@ def q_pred(log_x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, layout: La
 def posterior(
     log_x0: torch.Tensor, log_x_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule: Schedule, layout: Layout
 ) -> torch.Tensor:
-    """log q(x_s | x_t, x_0) for any s < t, normalised: q(x_t | x_s) q(x_s | x_0); s = -1 means x_0 itself.
+    """log q(x_s | x_t, x_0) for any s < t, normalised: q(x_t | x_s) q(x_s | x_0), with abar_{-1} = 1 (s = -1 is data).
 
-    q(x_t | x_s) = Cat(abar_t / abar_s * x_s + (1 - abar_t / abar_s) / K), so s = t - 1 is one ancestral step and
-    larger gaps give the few-step sampler.
+    q(x_t | x_s) = Cat(abar_t / abar_s * x_s + (1 - abar_t / abar_s) / K), so s = t - 1 is one ancestral step
+    (at t = 0 this is TabDDPM's x_0-times-kernel decoder) and larger gaps give the few-step sampler.
     """
-    s_index = s.clamp(min=0)
-    log_ratio = at(schedule.log_alphas_cumprod, t, 3) - at(schedule.log_alphas_cumprod, s_index, 3)
-    log_1m_ratio = torch.log(-torch.expm1(log_ratio.clamp(max=-1e-12)))
-    prev = q_pred(log_x0, s_index, schedule, layout)
-    kernel = torch.where(layout.mask, torch.logaddexp(log_x_t + log_ratio, log_1m_ratio - layout.log_size), PAD)
-    return torch.where((s < 0).reshape(-1, 1, 1), log_x0, layout.normalize(prev + kernel))
+    before_data = (s < 0).reshape(-1, 1, 1)
+    log_acp_s = torch.where(before_data, 0.0, at(schedule.log_alphas_cumprod, s.clamp(min=0), 3))
+    log_ratio = (at(schedule.log_alphas_cumprod, t, 3) - log_acp_s).clamp(max=-1e-12)
+    prev = torch.where(before_data, log_x0, q_pred(log_x0, s.clamp(min=0), schedule, layout))
+    kernel = torch.where(layout.mask, torch.logaddexp(log_x_t + log_ratio, torch.log(-torch.expm1(log_ratio)) - layout.log_size), PAD)
+    return layout.normalize(prev + kernel)
 
 
 def q_posterior(log_x0: torch.Tensor, log_x_t: torch.Tensor, t: torch.Tensor, schedule: Schedule, layout: Layout) -> torch.Tensor:
-    """log q(x_{t-1} | x_t, x_0), normalised; at t = 0 it is x_0 itself."""
+    """log q(x_{t-1} | x_t, x_0), normalised (TabDDPM's q_posterior)."""
     return posterior(log_x0, log_x_t, t, t - 1, schedule, layout)
 
 
