@@ -77,8 +77,7 @@ def _coverage(results: dict) -> str:
 
 
 def _header(path: Path, results: dict) -> list[str]:
-    m, s = results["machine"], results["settings"]
-    sample_budget = "unbounded" if s["sample_budget"] is None else f"{s['sample_budget']:g} s"
+    m = results["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     lines = [
         f"## {_title(path, results)}",
@@ -91,17 +90,26 @@ def _header(path: Path, results: dict) -> list[str]:
         "(cells cached by earlier invocations count as zero)",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m.get('memory_gib')} GiB; {m['platform']}; git {m.get('git_commit')}",
         f"- Versions: {versions}",
-        f"- Settings: fit budget {s['budget']:g} s per generator; sampling budget "
-        f"{sample_budget} per synthetic set (tabdiffusion "
-        f"samplers only); {s['catboost_seeds']} CatBoost seeds x {s['sample_seeds']} sampling seeds; sizes "
-        f"{', '.join(s['sizes'])}; max rows {s['max_rows'] or 'none'}; {s['threads']} threads"
-        + (f" ({s['torch_threads']} for torch)" if s.get("torch_threads") else "")
-        + (f"; steps overridden to {s['steps']}" if s.get("steps") else ""),
+        "- Settings: " + _settings_text(results),
         f"- Protocol: {results['protocol']}",
     ]
     if results.get("skipped"):
         lines.append("- Skipped: " + "; ".join(f"{k}: {v}" for k, v in results["skipped"].items()))
     return lines + [""]
+
+
+def _settings_text(results: dict) -> str:
+    s = results["settings"]
+    real_seeds = s.get("real_catboost_seeds", s["catboost_seeds"])
+    common = f"{s['threads']} threads" + (f" ({s['torch_threads']} for torch)" if s.get("torch_threads") else "")
+    common += f"; evaluate row cap {s['evaluate_rows']}" if s.get("evaluate") else "; evaluate off"
+    if not [m for m in results["methods"] if m != "real"]:
+        return f"{real_seeds} CatBoost seeds; {common}"
+    sample_budget = "unbounded" if s["sample_budget"] is None else f"{s['sample_budget']:g} s"
+    return (f"fit budget {s['budget']:g} s per generator; sampling budget {sample_budget} per synthetic set "
+            f"(tabdiffusion samplers only); {s['catboost_seeds']} CatBoost seeds x {s['sample_seeds']} sampling seeds "
+            f"per method ({real_seeds} CatBoost seeds for Real); sizes {', '.join(s['sizes'])}; max rows "
+            f"{s['max_rows'] or 'none'}; {common}" + (f"; steps overridden to {s['steps']}" if s.get("steps") else ""))
 
 
 def _efficacy_table(results: dict, size: str) -> list[str]:
@@ -146,7 +154,8 @@ def _real_check(results: dict) -> list[str]:
             lines.append(f"| {name} | {entry['metric']} | {_fmt(stats)} | {_num(paper)} | – | – | |")
             continue
         diff = stats["mean"] - paper
-        verdict = "n/a (new split)" if name in NEW_SPLIT else ("yes" if abs(diff) <= TOLERANCE else "**no**")
+        within = abs(diff) <= TOLERANCE
+        verdict = ("yes" if within else "**no**") if name not in NEW_SPLIT else ("yes (new split)" if within else "n/a (new split)")
         lines.append(f"| {name} | {entry['metric']} | {_fmt(stats)} (n={stats['n']}) | {paper:.4f} | {diff:+.4f} | "
                      f"{verdict} | {REBUILT.get(name, '')} |")
     return lines
@@ -206,13 +215,8 @@ def _errors(results: dict) -> list[str]:
     return (["", "Errors (cells not cached; a rerun retries them):", ""] + lines) if lines else []
 
 
-def estimate(paths: list[Path], budget: float = 300.0, catboost_seeds: int = 3, sample_seeds: int = 2) -> list[str]:
-    """Lines estimating the full run's wall time from the CatBoost times measured on the real train splits.
-
-    Per dataset: 4 budget-bounded fits (tabdiffusion, tabddpm, TVAE, CTGAN), at most one sampling budget per
-    tabdiffusion sampler and sampling seed, CatBoost on every synthetic set (time taken as proportional to its rows,
-    from the real row's seconds per fit), and evaluate (the real row's evaluate seconds per synthetic set).
-    """
+def _measured(paths: list[Path]) -> dict[str, tuple[float, float, float]]:
+    """Per complete dataset: CatBoost seconds per fit on the real train split, paper rows / train rows, evaluate s."""
     measured = {}
     for path in paths:
         results = json.loads(path.read_text())
@@ -223,29 +227,44 @@ def estimate(paths: list[Path], budget: float = 300.0, catboost_seeds: int = 3, 
             seconds = real.get("sizes", {}).get("train", {}).get("catboost_seconds")
             if seconds and name in COMPLETE:
                 ratio = (entry["paper"].get("num_samples") or entry["rows"]["train"]) / entry["rows"]["train"]
-                evaluate_seconds = (real.get("evaluate_seconds") or {}).get("mean", 15.0)
-                measured[name] = (seconds["mean"], ratio, evaluate_seconds)
-    if len(measured) < len(COMPLETE):
-        return []
-    generators, td_samplers = 5, 2
-    total = 0.0
+                measured[name] = (seconds["mean"], ratio, (real.get("evaluate_seconds") or {}).get("mean", 15.0))
+    return measured
+
+
+def estimate_hours(measured: dict, budget: float, catboost_seeds: int, sizes: tuple[str, ...],
+                   sample_seeds: int = 2, real_seeds: int = 5) -> float:
+    """Wall hours of a run over `measured`'s datasets with all six methods (upper bound for sampling).
+
+    Per dataset: 4 budget-bounded fits (tabdiffusion, tabddpm, TVAE, CTGAN); one full sampling budget per
+    tabdiffusion sampler, sampling seed and size; CatBoost on every synthetic set, its time taken as proportional to
+    the set's rows from the real row's seconds per fit; evaluate once per synthetic train-size set.
+    """
+    generators, td_samplers, total = 5, 2, 0.0
     for seconds, ratio, evaluate_seconds in measured.values():
         sets = generators * sample_seeds
-        total += 4 * budget + td_samplers * sample_seeds * 2 * budget  # fits; sampling (upper bound, two sizes)
-        total += seconds * 5 + sets * catboost_seeds * seconds * (1 + ratio)  # CatBoost: real, train and paper sizes
+        total += 4 * budget + td_samplers * sample_seeds * len(sizes) * budget
+        total += seconds * real_seeds + sets * catboost_seeds * seconds * sum(ratio if s == "paper" else 1 for s in sizes)
         total += (sets + 1) * evaluate_seconds
-    train_only = sum(4 * budget + td_samplers * sample_seeds * budget + s * 5 + generators * sample_seeds
-                     * catboost_seeds * s + (generators * sample_seeds + 1) * e for s, _, e in measured.values())
-    return [
-        f"Estimated wall time on the machine of the real-row check (from its measured CatBoost seconds per fit, "
-        f"CatBoost time taken as proportional to rows, sampling budgets fully used): about {total / 3600:.0f} h for the "
-        f"command above (budget {budget:g} s, {catboost_seeds} CatBoost x {sample_seeds} sampling seeds, both sizes), "
-        f"about {train_only / 3600:.0f} h with `--sizes train`. Most of it is CatBoost with the paper's tuned "
-        "parameters (up to 2000 iterations) on synthetic sets of the paper's num_samples rows (up to 8x the train "
-        "split); shared cores make it slower. The cells are cached, so the run can be split over several sessions "
-        "(e.g. `--datasets adult,buddy`).",
-        "",
-    ]
+    return total / 3600
+
+
+def estimate(paths: list[Path]) -> list[str]:
+    """Lines estimating the wall time of full runs from the CatBoost times measured on the real train splits."""
+    measured = _measured(paths)
+    if len(measured) < len(COMPLETE):
+        return []
+    options = [("`--budget 300` (the command above)", 300.0, 3, ("train", "paper")),
+               ("`--budget 300 --sizes train`", 300.0, 3, ("train",)),
+               ("`--budget 120 --sizes train --catboost-seeds 2`", 120.0, 2, ("train",))]
+    lines = ["Estimated wall time of a run over all 13 datasets with all methods on the machine of the real-row check, "
+             "from its measured CatBoost seconds per fit (CatBoost time taken as proportional to rows, sampling "
+             "budgets fully used, 2 sampling seeds):", ""]
+    lines += [f"- {label}: about {estimate_hours(measured, b, c, z):.0f} h" for label, b, c, z in options]
+    lines += ["", "Most of it is CatBoost with the paper's tuned parameters (up to 2000 iterations; buddy and gesture "
+              "take minutes per fit) on synthetic sets of the paper's num_samples rows (up to 8x the train split); "
+              "cores shared with other jobs make it slower. Cells are cached, so a run can be split over sessions "
+              "(e.g. `--datasets adult,buddy`) and resumed after an interruption.", ""]
+    return lines
 
 
 def render_one(path: Path) -> list[str]:

@@ -510,7 +510,9 @@ def main(argv: list[str] | None = None) -> Path:
     if args.docs:
         from .report import write_docs
 
-        write_docs(Path(args.docs), sorted(set(RESULTS.glob("*.json")) | {out.resolve()}))
+        # Results kept in benchmarks/results/ are documented together; a results file elsewhere on its own.
+        inside = out.resolve().parent == RESULTS.resolve()
+        write_docs(Path(args.docs), sorted(RESULTS.glob("*.json")) if inside else [out.resolve()])
         log(f"wrote {args.docs}")
     return out
 
