@@ -12,7 +12,8 @@ from .errors import SchemaError
 
 Kind = Literal["numeric", "integer", "boolean", "categorical", "datetime", "id", "constant"]
 KINDS: tuple[str, ...] = ("numeric", "integer", "boolean", "categorical", "datetime", "id", "constant")
-# A string column whose values are all distinct is an identifier, not a category, once it has this many rows.
+# A text column with all values distinct, or an integer column that is a dense range of distinct values (1..n), is an
+# identifier rather than data once it has this many rows.
 ID_MIN_ROWS = 20
 
 
@@ -73,6 +74,11 @@ def _infer_kind(series: pd.Series) -> Kind:
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_integer_dtype(dtype):
+        # A surrogate key: every row a distinct integer, together filling one dense range (e.g. 1..n).
+        if len(series) >= ID_MIN_ROWS and not series.isna().any() and series.is_unique and (
+            int(series.max()) - int(series.min()) + 1 == len(series)
+        ):
+            return "id"
         return "integer"
     if pd.api.types.is_float_dtype(dtype):
         return "numeric"

@@ -44,6 +44,15 @@ def test_identifiers_are_fresh_and_unique(fitted):
     assert not set(fake["customer_id"]) & set(table["customer_id"])
 
 
+def test_integer_surrogate_keys_are_identifiers():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"row_id": rng.permutation(np.arange(1, 51)), "x": rng.normal(size=50), "n": rng.integers(0, 5, 50)})
+    synth = td.Synthesizer(seed=0, **FAST).fit(table)
+    assert synth.schema["row_id"].kind == "id" and synth.schema["n"].kind == "integer"
+    fake = synth.sample(80, seed=0)
+    assert fake["row_id"].is_unique and fake["row_id"].min() > 50 and fake["row_id"].dtype == table["row_id"].dtype
+
+
 def test_missing_values_are_learned_at_their_rate():
     rng = np.random.default_rng(0)
     n = 400
