@@ -308,14 +308,17 @@ def render(paths: list[Path]) -> str:
         "F1 for classification, R2 for regression). Datasets marked † differ from the paper's files "
         "(shared/datasets/tabddpm/<name>/REBUILT.md).",
         "",
-        "Full run (all 13 complete datasets, all methods; several hours on 2 cores):",
+        "Full run (all 13 complete datasets, all methods):",
         "",
         "```bash",
-        "pip install -e '.[baselines]'   # optional: SDV for tvae, ctgan, gaussiancopula (skipped with a note if absent)",
-        "python -m benchmarks.tabddpm --datasets all --methods all --budget 300",
+        "pip install sdv   # optional: TVAE, CTGAN, GaussianCopula (skipped with a note if absent); SDV 2.0 needs pandas<3",
+        "python -m benchmarks.tabddpm --datasets all --methods all --budget 300   # add --torch-threads 1 on shared cores",
         "```",
         "",
     ]
+    if paths and not any(path.stem.endswith("-full") for path in paths):
+        intro += ["**No full run is recorded yet.** The sections below are what has been run: see each one's "
+                  "coverage line.", ""]
     if not paths:
         return "\n".join(intro + ["No results yet."]) + "\n"
     intro += estimate(paths)
