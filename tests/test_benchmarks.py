@@ -131,3 +131,13 @@ def test_harness_smoke_run(tmp_path):
     tabddpm.main(argv)
     again = json.loads(out.read_text())["datasets"]["diabetes"]
     assert again["methods"]["smote"]["sizes"] == entry["methods"]["smote"]["sizes"]
+
+
+def test_docs_are_generated_from_the_committed_results():
+    """docs/benchmarks.md is exactly what `python -m benchmarks.report` makes from benchmarks/results/*.json."""
+    from benchmarks import report
+
+    paths = sorted(report.RESULTS.glob("*.json"))
+    if not report.DOCS.exists() and not paths:
+        pytest.skip("no results committed yet")
+    assert report.DOCS.read_text() == report.render(paths), "regenerate with: python -m benchmarks.report"
