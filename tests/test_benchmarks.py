@@ -7,18 +7,15 @@ skipped without them.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ lives at the repository root
-
-from benchmarks import methods, tabddpm_data  # noqa: E402
-from benchmarks.smote import Smote  # noqa: E402
-from benchmarks.tabddpm import draw  # noqa: E402
+from benchmarks import methods, tabddpm_data
+from benchmarks.smote import Smote
+from benchmarks.tabddpm import draw
 
 needs_data = pytest.mark.skipif(not tabddpm_data.available(), reason="shared TabDDPM datasets not found")
 
