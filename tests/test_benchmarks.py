@@ -7,7 +7,6 @@ skipped without them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
