@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tabdiffusion.tables import atomic_write
+
 from . import methods as registry
 from .protocol import catboost_score, metric_name
 from .tabddpm_data import COMPLETE, TARGET, Dataset, load, paper_results
@@ -192,10 +194,8 @@ def _cell_path(cache: Path, dataset: str, method: str, seed: int, key: str) -> P
 
 def _write_json(path: Path, payload: dict) -> None:
     """Atomically write JSON (NaN is not valid JSON: fail loudly instead)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    temporary.replace(path)
+    text = json.dumps(payload, indent=1, allow_nan=False) + "\n"
+    atomic_write(path, lambda temp: Path(temp).write_text(text))
 
 
 def _catboost_runs(train: pd.DataFrame, data: Dataset, settings: Settings, seeds: int | None = None) -> list[dict]:

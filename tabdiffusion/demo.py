@@ -9,7 +9,7 @@ import pandas as pd
 
 from .evaluation import evaluate
 from .synthesizer import Synthesizer
-from .tables import atomic_write, load_demo_table, write_table
+from .tables import load_demo_table, write_table
 
 
 def compare(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
@@ -31,14 +31,13 @@ def _report(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
     """Evaluate and write report.html (report.json only, with a hint, when matplotlib is not installed)."""
     result = evaluate(train, synthetic, holdout, target="species", seed=seed, verbose=False)
     json_path = out / "report.json"
-    atomic_write(json_path, lambda temp: Path(temp).write_text(result.to_json(), encoding="utf-8"))
+    result.to_json(json_path)
     lines = [f"{area:<10} {v['level']:<5} {v['headline']}" for area, v in result.verdicts.items()]
     try:
-        html = result.to_html()
+        result.to_html(out / "report.html")
     except ImportError:
         return lines + [f"Scores: {json_path} (pip install 'tabdiffusion[report]' for the HTML report)"]
-    html_path = atomic_write(out / "report.html", lambda temp: Path(temp).write_text(html, encoding="utf-8"))
-    return lines + [f"Report:          {html_path}"]
+    return lines + [f"Report:          {out / 'report.html'}"]
 
 
 def run_demo(out: Path, time_budget: float = 120.0, seed: int = 0) -> str:

@@ -12,6 +12,11 @@ from .errors import SchemaError
 
 Kind = Literal["numeric", "integer", "boolean", "categorical", "datetime", "id", "constant"]
 KINDS: tuple[str, ...] = ("numeric", "integer", "boolean", "categorical", "datetime", "id", "constant")
+NUMERIC_KINDS: tuple[str, ...] = ("numeric", "integer", "datetime")  # modelled as numbers
+LABEL_KINDS: tuple[str, ...] = ("categorical", "boolean")  # modelled as categories
+Task = Literal["classification", "regression"]
+# An integer target with at most this many distinct values is taken as class labels (pass task= to override).
+MAX_INTEGER_CLASSES = 10
 # A text column with all values distinct, or an integer column that is a dense range of distinct values (1..n), is an
 # identifier rather than data once it has this many rows.
 ID_MIN_ROWS = 20
@@ -52,6 +57,13 @@ class TableSchema:
     def __str__(self) -> str:
         width = max((len(c.name) for c in self.columns), default=0)
         return "\n".join(f"{c.name:<{width}}  {c.kind:<11}  {c.dtype}" for c in self.columns)
+
+
+def infer_task(kind: str, n_distinct: int) -> Task:
+    """Classification for categorical/boolean targets and integers with few distinct values; regression otherwise."""
+    if kind in LABEL_KINDS or (kind == "integer" and n_distinct <= MAX_INTEGER_CLASSES):
+        return "classification"
+    return "regression"
 
 
 def _is_scalar(value: object) -> bool:

@@ -90,7 +90,7 @@ def train(
             optimizer.step()
             # EMA with a warm-up (decay grows as (1+s)/(10+s) up to ema_decay) so short fits are not stuck near init.
             torch._foreach_lerp_(ema_params, params, 1 - min(ema_decay, (1 + step) / (10 + step)))
-            ln, lc = loss_num.item(), loss_cat.item()
+            ln, lc = torch.stack([loss_num.detach(), loss_cat.detach()]).tolist()  # one device sync per step
             if not math.isfinite(ln + lc):
                 raise TrainingDivergedError(
                     f"Training diverged at step {step}: the loss became {ln + lc} (numeric {ln}, categorical {lc}). "

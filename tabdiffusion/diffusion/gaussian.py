@@ -29,10 +29,9 @@ def p_sample(
     alpha = at(schedule.alphas, t, x_t.ndim)
     x0 = (x_t - (1 - acp).sqrt() * eps_pred) / acp.sqrt()
     mean = (acp_prev.sqrt() * (1 - alpha) * x0 + alpha.sqrt() * (1 - acp_prev) * x_t) / (1 - acp)
-    variance = torch.cat([schedule.posterior_variance[1:2], 1 - schedule.alphas[1:]])
     noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
     nonzero = (t > 0).to(x_t.dtype).reshape(-1, 1)
-    return mean + nonzero * at(variance, t, x_t.ndim).sqrt() * noise
+    return mean + nonzero * at(schedule.fixed_large_variance, t, x_t.ndim).sqrt() * noise
 
 
 def ddim_step(

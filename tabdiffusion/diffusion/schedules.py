@@ -26,6 +26,7 @@ class Schedule:
     log_alphas_cumprod: torch.Tensor
     log_1m_alphas_cumprod: torch.Tensor
     posterior_variance: torch.Tensor
+    fixed_large_variance: torch.Tensor  # TabDDPM's sampling variance: beta_t, with the posterior's at the first step
 
     @property
     def num_timesteps(self) -> int:
@@ -42,6 +43,7 @@ class Schedule:
             alphas=alphas, alphas_cumprod=acp, alphas_cumprod_prev=acp_prev,
             log_alphas_cumprod=acp.log(), log_1m_alphas_cumprod=(1 - acp).log(),
             posterior_variance=posterior_variance,
+            fixed_large_variance=torch.cat([posterior_variance[1:2], 1 - alphas[1:]]),
         )
         return cls(**{k: v.to(device=device, dtype=torch.float32) for k, v in values.items()})
 

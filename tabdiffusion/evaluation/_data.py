@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError, SchemaError
-from ..schema import TableSchema, infer_schema
+from ..schema import LABEL_KINDS, NUMERIC_KINDS, TableSchema, infer_schema
 
-NUMERIC_KINDS = ("numeric", "integer", "datetime")
-CATEGORICAL_KINDS = ("boolean", "categorical", "constant")
+CATEGORICAL_KINDS = (*LABEL_KINDS, "constant")  # constants are compared as one-level categories
 _TRUE = {"true", "1", "1.0", "yes", "t", "y"}
 _FALSE = {"false", "0", "0.0", "no", "f", "n"}
 

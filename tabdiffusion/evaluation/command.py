@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 
-from ..tables import as_dataframe, atomic_write
+from ..tables import as_dataframe
 from .core import evaluate
 from .limits import Limits
 from .result import EvaluationResult
@@ -37,9 +36,7 @@ def report_cli(
         verbose=verbose,
     )
     if out_json is not None:
-        text = result.to_json()
-        atomic_write(out_json, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+        result.to_json(out_json)
     if out_html is not None:
-        html = result.to_html()
-        atomic_write(out_html, lambda temp: Path(temp).write_text(html, encoding="utf-8"))
+        result.to_html(out_html)
     return result

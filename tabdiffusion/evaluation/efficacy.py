@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,16 +18,16 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ..errors import ParameterError
-from ._data import CATEGORICAL_KINDS, Prepared, _canonical, subsample
+from ..schema import Task
+from ..schema import infer_task as schema_infer_task
+from ._data import Prepared, _canonical, subsample
 from .limits import Limits
 
-Task = Literal["classification", "regression"]
 # Documented model sizes (multiplied by Limits.model_scale): CatBoost iterations, random-forest trees.
 CATBOOST_ITERATIONS = 500
 CATBOOST_DEPTH = 6
 FOREST_TREES = 100
 TREE_MAX_DEPTH = 28  # TabDDPM's simple-model evaluation uses depth 28 for the tree and the forest
-CLASSIFICATION_MAX_INTEGER_CLASSES = 10
 _MISSING = "<missing>"
 
 
@@ -37,12 +37,7 @@ def infer_task(prep: Prepared, task: str = "auto") -> Task:
         return task  # type: ignore[return-value]
     if task != "auto":
         raise ParameterError(f"task must be 'auto', 'classification' or 'regression', got {task!r}.")
-    kind = prep.kinds[prep.target]
-    if kind in CATEGORICAL_KINDS:
-        return "classification"
-    if kind == "integer" and prep.real[prep.target].nunique() <= CLASSIFICATION_MAX_INTEGER_CLASSES:
-        return "classification"
-    return "regression"
+    return schema_infer_task(prep.kinds[prep.target], prep.real[prep.target].nunique())
 
 
 def _split(df: pd.DataFrame, prep: Prepared, task: Task) -> tuple[pd.DataFrame, np.ndarray]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..tables import atomic_write
+
 
 def jsonable(value: Any) -> Any:
     """A copy of `value` made of dict/list/str/int/float/bool/None only; NaN and infinities become None."""
@@ -50,7 +52,7 @@ class EvaluationResult:
         """The result as JSON text; also written to `path` when given."""
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
         return text
 
     @classmethod
@@ -68,7 +70,7 @@ class EvaluationResult:
 
         text = render(self, max_columns=max_columns)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
         return text
 
     def summary(self) -> str:

@@ -25,8 +25,10 @@ def restore_dtype(values: list | np.ndarray, dtype: str, name: str, categories: 
     series = pd.Series(values, dtype=object, name=name)
     if dtype == "category":
         return series.astype(pd.CategoricalDtype(categories=categories, ordered=ordered))
-    if dtype == "bool" and series.isna().any():
+    if series.isna().any() and dtype == "bool":
         dtype = "boolean"
+    elif series.isna().any() and pd.api.types.is_integer_dtype(dtype) and dtype[0] not in "IU":
+        dtype = dtype.replace("uint", "UInt").replace("int", "Int")  # numpy ints cannot hold missing values
     try:
         return series.astype(dtype)
     except (TypeError, ValueError):

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import QuantileTransformer
 
 from ..errors import SchemaError
-from ..schema import TableSchema
+from ..schema import LABEL_KINDS, NUMERIC_KINDS, TableSchema, Task, infer_task
 from .categorical import CategoricalColumn, to_json_value
 from .numeric import NumericColumn
 from .unmodelled import ConstantColumn, IdColumn
 
-Task = Literal["classification", "regression"]
-# An integer target with at most this many distinct values is taken as class labels (pass task= to override).
-MAX_INTEGER_CLASSES = 10
-NUMERIC_KINDS = ("numeric", "integer", "datetime")
-CATEGORICAL_KINDS = ("categorical", "boolean")
 
 
 @dataclass(frozen=True)
@@ -30,16 +24,6 @@ class Encoded:
     x_num: np.ndarray
     x_cat: np.ndarray
     y: np.ndarray | None
-
-
-def infer_task(schema: TableSchema, df: pd.DataFrame, target: str) -> Task:
-    """Classification for categorical/boolean targets and integers with few values; regression otherwise."""
-    kind = schema[target].kind
-    if kind in CATEGORICAL_KINDS:
-        return "classification"
-    if kind == "integer" and df[target].nunique() <= MAX_INTEGER_CLASSES:
-        return "classification"
-    return "regression"
 
 
 def _check_target(schema: TableSchema, df: pd.DataFrame, target: str, task: Task) -> None:
@@ -80,7 +64,7 @@ class TableEncoder:
     def fit(self, df: pd.DataFrame) -> "TableEncoder":
         """Learn every column's transform; the regression target leads the numeric block, as in TabDDPM."""
         if self.target is not None:
-            self.task = self.task or infer_task(self.schema, df, self.target)
+            self.task = self.task or infer_task(self.schema[self.target].kind, df[self.target].nunique())
             _check_target(self.schema, df, self.target, self.task)
         self.numeric_, self.categorical_, self.unmodelled_ = [], [], []
         self.label_ = None
@@ -92,7 +76,7 @@ class TableEncoder:
                 self.numeric_.insert(0, NumericColumn(spec.name, spec.kind, spec.dtype).fit(series))
             elif spec.kind in NUMERIC_KINDS:
                 self.numeric_.append(NumericColumn(spec.name, spec.kind, spec.dtype).fit(series))
-            elif spec.kind in CATEGORICAL_KINDS:
+            elif spec.kind in LABEL_KINDS:
                 self.categorical_.append(CategoricalColumn(spec.name, spec.dtype, self.max_categories).fit(series))
             elif spec.kind == "id":
                 self.unmodelled_.append(IdColumn(spec.name, spec.dtype).fit(series))
