@@ -78,6 +78,11 @@ def _check_positive_int(name: str, value: object) -> int:
     return int(value)
 
 
+def _sample_stream(seed: int) -> np.random.Generator:
+    """The random stream that unseeded `sample` calls continue; fit and load must start it identically."""
+    return np.random.default_rng([seed, 1])
+
+
 def _check_table(df: pd.DataFrame, target: str | None) -> None:
     """Reject tables that cannot be fitted, naming the problem and the fix."""
     if df.shape[1] == 0:
@@ -217,7 +222,7 @@ class Synthesizer:
         )
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
-        self._sample_rng = np.random.default_rng([self.seed_, 1])
+        self._sample_rng = _sample_stream(self.seed_)
         return self
 
     @property
@@ -297,7 +302,7 @@ class Synthesizer:
             ) from None
         synth.seed_, synth.config_, synth.schema_, synth.encoder_ = seed, config, encoder.schema, encoder
         synth.diffusion_, synth.model_, synth.history_ = diffusion, model.to(synth.device_).eval(), history
-        synth._sample_rng = np.random.default_rng([seed, 1])
+        synth._sample_rng = _sample_stream(seed)
         return synth
 
     def __repr__(self) -> str:
