@@ -108,7 +108,8 @@ def _settings_text(results: dict) -> str:
     sample_budget = "unbounded" if s["sample_budget"] is None else f"{s['sample_budget']:g} s"
     return (f"fit budget {s['budget']:g} s per generator; sampling budget {sample_budget} per synthetic set "
             f"(tabdiffusion samplers only); {s['catboost_seeds']} CatBoost seeds x {s['sample_seeds']} sampling seeds "
-            f"per method ({real_seeds} CatBoost seeds for Real); sizes {', '.join(s['sizes'])}; max rows "
+            f"per method ({s.get('paper_catboost_seeds', s['catboost_seeds'])} CatBoost seeds per paper-size set, "
+            f"{real_seeds} for Real); sizes {', '.join(s['sizes'])}; max rows "
             f"{s['max_rows'] or 'none'}; {common}" + (f"; steps overridden to {s['steps']}" if s.get("steps") else ""))
 
 
@@ -232,7 +233,7 @@ def _measured(paths: list[Path]) -> dict[str, tuple[float, float, float]]:
 
 
 def estimate_hours(measured: dict, budget: float, catboost_seeds: int, sizes: tuple[str, ...],
-                   sample_seeds: int = 2, real_seeds: int = 5) -> float:
+                   sample_seeds: int = 2, real_seeds: int = 5, paper_seeds: int = 1) -> float:
     """Wall hours of a run over `measured`'s datasets with all six methods (upper bound for sampling).
 
     Per dataset: 4 budget-bounded fits (tabdiffusion, tabddpm, TVAE, CTGAN); one full sampling budget per
@@ -243,7 +244,8 @@ def estimate_hours(measured: dict, budget: float, catboost_seeds: int, sizes: tu
     for seconds, ratio, evaluate_seconds in measured.values():
         sets = generators * sample_seeds
         total += 4 * budget + td_samplers * sample_seeds * len(sizes) * budget
-        total += seconds * real_seeds + sets * catboost_seeds * seconds * sum(ratio if s == "paper" else 1 for s in sizes)
+        total += seconds * real_seeds + sets * seconds * sum(paper_seeds * ratio if s == "paper" else catboost_seeds
+                                                             for s in sizes)
         total += (sets + 1) * evaluate_seconds
     return total / 3600
 
@@ -253,7 +255,7 @@ def estimate(paths: list[Path]) -> list[str]:
     measured = _measured(paths)
     if len(measured) < len(COMPLETE):
         return []
-    options = [("`--budget 300` (the command above)", 300.0, 3, ("train", "paper")),
+    options = [("`--budget 300` (the command above; 1 CatBoost seed per paper-size set)", 300.0, 3, ("train", "paper")),
                ("`--budget 300 --sizes train`", 300.0, 3, ("train",)),
                ("`--budget 120 --sizes train --catboost-seeds 2`", 120.0, 2, ("train",))]
     lines = ["Estimated wall time of a run over all 13 datasets with all methods on the machine of the real-row check, "

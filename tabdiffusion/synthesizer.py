@@ -42,13 +42,15 @@ class ModelConfig:
     sampler: Literal["ancestral", "ddim"] = "ancestral"
     sampling_steps: int | None = None  # None: every training timestep
     eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
+    sampling_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: bfloat16 where it is native
+    dequantize: bool = False  # spread tied numeric values over their quantile interval (see transforms.table)
 
 
 PRESETS: dict[str, ModelConfig] = {
     # CPU-friendly starting point; issue 5 tunes it with the benchmark harness.
     "default": ModelConfig(
         d_layers=(512, 512, 512), num_timesteps=100, steps=3000, batch_size=1024, lr=1e-3, weight_decay=1e-5,
-        dropout=0.0, ema_decay=0.999,
+        dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
@@ -70,6 +72,21 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device={device!r} but PyTorch sees no CUDA GPU here; use device='auto' or 'cpu'.")
     return resolved
+
+
+def bfloat16_is_native(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products run in hardware here (a CUDA GPU with bf16, or a CPU with AVX512-BF16/AMX).
+
+    Elsewhere bfloat16 is emulated and slower than float32, so 'auto' sampling precision stays in float32.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a private oneDNN query: absent in some builds
+        return False
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -131,6 +148,8 @@ class Synthesizer:
         sampler: Literal["ancestral", "ddim"] | None = None,
         sampling_steps: int | None = None,
         eta: float | None = None,
+        sampling_precision: Literal["auto", "float32", "bfloat16"] | None = None,
+        dequantize: bool | None = None,
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
@@ -140,6 +159,7 @@ class Synthesizer:
         self.batch_size, self.lr, self.weight_decay, self.d_layers = batch_size, lr, weight_decay, d_layers
         self.num_timesteps, self.dropout, self.ema_decay = num_timesteps, dropout, ema_decay
         self.sampler, self.sampling_steps, self.eta = sampler, sampling_steps, eta
+        self.sampling_precision, self.dequantize = sampling_precision, dequantize
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
 
@@ -151,7 +171,7 @@ class Synthesizer:
         overrides = {
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
-                         "sampler", "sampling_steps", "eta")
+                         "sampler", "sampling_steps", "eta", "sampling_precision", "dequantize")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
@@ -165,6 +185,8 @@ class Synthesizer:
             raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
         if config.sampler not in ("ancestral", "ddim"):
             raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
+        if config.sampling_precision not in ("auto", "float32", "bfloat16"):
+            raise ParameterError(f"sampling_precision={config.sampling_precision!r}; use 'auto', 'float32' or 'bfloat16'.")
         if config.sampling_steps is not None:
             _check_positive_int("sampling_steps", config.sampling_steps)
         if not 0 <= config.eta <= 1:
@@ -208,7 +230,7 @@ class Synthesizer:
         rng = numpy_rng(int(seed))
         schema = infer_schema(df, column_types)
         encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed)).fit(df)
-        encoded = encoder.encode(df)
+        encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         diffusion, model = self._build(encoder, config, device)
         reset_parameters(model, torch_generator(rng, "cpu"))
         model.to(device)
@@ -251,12 +273,15 @@ class Synthesizer:
         if self.encoder_.class_frequencies_ is not None:
             weights = torch.as_tensor(self.encoder_.class_frequencies_, dtype=torch.float32, device=self.device_)
             y = torch.multinomial(weights, n, replacement=True, generator=generator)
+        precision = self.config_.sampling_precision
+        low_precision = precision == "bfloat16" or (precision == "auto" and bfloat16_is_native(self.device_))
         parts_num, parts_cat = [], []
         for start in range(0, n, self.sample_batch_size):
             stop = min(start + self.sample_batch_size, n)
             x_num, x_cat = self.diffusion_.sample(
                 self.model_, stop - start, None if y is None else y[start:stop], generator,
                 steps=self.config_.sampling_steps, sampler=self.config_.sampler, eta=self.config_.eta,
+                low_precision=low_precision,
             )
             parts_num.append(x_num.cpu().numpy())
             parts_cat.append(x_cat.cpu().numpy())

@@ -137,3 +137,17 @@ def test_docs_are_generated_from_the_committed_results():
     if not report.DOCS.exists() and not paths:
         pytest.skip("no results committed yet")
     assert report.DOCS.read_text() == report.render(paths), "regenerate with: python -m benchmarks.report"
+
+
+def test_generated_wide_table_has_the_promised_shape_and_is_reproducible():
+    from benchmarks import wide_table
+
+    data = wide_table.make(seed=0)
+    assert data.train.shape == (10_000, 201) and len(data.cat_columns) == 100
+    assert data.catboost_params["cat_features"] == [data.features.index(c) for c in data.cat_columns]
+    assert data.train[data.cat_columns].nunique().between(2, 30).all()
+    # Its columns share latent factors, so the table has structure for trend and efficacy scores to find.
+    numeric = data.train[[f"num_{j}" for j in range(100)]]
+    assert numeric.corr().abs().to_numpy()[np.triu_indices(100, 1)].max() > 0.5
+    assert 0.3 < data.train["target"].mean() < 0.7
+    pd.testing.assert_frame_equal(data.test, wide_table.make(seed=0).test)

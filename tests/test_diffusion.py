@@ -94,6 +94,27 @@ def test_sample_codes_follows_the_probabilities():
     assert torch.allclose(freq, torch.tensor([0.2, 0.5, 0.3]), atol=0.01)
 
 
+def test_sampler_posterior_in_probability_space_matches_the_log_space_one():
+    # The sampler's fast path must be the training posterior, for soft x0 predictions, any stride and the last step.
+    layout, schedule = multinomial.Layout(SIZES), Schedule.cosine(30)
+    g = torch.Generator().manual_seed(0)
+    logits = layout.pad_logits(torch.randn(4, layout.flat_width, generator=g) * 3)
+    codes_t = torch.tensor([[1, 4, 0], [0, 2, 2], [1, 0, 1], [0, 3, 2]])
+    t, s = torch.tensor([29, 10, 5, 0]), torch.tensor([20, 9, -1, -1])
+    reference = multinomial.posterior(layout.normalize(logits), layout.log_onehot(codes_t), t, s, schedule, layout).exp()
+    weights = multinomial.posterior_weights(torch.softmax(logits, -1), codes_t, t, s, schedule, layout)
+    assert (weights[:, ~layout.mask] == 0).all()
+    assert torch.allclose(weights / weights.sum(-1, keepdim=True), torch.where(layout.mask, reference, 0), atol=1e-5)
+
+
+def test_sample_weights_follows_the_weights_and_never_draws_a_zero_one():
+    weights = torch.tensor([[[0.0, 2.0, 0.0, 6.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]]]).expand(40000, 2, 5)
+    codes = multinomial.sample_weights(weights, torch.Generator().manual_seed(0))
+    freq = torch.bincount(codes[:, 0], minlength=5) / 40000.0
+    assert torch.allclose(freq, torch.tensor([0.0, 0.25, 0.0, 0.75, 0.0]), atol=0.01)
+    assert (codes[:, 1] == 0).all()
+
+
 def test_one_hundred_categorical_columns_give_finite_loss_and_gradients():
     sizes = [2 + (i * 7) % 60 for i in range(100)]
     diffusion = MixedDiffusion(5, sizes, 1000)

@@ -32,8 +32,14 @@ class MixedDiffusion:
         """Width of the denoiser's input and output: d_num + sum K."""
         return self.n_numeric + self.layout.flat_width
 
-    def _denoise(self, model: Denoiser, x_num_t, codes_t, t, y) -> tuple[torch.Tensor, torch.Tensor]:
-        out = model(torch.cat([x_num_t, self.layout.flat_onehot(codes_t)], dim=1), t, y)
+    def _denoise(self, model: Denoiser, x_num_t, codes_t, t, y, low_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The denoiser's noise prediction (B, d_num) and padded x_0 logits (B, F, K), always float32.
+
+        low_precision runs the denoiser's matrix products in bfloat16 (autocast; used for sampling only).
+        """
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=low_precision):
+            out = model(torch.cat([x_num_t, self.layout.flat_onehot(codes_t)], dim=1), t, y)
+        out = out.float()
         return out[:, : self.n_numeric], self.layout.pad_logits(out[:, self.n_numeric :])
 
     def loss(
@@ -62,7 +68,7 @@ class MixedDiffusion:
     @torch.no_grad()
     def sample(
         self, model: Denoiser, n: int, y: torch.Tensor | None, generator: torch.Generator, *,
-        steps: int | None = None, sampler: str = "ancestral", eta: float = 1.0,
+        steps: int | None = None, sampler: str = "ancestral", eta: float = 1.0, low_precision: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Reverse diffusion from noise / uniform codes to data; returns x_num (n, d_num), x_cat (n, F).
 
@@ -70,16 +76,15 @@ class MixedDiffusion:
         evenly spaced timesteps with DDIM for the numerics and the matching multinomial posterior for categories.
         """
         x_num = torch.randn((n, self.n_numeric), generator=generator, device=self.device)
-        uniform = self.layout.normalize(torch.zeros(n, self.layout.n_columns, self.layout.width, device=self.device))
-        codes = multinomial.sample_codes(uniform, generator)
+        codes = multinomial.sample_weights(self.layout.mask.float().expand(n, -1, -1), generator)
         path = self.timesteps(None if sampler == "ancestral" else steps)
         for step, next_step in zip(path, path[1:] + [-1]):
             t = torch.full((n,), step, device=self.device, dtype=torch.long)
             s = torch.full((n,), next_step, device=self.device, dtype=torch.long)
-            eps_pred, logits = self._denoise(model, x_num, codes, t, y)
+            eps_pred, logits = self._denoise(model, x_num, codes, t, y, low_precision)
             if sampler == "ancestral":
                 x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator)
             else:
                 x_num = gaussian.ddim_step(x_num, t, s, eps_pred, self.schedule, eta, generator, clip=self.clip)
-            codes = multinomial.p_sample(logits, self.layout.log_onehot(codes), t, s, self.schedule, self.layout, generator)
+            codes = multinomial.p_sample(logits, codes, t, s, self.schedule, self.layout, generator)
         return x_num, codes

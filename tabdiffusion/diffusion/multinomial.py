@@ -32,6 +32,8 @@ class Layout:
         self.mask = (level[None, :] < sizes_t[:, None]).to(device)  # (F, K)
         self.flat_index = torch.where(self.mask.cpu(), offsets[:, None] + level[None, :], 0).to(device)  # (F, K)
         self.log_size = sizes_t.to(torch.float32).log().reshape(1, -1, 1).to(device)  # (1, F, 1)
+        cpu_mask = level[None, :] < sizes_t[:, None]
+        self.uniform = (cpu_mask / sizes_t.clamp(min=1)[:, None]).to(torch.float32).unsqueeze(0).to(device)  # (1, F, K)
 
     def pad_logits(self, flat: torch.Tensor) -> torch.Tensor:
         """Flat per-level outputs (B, sum K) -> padded logits (B, F, K) with PAD outside each column's levels."""
@@ -111,9 +113,45 @@ def loss(
     return (step_term * schedule.num_timesteps + prior) / layout.n_columns
 
 
+def posterior_weights(
+    x0_probs: torch.Tensor, codes_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule: Schedule, layout: Layout
+) -> torch.Tensor:
+    """q(x_s | x_t, x_0) up to a per-column constant, in probability space; (B, F, K), zero outside each column.
+
+    The sampler's fast path: the same posterior as `posterior` (tests check they agree) without the log-space
+    bookkeeping that training needs for stable gradients. x0_probs may be a model's distribution over x_0.
+    """
+    shape = (-1, 1, 1)
+    acp_t = schedule.alphas_cumprod[t].reshape(shape)
+    acp_s = torch.where(s < 0, 1.0, schedule.alphas_cumprod[s.clamp(min=0)]).reshape(shape)
+    ratio = acp_t / acp_s
+    # q(x_s | x_0) = abar_s x0 + (1 - abar_s) / K, zero outside each column's levels.
+    prev = x0_probs * acp_s + (1 - acp_s) * layout.uniform
+    # q(x_t | x_s) as a function of x_s: (1 - ratio) / K everywhere, plus ratio at x_s = x_t.
+    weights = prev * ((1 - ratio) * layout.uniform)
+    at_t = codes_t.unsqueeze(-1)
+    return weights.scatter_add_(-1, at_t, ratio * prev.gather(-1, at_t))
+
+
+def sample_weights(weights: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Draw one level per column in proportion to non-negative weights; (B, F, K) -> (B, F) int64.
+
+    Inverse CDF with one uniform per column: the code is the first level whose cumulative weight reaches
+    u * total, so a level of zero weight (a padded one included) is never drawn.
+    """
+    if weights.shape[1] == 0:
+        return torch.zeros(weights.shape[:2], dtype=torch.long, device=weights.device)
+    cdf = weights.cumsum(dim=-1)
+    u = torch.rand((*weights.shape[:2], 1), generator=generator, device=weights.device, dtype=weights.dtype)
+    return (cdf < u.clamp_(min=1e-12) * cdf[..., -1:]).sum(dim=-1)
+
+
 def p_sample(
-    logits: torch.Tensor, log_x_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule: Schedule, layout: Layout,
+    logits: torch.Tensor, codes_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule: Schedule, layout: Layout,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """One reverse step t -> s: sample x_s ~ q(x_s | x_t, x0_hat) with x0_hat from the denoiser; (B, F) codes."""
-    return sample_codes(posterior(layout.normalize(logits), log_x_t, t, s, schedule, layout), generator)
+    """One reverse step t -> s: sample x_s ~ q(x_s | x_t, x0_hat) with x0_hat = softmax(logits); (B, F) codes."""
+    if layout.n_columns == 0:
+        return codes_t
+    x0_probs = torch.softmax(logits, dim=-1)  # padded entries hold PAD, so their probability is exactly 0
+    return sample_weights(posterior_weights(x0_probs, codes_t, t, s, schedule, layout), generator)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer
 
 from ..errors import SchemaError
@@ -15,6 +16,28 @@ from .categorical import CategoricalColumn, to_json_value
 from .numeric import NumericColumn
 from .unmodelled import ConstantColumn, IdColumn
 
+
+
+QUANTILE_BOUND = 1e-7  # sklearn's QuantileTransformer clips probabilities here: normal codes stay within +-5.2
+
+
+def dequantized_quantile_normal(transformer: QuantileTransformer, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Quantile-normal codes in which a tied value (a spike, an integer level) fills its whole quantile interval.
+
+    sklearn maps every copy of a tied value to one point (and a column's minimum to -5.2), so a column that is
+    0 in 90% of rows becomes a point mass at the edge of the range, which Gaussian diffusion models badly. Here each
+    copy gets a uniform draw from the value's interval of the empirical CDF instead (dequantisation), so the codes
+    are close to N(0, 1) whatever the ties; inverse_transform still maps the whole interval back to the tied value.
+    Untied values get sklearn's codes; NaN stays NaN.
+    """
+    references = transformer.references_
+    probabilities = np.empty_like(raw, dtype=np.float64)
+    for j in range(raw.shape[1]):
+        quantiles, x = transformer.quantiles_[:, j], raw[:, j]
+        upper = np.interp(x, quantiles, references)
+        lower = -np.interp(-x, -quantiles[::-1], -references[::-1])
+        probabilities[:, j] = lower + rng.random(len(x)) * (upper - lower)
+    return ndtri(np.clip(probabilities, QUANTILE_BOUND, 1 - QUANTILE_BOUND))
 
 
 @dataclass(frozen=True)
@@ -112,15 +135,16 @@ class TableEncoder:
     def n_classes(self) -> int:
         return self.label_.n_levels if self.label_ else 0
 
-    def encode(self, df: pd.DataFrame) -> Encoded:
-        """Model arrays for a table with the fitted columns."""
+    def encode(self, df: pd.DataFrame, dequantize: np.random.Generator | None = None) -> Encoded:
+        """Model arrays for a table with the fitted columns; with a generator, tied numeric values are dequantised."""
         n = len(df)
         x_num = np.zeros((n, 0), np.float32)
         indicators = []
         if self.numeric_:
             raw = self._raw_numeric(df)
             indicators = [np.isnan(raw[:, i]).astype(np.int64) for i, c in enumerate(self.numeric_) if c.has_missing_]
-            x_num = np.nan_to_num(self.quantile_.transform(raw), nan=0.0).astype(np.float32)
+            normal = self.quantile_.transform(raw) if dequantize is None else dequantized_quantile_normal(self.quantile_, raw, dequantize)
+            x_num = np.nan_to_num(normal, nan=0.0).astype(np.float32)
         codes = [c.encode(df[c.name]) for c in self.categorical_] + indicators
         x_cat = np.column_stack(codes).astype(np.int64) if codes else np.zeros((n, 0), np.int64)
         y = self.label_.encode(df[self.target]) if self.label_ else None
