@@ -16,7 +16,8 @@ import json
 import time
 
 import tabdiffusion as td
-from benchmarks.tabddpm_data import TARGET, load
+from benchmarks.tabddpm_data import TARGET
+from benchmarks.wide_table import load_any as load
 
 
 def parse_variant(text: str) -> tuple[str, dict]:

@@ -39,7 +39,8 @@ from tabdiffusion.tables import atomic_write
 
 from . import methods as registry
 from .protocol import catboost_score, metric_name
-from .tabddpm_data import COMPLETE, GENERATED, TARGET, Dataset, load, paper_results
+from .tabddpm_data import COMPLETE, TARGET, Dataset, paper_results
+from .wide_table import GENERATED, load_any
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -304,7 +305,7 @@ def run_group(name: str, method: str, seeds: list[int], settings: Settings, cach
 
 
 def _load(name: str, settings: Settings) -> Dataset:
-    data = load(name)
+    data = load_any(name)
     return data.subsample(settings.rows) if settings.rows else data
 
 

@@ -15,8 +15,6 @@ DATA_ROOT = SHARED / "datasets" / "tabddpm"
 PAPER_RESULTS = SHARED / "benchmarks" / "tabddpm_protocol" / "paper_results.json"
 COMPLETE = ("abalone", "adult", "buddy", "california", "cardio", "churn2", "default", "diabetes", "gesture", "house",
             "insurance", "king", "wilt")
-# Generated tables with a known structure that the harness runs besides the paper's (benchmarks/wide_table.py).
-GENERATED = ("wide200",)
 TARGET = "target"
 
 
@@ -67,10 +65,6 @@ def _split(folder: Path, split: str, task: str) -> pd.DataFrame:
 
 def load(name: str) -> Dataset:
     """Load train/val/test of one dataset; categorical columns are strings, the target is `target`."""
-    if name in GENERATED:
-        from . import wide_table
-
-        return wide_table.make()
     folder = DATA_ROOT / name
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} not found; set TABDIFFUSION_SHARED to the shared/ folder.")
