@@ -151,3 +151,31 @@ def test_generated_wide_table_has_the_promised_shape_and_is_reproducible():
     assert numeric.corr().abs().to_numpy()[np.triu_indices(100, 1)].max() > 0.5
     assert 0.3 < data.train["target"].mean() < 0.7
     pd.testing.assert_frame_equal(data.test, wide_table.make(seed=0).test)
+
+
+def test_targets_table_checks_each_target_against_its_threshold():
+    from benchmarks.report import _targets_table
+
+    def method(score, auc, dcr, copies=0.0, fit=100.0, shape=0.01, trend=0.02):
+        stats = lambda v: {"mean": v, "std": 0.0, "n": 1}  # noqa: E731
+        return {"status": "ok", "sizes": {"train": {"score": stats(score)}}, "fit_seconds": stats(fit),
+                "evaluate": {"detection.gbm_auc": stats(auc), "privacy.dcr_share": stats(dcr),
+                             "privacy.exact_copies_share": stats(copies), "fidelity.column_shapes_error": stats(shape),
+                             "fidelity.column_pair_trends_error": stats(trend)}}
+
+    def dataset(ours, smote):
+        return {"paper": {"scores": {"tabddpm": {"score": 0.80}}},
+                "methods": {"real": method(0.9, 0.5, 0.5, copies=0.001), "tabdiffusion": ours, "smote": smote}}
+
+    results = {"datasets": {
+        # Efficacy 0.001 below the paper (within 0.005); detection above 0.55 but below SMOTE's; DCR fine.
+        "a": dataset(method(0.799, 0.60, 0.50), method(0.80, 0.70, 0.90)),
+        # Efficacy 0.02 below; detection above 0.55 and above SMOTE's; DCR too high; slow fit.
+        "b": dataset(method(0.78, 0.70, 0.60, fit=400.0), method(0.80, 0.65, 0.90)),
+    }}
+    text = "\n".join(_targets_table(results))
+    row_a, row_b = (line for line in text.splitlines() if line.startswith(("| a", "| b")))
+    assert "-0.0010 ok" in row_a and "0.600 (0.700) ok" in row_a and "**miss**" not in row_a
+    assert "-0.0200 **miss**" in row_b and "0.700 (0.650) **miss**" in row_b and "0.600 **miss**" in row_b
+    assert "efficacy at least the paper's TabDDPM - 0.005 on 1 of 2" in text and "above it on 0 of 2" in text
+    assert "DCR share <= 0.55 on 1 of 2" in text and "fit <= 300 s on 1 of 2" in text
