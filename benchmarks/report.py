@@ -208,7 +208,7 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
             tally["efficacy > 0"].append(diff > 0)
             cells.append(f"{diff:+.4f} {'ok' if diff >= -0.005 else '**miss**'}")
         else:
-            cells.append("– (no paper score)")
+            cells.append("–")
         auc = _mean(scores.get("detection.gbm_auc"))
         others = [_mean(entry["methods"].get(m, {}).get("evaluate", {}).get("detection.gbm_auc")) for m in BASELINES
                   if m in entry["methods"] and m != method]
@@ -243,11 +243,13 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
         return [f"No {method} results in this run."]
     def count(key: str) -> str:
         return f"{sum(tally[key])} of {len(tally[key])}"
+
+    def average(values: list[float]) -> str:
+        return f"{sum(values) / len(values):.4f}" if values else "–"
     lines += ["", f"Targets met: efficacy at least the paper's TabDDPM - 0.005 on {count('efficacy >= -0.005')} "
               f"datasets and above it on {count('efficacy > 0')} (target: all, and above on 3/4); detection AUC "
               f"<= 0.55 or below every baseline here on {count('detection')}; mean shape error "
-              f"{sum(shapes) / max(len(shapes), 1):.4f} (target < 0.015) and mean trend error "
-              f"{sum(trends) / max(len(trends), 1):.4f} (target < 0.03); DCR share <= 0.55 on {count('dcr')}; "
+              f"{average(shapes)} (target < 0.015) and mean trend error {average(trends)} (target < 0.03); DCR share <= 0.55 on {count('dcr')}; "
               f"exact copies no more than Real val's on {count('copies')}; fit <= 300 s on {count('fit')}. "
               "Baselines that did not run in this file do not count in the detection column."]
     return lines

@@ -75,17 +75,18 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def bfloat16_is_native(device: torch.device) -> bool:
-    """Whether bfloat16 matrix products run in hardware here (a CUDA GPU with bf16, or a CPU with AVX512-BF16/AMX).
+    """Whether bfloat16 matrix products run in hardware here: a CUDA GPU of compute capability 8.0 or newer, or a
+    CPU with AVX512-BF16 or AMX.
 
     Elsewhere bfloat16 is emulated and slower than float32, so 'auto' sampling precision stays in float32.
     """
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.get_device_capability(device) >= (8, 0)
     if device.type != "cpu":
         return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a private oneDNN query: absent in some builds
+    try:  # private but stable helpers of torch.cpu (present since 2.1)
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
         return False
 
 
@@ -185,6 +186,8 @@ class Synthesizer:
             raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
         if config.sampler not in ("ancestral", "ddim"):
             raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
+        if not isinstance(config.dequantize, (bool, np.bool_)):
+            raise ParameterError(f"dequantize must be True or False, got {config.dequantize!r}.")
         if config.sampling_precision not in ("auto", "float32", "bfloat16"):
             raise ParameterError(f"sampling_precision={config.sampling_precision!r}; use 'auto', 'float32' or 'bfloat16'.")
         if config.sampling_steps is not None:

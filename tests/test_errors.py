@@ -113,6 +113,10 @@ def test_bad_hyperparameters_name_the_argument():
         td.Synthesizer().fit([[1, 2]])
     with pytest.raises(td.ParameterError, match="No such file: 'missing.csv'"):
         td.Synthesizer().fit("missing.csv")
+    with pytest.raises(td.ParameterError, match="sampling_precision='half'; use 'auto', 'float32' or 'bfloat16'"):
+        td.Synthesizer(sampling_precision="half").fit(table)
+    with pytest.raises(td.ParameterError, match="dequantize must be True or False, got 'no'"):
+        td.Synthesizer(dequantize="no").fit(table)
 
 
 def test_errors_are_value_errors_for_generic_handlers():

@@ -24,6 +24,18 @@ def test_save_load_round_trip_gives_identical_samples(fitted, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temp file
 
 
+def test_model_files_from_before_the_sampling_options_still_load(fitted, tmp_path):
+    # Files written before sampling_precision and dequantize existed load with the behaviour they were trained with.
+    synth, _ = fitted
+    payload, tensors = modelfile.read_model_file(synth.save(tmp_path / "new.tdm"))
+    for section in ("config", "params"):
+        payload[section].pop("sampling_precision")
+        payload[section].pop("dequantize")
+    loaded = td.Synthesizer.load(modelfile.write_model_file(tmp_path / "old.tdm", payload, tensors))
+    assert loaded.config_.sampling_precision == "float32" and loaded.config_.dequantize is False
+    assert len(loaded.sample(20, seed=0)) == 20
+
+
 def test_model_file_is_safetensors_with_json_schema(fitted, tmp_path):
     synth, _ = fitted
     path = synth.save(tmp_path / "m.tdm")

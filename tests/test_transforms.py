@@ -11,7 +11,7 @@ import pytest
 from tabdiffusion.schema import infer_schema
 from tabdiffusion.transforms.categorical import RARE, CategoricalColumn
 from tabdiffusion.transforms.numeric import NumericColumn
-from tabdiffusion.transforms.table import Encoded, TableEncoder
+from tabdiffusion.transforms.table import Encoded, TableEncoder, dequantized_quantile_normal
 from conftest import make_mixed_table
 
 SERIES = {
@@ -94,3 +94,29 @@ def test_quantile_transform_makes_numerics_standard_normal():
     table = pd.DataFrame({"skewed": rng.exponential(size=3000)})
     encoded = TableEncoder(infer_schema(table)).fit(table).encode(table)
     assert abs(encoded.x_num.mean()) < 0.05 and abs(encoded.x_num.std() - 1) < 0.1
+
+
+def test_dequantisation_spreads_ties_over_their_quantile_interval_and_inverts_exactly():
+    from scipy.special import ndtr
+    from sklearn.preprocessing import QuantileTransformer
+
+    rng = np.random.default_rng(0)
+    # A spike at the minimum (0, 60% of rows), a tie at the maximum, an integer level, untied values and NaN.
+    column = np.concatenate([np.zeros(600), np.full(100, 9.0), np.full(100, 3.0), rng.uniform(0.5, 8.5, 190), [np.nan] * 10])
+    raw = column[:, None]
+    transformer = QuantileTransformer(n_quantiles=100, output_distribution="normal").fit(raw)
+    codes = dequantized_quantile_normal(transformer, raw, np.random.default_rng(1))[:, 0]
+    observed = ~np.isnan(column)
+    assert np.isnan(codes[~observed]).all()
+    # Each tied value fills its share of the CDF (sklearn puts all of the spike at -5.2, the maximum at +5.2).
+    probabilities = ndtr(codes)
+    spike = probabilities[column == 0]
+    assert spike.min() < 0.01 and 0.57 < spike.max() <= 0.61 and 0.25 < spike.mean() < 0.35
+    assert probabilities[column == 9].min() > 0.88 and probabilities[column == 9].max() > 0.99
+    assert np.ptp(probabilities[column == 3]) > 0.05
+    # Codes look standard normal, and the inverse maps every code back to its original value.
+    assert abs(codes[observed].mean()) < 0.1 and 0.9 < codes[observed].std() < 1.1
+    np.testing.assert_allclose(transformer.inverse_transform(codes[:, None])[observed, 0], column[observed], atol=1e-9)
+    # Untied values get sklearn's codes.
+    untied = observed & ~np.isin(column, [0.0, 3.0, 9.0])
+    np.testing.assert_allclose(codes[untied], transformer.transform(raw)[untied, 0], atol=1e-6)

@@ -48,4 +48,3 @@ def ddim_step(
     sigma = eta * ((1 - acp_s) / (1 - acp_t) * (1 - acp_t / acp_s)).clamp(min=0).sqrt()
     noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
     return acp_s.sqrt() * x0 + (1 - acp_s - sigma**2).clamp(min=0).sqrt() * eps_pred + sigma * noise
-

@@ -34,8 +34,11 @@ def dequantized_quantile_normal(transformer: QuantileTransformer, raw: np.ndarra
     probabilities = np.empty_like(raw, dtype=np.float64)
     for j in range(raw.shape[1]):
         quantiles, x = transformer.quantiles_[:, j], raw[:, j]
-        upper = np.interp(x, quantiles, references)
-        lower = -np.interp(-x, -quantiles[::-1], -references[::-1])
+        # The quantiles of a tied value can differ from it in the last bits (sklearn interpolates percentiles);
+        # a relative tolerance finds the whole tied run. For an untied value it widens the draw negligibly.
+        tolerance = 1e-12 * max(1.0, float(np.nanmax(np.abs(quantiles), initial=0.0)))
+        upper = np.interp(x + tolerance, quantiles, references)
+        lower = -np.interp(-(x - tolerance), -quantiles[::-1], -references[::-1])
         probabilities[:, j] = lower + rng.random(len(x)) * (upper - lower)
     return ndtri(np.clip(probabilities, QUANTILE_BOUND, 1 - QUANTILE_BOUND))
 
