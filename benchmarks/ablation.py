@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import time
 
 import pandas as pd
@@ -28,7 +29,7 @@ def parse_variant(text: str) -> tuple[str, dict]:
     """'name:a=1,b=True' -> ('name', {'a': 1, 'b': True})."""
     name, _, rest = text.partition(":")
     overrides = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, re.split(r",(?=\s*\w+\s*=)", rest)):  # commas inside a tuple value stay
         key, _, value = item.partition("=")
         overrides[key.strip()] = ast.literal_eval(value.strip())
     return name, overrides

@@ -58,7 +58,9 @@ def main() -> None:
         scores = td.evaluate(data.train, fake, data.test, target=TARGET, task=task, seed=args.seed, verbose=False,
                              metrics=args.metrics.split(",")).scores
         print(json.dumps({"variant": variant, **timing,
-                          **{k: round(v, 4) for k, v in scores.items() if k.endswith(("_error", "_auc"))}}), flush=True)
+                          **{k: round(v, 4) for k, v in scores.items()
+                             if k.endswith(("_error", "_auc", "ratio_mean")) or k.startswith("efficacy.catboost.")}}),
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,10 @@ N_NUMERIC = 100
 N_CATEGORICAL = 100
 ROWS = {"train": 10_000, "val": 2_000, "test": 2_000}
 # Generic CatBoost settings (no paper-tuned ones exist for this table), in the paper's early-stopping protocol.
+# max_ctr_complexity=1 stops CatBoost from building combinations of the 100 categorical columns: with the default
+# one fit ran for minutes; with it, 59.5 s on 2 cores (macro F1 0.763 on the real splits, seed 0).
 CATBOOST_PARAMS = {"learning_rate": 0.1, "depth": 6, "iterations": 2000, "early_stopping_rounds": 50,
-                   "od_pval": 0.001, "task_type": "CPU"}
+                   "od_pval": 0.001, "task_type": "CPU", "max_ctr_complexity": 1}
 
 
 def _columns(rng: np.random.Generator) -> dict:
