@@ -65,15 +65,17 @@ def _title(path: Path, results: dict) -> str:
 
 
 def _coverage(results: dict) -> str:
-    names = list(results["datasets"])
+    names = [n for n in results["datasets"] if n in COMPLETE]
+    generated = [n for n in results["datasets"] if n not in COMPLETE]
     missing = [n for n in COMPLETE if n not in names]
-    methods = [m for m in results["methods"]]
+    methods = ", ".join(results["methods"])
+    extra = f"; generated tables: {', '.join(generated)}" if generated else ""
     if results["settings"].get("rows"):
         return f"**Smoke run** on {results['settings']['rows']}-row subsamples: not comparable with the paper."
     if missing:
-        return (f"**Partial**: {len(names)} of the {len(COMPLETE)} complete datasets ({', '.join(names)}); "
-                f"methods: {', '.join(methods)}.")
-    return f"All {len(COMPLETE)} complete datasets; methods: {', '.join(methods)}."
+        return (f"**Partial**: {len(names)} of the {len(COMPLETE)} complete datasets ({', '.join(names) or 'none'})"
+                f"{extra}; methods: {methods}.")
+    return f"All {len(COMPLETE)} complete datasets{extra}; methods: {methods}."
 
 
 def _header(path: Path, results: dict) -> list[str]:
