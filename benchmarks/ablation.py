@@ -22,7 +22,7 @@ import pandas as pd
 import tabdiffusion as td
 from benchmarks.tabddpm_data import TARGET
 from benchmarks.wide_table import load_any as load
-from tabdiffusion.tables import load_demo_table
+from tabdiffusion.demo import demo_split
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -38,9 +38,8 @@ def parse_variant(text: str) -> tuple[str, dict]:
 def tables(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
     """Train split, holdout split, target column and task of a benchmark dataset, or of the demo's Penguins split."""
     if name == "penguins":
-        real = load_demo_table()
-        holdout = real.sample(frac=0.2, random_state=0)
-        return real.drop(index=holdout.index).reset_index(drop=True), holdout.reset_index(drop=True), "species", "classification"
+        train, holdout = demo_split(seed=0)
+        return train.reset_index(drop=True), holdout.reset_index(drop=True), "species", "classification"
     data = load(name)
     return data.train, data.test, TARGET, "classification" if data.is_classification else "regression"
 

@@ -13,7 +13,7 @@ import json
 import time
 
 import tabdiffusion as td
-from tabdiffusion.tables import load_demo_table
+from tabdiffusion.demo import demo_split
 
 
 def main() -> None:
@@ -21,10 +21,8 @@ def main() -> None:
     parser.add_argument("--steps", default="300,1000,3000")
     parser.add_argument("--seeds", default="0,1")
     args = parser.parse_args()
-    real = load_demo_table()
-    holdout = real.sample(frac=0.2, random_state=0)
-    train = real.drop(index=holdout.index).reset_index(drop=True)
-    holdout = holdout.reset_index(drop=True)
+    train, holdout = demo_split(seed=0)
+    train, holdout = train.reset_index(drop=True), holdout.reset_index(drop=True)
     for steps in map(int, args.steps.split(",")):
         for seed in map(int, args.seeds.split(",")):
             start = time.perf_counter()

@@ -40,6 +40,13 @@ def _report(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
     return lines + [f"Report:          {out / 'report.html'}"]
 
 
+def demo_split(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo table split 80/20 into (train, holdout), rows keeping their original index."""
+    real = load_demo_table()
+    holdout = real.sample(frac=0.2, random_state=seed)
+    return real.drop(index=holdout.index), holdout
+
+
 def run_demo(out: Path, time_budget: float = 120.0, seed: int = 0) -> str:
     """Run the demo end to end and return the text to show the user.
 
@@ -47,9 +54,7 @@ def run_demo(out: Path, time_budget: float = 120.0, seed: int = 0) -> str:
     (are synthetic rows closer to training rows than to unseen ones?) and ML efficacy on unseen rows.
     """
     out = Path(out)
-    real = load_demo_table()
-    holdout = real.sample(frac=0.2, random_state=seed)
-    train = real.drop(index=holdout.index)
+    train, holdout = demo_split(seed)
     start = time.perf_counter()
     synth = Synthesizer(seed=seed, time_budget=time_budget).fit(train, target="species")
     fit_seconds = time.perf_counter() - start
@@ -61,7 +66,7 @@ def run_demo(out: Path, time_budget: float = 120.0, seed: int = 0) -> str:
     synthetic_path = write_table(synthetic, out / "penguins_synthetic.csv")
     report_lines = _report(train.reset_index(drop=True), synthetic, holdout.reset_index(drop=True), out, seed)
     lines = [
-        f"Palmer Penguins: {len(real)} rows x {real.shape[1]} columns (target: species); "
+        f"Palmer Penguins: {len(train) + len(holdout)} rows x {train.shape[1]} columns (target: species); "
         f"{len(train)} to learn from, {len(holdout)} held out",
         f"Fitted {synth.history_.steps} steps in {fit_seconds:.1f}s; sampled {len(synthetic)} rows in {sample_seconds:.2f}s.",
         "",

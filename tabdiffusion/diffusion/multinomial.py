@@ -28,12 +28,12 @@ class Layout:
         offsets = torch.tensor([0] + self.sizes[:-1], dtype=torch.long).cumsum(0) if sizes else torch.zeros(0, dtype=torch.long)
         level = torch.arange(self.width)
         sizes_t = torch.tensor(self.sizes, dtype=torch.long)
+        mask = level[None, :] < sizes_t[:, None]  # (F, K), built on the CPU and moved once
         self.offsets = offsets.to(device)
-        self.mask = (level[None, :] < sizes_t[:, None]).to(device)  # (F, K)
-        self.flat_index = torch.where(self.mask.cpu(), offsets[:, None] + level[None, :], 0).to(device)  # (F, K)
+        self.mask = mask.to(device)
+        self.flat_index = torch.where(mask, offsets[:, None] + level[None, :], 0).to(device)  # (F, K)
         self.log_size = sizes_t.to(torch.float32).log().reshape(1, -1, 1).to(device)  # (1, F, 1)
-        cpu_mask = level[None, :] < sizes_t[:, None]
-        self.uniform = (cpu_mask / sizes_t.clamp(min=1)[:, None]).to(torch.float32).unsqueeze(0).to(device)  # (1, F, K)
+        self.uniform = (mask / sizes_t.clamp(min=1)[:, None]).to(torch.float32).unsqueeze(0).to(device)  # (1, F, K)
 
     def pad_logits(self, flat: torch.Tensor) -> torch.Tensor:
         """Flat per-level outputs (B, sum K) -> padded logits (B, F, K) with PAD outside each column's levels."""

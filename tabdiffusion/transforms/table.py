@@ -16,8 +16,6 @@ from .categorical import CategoricalColumn, to_json_value
 from .numeric import NumericColumn
 from .unmodelled import ConstantColumn, IdColumn
 
-
-
 QUANTILE_BOUND = 1e-7  # sklearn's QuantileTransformer clips probabilities here: normal codes stay within +-5.2
 
 
