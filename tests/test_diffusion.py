@@ -46,65 +46,73 @@ def test_ddim_with_true_noise_jumps_exactly_along_the_forward_process():
     assert torch.allclose(gaussian.ddim_step(xt, t, torch.full((8,), -1), noise, schedule, 1.0, g), x0, atol=1e-4)
 
 
+def _posterior(x0: torch.Tensor, codes_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule, layout) -> torch.Tensor:
+    weights = multinomial.posterior_weights(x0, codes_t, t, s, schedule, layout)
+    return weights / weights.sum(-1, keepdim=True)
+
+
 def test_strided_multinomial_posterior_matches_two_single_steps():
     layout, schedule = multinomial.Layout([4]), Schedule.cosine(20)
-    log_x0 = layout.log_onehot(torch.tensor([[2]]))
+    x0 = layout.onehot(torch.tensor([[2]]))
     # q(x_s | x_t, x0) for s = t - 2 must equal the sum over x_{t-1} of the two one-step posteriors.
-    t, s = torch.tensor([10]), torch.tensor([8])
-    x_t = torch.tensor([[1]])
-    direct = multinomial.posterior(log_x0, layout.log_onehot(x_t), t, s, schedule, layout).exp()[0, 0]
-    mid = multinomial.q_posterior(log_x0, layout.log_onehot(x_t), t, schedule, layout).exp()[0, 0]
-    two = sum(mid[k] * multinomial.q_posterior(log_x0, layout.log_onehot(torch.tensor([[k]])), t - 1, schedule, layout).exp()[0, 0] for k in range(4))
+    t, s, x_t = torch.tensor([10]), torch.tensor([8]), torch.tensor([[1]])
+    direct = _posterior(x0, x_t, t, s, schedule, layout)[0, 0]
+    mid = _posterior(x0, x_t, t, t - 1, schedule, layout)[0, 0]
+    two = sum(mid[k] * _posterior(x0, torch.tensor([[k]]), t - 1, t - 2, schedule, layout)[0, 0] for k in range(4))
     assert torch.allclose(direct, two, atol=1e-5)
 
 
 def test_multinomial_marginals_and_posterior_are_distributions():
     layout, schedule = multinomial.Layout(SIZES), Schedule.cosine(30)
     codes = torch.tensor([[1, 4, 0], [0, 2, 2]])
-    log_x0 = layout.log_onehot(codes)
+    x0 = layout.onehot(codes)
     t = torch.tensor([29, 7])
-    for log_p in (multinomial.q_pred(log_x0, t, schedule, layout),
-                  multinomial.q_posterior(log_x0, layout.log_onehot(codes), t, schedule, layout)):
-        sums = torch.where(layout.mask, log_p.exp(), 0).sum(-1)
-        assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5)
-        assert (log_p.exp()[:, ~layout.mask] == 0).all()
+    for p in (multinomial.q_probs(x0, t, schedule, layout), _posterior(x0, codes, t, t - 1, schedule, layout)):
+        assert torch.allclose(p.sum(-1), torch.ones(2, 3), atol=1e-5)
+        assert (p[:, ~layout.mask] == 0).all()
     # At the last step q(x_T | x0) is close to uniform; at t=0 the posterior concentrates on x0.
-    last = multinomial.q_pred(log_x0, torch.tensor([29, 29]), schedule, layout).exp()
+    last = multinomial.q_probs(x0, torch.tensor([29, 29]), schedule, layout)
     assert torch.allclose(last[0, 1, :5], torch.full((5,), 0.2), atol=0.01)
-    post0 = multinomial.q_posterior(log_x0, log_x0, torch.zeros(2, dtype=torch.long), schedule, layout)
-    assert (post0.argmax(-1) == codes).all()
+    zero = torch.zeros(2, dtype=torch.long)
+    assert (_posterior(x0, codes, zero, zero - 1, schedule, layout).argmax(-1) == codes).all()
 
 
-def test_multinomial_loss_vanishes_for_a_perfect_x0_prediction():
-    layout, schedule = multinomial.Layout(SIZES), Schedule.cosine(30)
-    codes = torch.tensor([[1, 4, 0], [0, 2, 2], [1, 1, 1]])
-    log_x0 = layout.log_onehot(codes)
-    t = torch.tensor([3, 15, 29])
-    log_xt = layout.log_onehot(multinomial.sample_codes(multinomial.q_pred(log_x0, t, schedule, layout), torch.Generator().manual_seed(0)))
-    perfect = multinomial.loss(log_x0 * 1e3, log_x0, log_xt, t, schedule, layout)
-    wrong = multinomial.loss(torch.zeros_like(log_x0), log_x0, log_xt, t, schedule, layout)
-    assert (perfect >= -1e-4).all() and (wrong > perfect).all()
+def _reference_loss(logits, codes_0, codes_t, t, schedule, sizes) -> torch.Tensor:
+    """TabDDPM's multinomial loss from Bayes' rule with explicit transition matrices, in float64, one cell at a time."""
+    acp, alphas, T = schedule.alphas_cumprod.double(), schedule.alphas.double(), schedule.num_timesteps
+    rows = []
+    for b in range(len(t)):
+        tb, total = int(t[b]), 0.0
+        for f, k in enumerate(sizes):
+            step = alphas[tb] * torch.eye(k, dtype=torch.float64) + (1 - alphas[tb]) / k  # step[i, j] = q(x_t = j | x_{t-1} = i)
+            x0_hat = torch.softmax(logits[b, f, :k].double(), -1)
+            x0 = torch.nn.functional.one_hot(codes_0[b, f], k).double()
+            prev = (lambda p: p) if tb == 0 else (lambda p: acp[tb - 1] * p + (1 - acp[tb - 1]) / k)
+            model = prev(x0_hat) * step[:, codes_t[b, f]]
+            model = model / model.sum()
+            if tb == 0:
+                term = -torch.log(model[codes_0[b, f]])
+            else:
+                true = prev(x0) * step[:, codes_t[b, f]]
+                true = true / true.sum()
+                term = (true * (true.log() - model.log())).sum()
+            last = acp[-1] * x0 + (1 - acp[-1]) / k
+            total = total + T * term + (last * (last * k).log()).sum()
+        rows.append(total / len(sizes))
+    return torch.stack(rows)
 
 
-def test_sample_codes_follows_the_probabilities():
-    layout = multinomial.Layout([3])
-    log_p = torch.log(torch.tensor([[[0.2, 0.5, 0.3]]])).expand(30000, 1, 3)
-    codes = multinomial.sample_codes(log_p, torch.Generator().manual_seed(0))
-    freq = torch.bincount(codes[:, 0], minlength=3) / 30000.0
-    assert torch.allclose(freq, torch.tensor([0.2, 0.5, 0.3]), atol=0.01)
-
-
-def test_sampler_posterior_in_probability_space_matches_the_log_space_one():
-    # The sampler's fast path must be the training posterior, for soft x0 predictions, any stride and the last step.
+def test_multinomial_loss_matches_bayes_rule_and_vanishes_for_a_perfect_prediction():
     layout, schedule = multinomial.Layout(SIZES), Schedule.cosine(30)
     g = torch.Generator().manual_seed(0)
+    codes = torch.tensor([[1, 4, 0], [0, 2, 2], [1, 1, 1], [0, 3, 2]])
+    t = torch.tensor([0, 3, 15, 29])
+    codes_t = multinomial.sample_weights(multinomial.q_probs(layout.onehot(codes), t, schedule, layout), g)
     logits = layout.pad_logits(torch.randn(4, layout.flat_width, generator=g) * 3)
-    codes_t = torch.tensor([[1, 4, 0], [0, 2, 2], [1, 0, 1], [0, 3, 2]])
-    t, s = torch.tensor([29, 10, 5, 0]), torch.tensor([20, 9, -1, -1])
-    reference = multinomial.posterior(layout.normalize(logits), layout.log_onehot(codes_t), t, s, schedule, layout).exp()
-    weights = multinomial.posterior_weights(torch.softmax(logits, -1), codes_t, t, s, schedule, layout)
-    assert (weights[:, ~layout.mask] == 0).all()
-    assert torch.allclose(weights / weights.sum(-1, keepdim=True), torch.where(layout.mask, reference, 0), atol=1e-5)
+    got = multinomial.loss(logits, codes, codes_t, t, schedule, layout)
+    assert torch.allclose(got.double(), _reference_loss(logits, codes, codes_t, t, schedule, SIZES), rtol=1e-4, atol=1e-4)
+    perfect = multinomial.loss(layout.pad_logits(layout.flat_onehot(codes) * 40), codes, codes_t, t, schedule, layout)
+    assert (perfect.abs() < 1e-3).all() and (got > perfect).all()
 
 
 def test_sample_weights_follows_the_weights_and_never_draws_a_zero_one():

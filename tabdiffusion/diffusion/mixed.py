@@ -50,12 +50,11 @@ class MixedDiffusion:
         t = torch.randint(0, self.schedule.num_timesteps, (batch,), generator=generator, device=self.device)
         noise = torch.randn(x_num.shape, generator=generator, device=self.device)
         x_num_t = gaussian.q_sample(x_num, t, noise, self.schedule)
-        log_x0 = self.layout.log_onehot(x_cat)
-        codes_t = multinomial.sample_codes(multinomial.q_pred(log_x0, t, self.schedule, self.layout), generator)
+        q_t = multinomial.q_probs(self.layout.onehot(x_cat), t, self.schedule, self.layout)
+        codes_t = multinomial.sample_weights(q_t, generator)
         eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y)
         loss_num = gaussian.loss(eps_pred, noise).mean()
-        log_x_t = self.layout.log_onehot(codes_t)
-        loss_cat = multinomial.loss(logits, log_x0, log_x_t, t, self.schedule, self.layout).mean()
+        loss_cat = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout).mean()
         return loss_num, loss_cat
 
     def timesteps(self, steps: int | None) -> list[int]:
