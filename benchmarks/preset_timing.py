@@ -24,7 +24,8 @@ def run_one(name: str, preset: str, steps: int, seed: int) -> dict:
     import torch
 
     import tabdiffusion as td
-    from benchmarks.tabddpm_data import TARGET, load, paper_results
+    from benchmarks.tabddpm_data import TARGET, paper_results
+    from benchmarks.wide_table import load_any as load
 
     data = load(name)
     kwargs = {}
