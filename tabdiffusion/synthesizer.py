@@ -44,6 +44,8 @@ class ModelConfig:
     eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
     sampling_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: bfloat16 where it is native
     dequantize: bool = False  # spread tied numeric values over their quantile interval (see transforms.table)
+    fourier_features: int = 0  # learned periodic features per numeric column in the denoiser's input (0: none)
+    film: bool = False  # modulate every hidden layer by the timestep/label embedding (False: input only, as TabDDPM)
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -151,6 +153,8 @@ class Synthesizer:
         eta: float | None = None,
         sampling_precision: Literal["auto", "float32", "bfloat16"] | None = None,
         dequantize: bool | None = None,
+        fourier_features: int | None = None,
+        film: bool | None = None,
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
@@ -161,6 +165,7 @@ class Synthesizer:
         self.num_timesteps, self.dropout, self.ema_decay = num_timesteps, dropout, ema_decay
         self.sampler, self.sampling_steps, self.eta = sampler, sampling_steps, eta
         self.sampling_precision, self.dequantize = sampling_precision, dequantize
+        self.fourier_features, self.film = fourier_features, film
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
 
@@ -172,7 +177,8 @@ class Synthesizer:
         overrides = {
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
-                         "sampler", "sampling_steps", "eta", "sampling_precision", "dequantize")
+                         "sampler", "sampling_steps", "eta", "sampling_precision", "dequantize",
+                         "fourier_features", "film")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
@@ -186,8 +192,11 @@ class Synthesizer:
             raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
         if config.sampler not in ("ancestral", "ddim"):
             raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
-        if not isinstance(config.dequantize, (bool, np.bool_)):
-            raise ParameterError(f"dequantize must be True or False, got {config.dequantize!r}.")
+        for name in ("dequantize", "film"):
+            if not isinstance(getattr(config, name), (bool, np.bool_)):
+                raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
+        if isinstance(config.fourier_features, bool) or not isinstance(config.fourier_features, (int, np.integer)) or config.fourier_features < 0:
+            raise ParameterError(f"fourier_features must be an integer >= 0 (0 turns them off), got {config.fourier_features!r}.")
         if config.sampling_precision not in ("auto", "float32", "bfloat16"):
             raise ParameterError(f"sampling_precision={config.sampling_precision!r}; use 'auto', 'float32' or 'bfloat16'.")
         if config.sampling_steps is not None:
@@ -205,7 +214,10 @@ class Synthesizer:
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion, MLPDenoiser]:
         diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device)
-        model = MLPDenoiser(diffusion.input_width, list(config.d_layers), encoder.n_classes, config.d_t, config.dropout)
+        model = MLPDenoiser(
+            diffusion.input_width, list(config.d_layers), encoder.n_classes, config.d_t, config.dropout,
+            n_numeric=diffusion.n_numeric, fourier_features=config.fourier_features, film=config.film,
+        )
         return diffusion, model
 
     # --------------------------------------------------------------------------------------------------- fitting

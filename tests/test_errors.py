@@ -117,6 +117,10 @@ def test_bad_hyperparameters_name_the_argument():
         td.Synthesizer(sampling_precision="half").fit(table)
     with pytest.raises(td.ParameterError, match="dequantize must be True or False, got 'no'"):
         td.Synthesizer(dequantize="no").fit(table)
+    with pytest.raises(td.ParameterError, match="fourier_features must be an integer >= 0 \\(0 turns them off\\), got -1"):
+        td.Synthesizer(fourier_features=-1).fit(table)
+    with pytest.raises(td.ParameterError, match="film must be True or False, got 'yes'"):
+        td.Synthesizer(film="yes").fit(table)
 
 
 def test_errors_are_value_errors_for_generic_handlers():

@@ -12,6 +12,8 @@ import torch
 import tabdiffusion as td
 from tabdiffusion import modelfile
 
+from conftest import FAST
+
 
 def test_save_load_round_trip_gives_identical_samples(fitted, tmp_path):
     synth, table = fitted
@@ -24,15 +26,17 @@ def test_save_load_round_trip_gives_identical_samples(fitted, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temp file
 
 
-def test_model_files_from_before_the_sampling_options_still_load(fitted, tmp_path):
-    # Files written before sampling_precision and dequantize existed load with the behaviour they were trained with.
-    synth, _ = fitted
+def test_model_files_from_before_the_later_options_still_load(mixed_table, tmp_path):
+    # Files written before these options existed load with the behaviour (and denoiser) they were trained with.
+    synth = td.Synthesizer(seed=0, fourier_features=0, film=False, **FAST).fit(mixed_table, target="label")
     payload, tensors = modelfile.read_model_file(synth.save(tmp_path / "new.tdm"))
     for section in ("config", "params"):
-        payload[section].pop("sampling_precision")
-        payload[section].pop("dequantize")
+        for name in ("sampling_precision", "dequantize", "fourier_features", "film"):
+            payload[section].pop(name)
     loaded = td.Synthesizer.load(modelfile.write_model_file(tmp_path / "old.tdm", payload, tensors))
-    assert loaded.config_.sampling_precision == "float32" and loaded.config_.dequantize is False
+    config = loaded.config_
+    assert config.sampling_precision == "float32" and config.dequantize is False
+    assert config.fourier_features == 0 and config.film is False
     assert len(loaded.sample(20, seed=0)) == 20
 
 

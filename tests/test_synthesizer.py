@@ -212,3 +212,17 @@ def test_bfloat16_sampling_approximates_float32_sampling(fitted):
     assert (approx["city"] == exact["city"]).mean() > 0.7 > 0.4 > (other["city"] == exact["city"]).mean()
     both = exact["income"].notna() & approx["income"].notna()
     assert np.corrcoef(exact.loc[both, "income"], approx.loc[both, "income"])[0, 1] > 0.95
+
+
+def test_periodic_features_and_film_train_sample_and_round_trip(mixed_table, tmp_path):
+    synth = td.Synthesizer(seed=0, fourier_features=4, film=True, **FAST).fit(mixed_table, target="label")
+    model = synth.model_
+    n_numeric = synth.diffusion_.n_numeric
+    assert model.periodic.frequencies.shape == (n_numeric, 4) and len(model.modulations) == len(FAST["d_layers"])
+    assert model.input_projection.in_features == synth.diffusion_.input_width + 2 * 4 * n_numeric
+    assert np.isfinite(synth.history_.loss).all() and synth.history_.loss[-1] < synth.history_.loss[0]
+    loaded = td.Synthesizer.load(synth.save(tmp_path / "m.tdm"))
+    pd.testing.assert_frame_equal(loaded.sample(50, seed=1), synth.sample(50, seed=1))
+    # Without the options the denoiser is TabDDPM's: no periodic features, the timestep enters at the input only.
+    plain = td.Synthesizer(seed=0, fourier_features=0, film=False, **FAST).fit(mixed_table, target="label").model_
+    assert plain.periodic is None and plain.modulations is None

@@ -1,4 +1,5 @@
-"""TabDDPM's MLP denoiser: input projection plus timestep (and label) embeddings, then an MLP back to input width."""
+"""TabDDPM's MLP denoiser (input projection plus timestep and label embeddings, then an MLP back to input width),
+with optional periodic numeric features and per-layer timestep modulation."""
 
 from __future__ import annotations
 
@@ -17,13 +18,40 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1) if dim % 2 else embedding
 
 
-class MLPDenoiser(nn.Module):
-    """x -> Linear(d_in, d_t) + emb(t) [+ SiLU(emb(y))] -> MLP(d_layers, ReLU, dropout) -> Linear(d_in)."""
+class PeriodicEmbedding(nn.Module):
+    """cos and sin of 2 pi w x for `n_frequencies` learned frequencies w per numeric column; (B, n) -> (B, 2 n F).
 
-    def __init__(self, d_in: int, d_layers: list[int], n_classes: int = 0, d_t: int = 128, dropout: float = 0.0) -> None:
+    Periodic features let an MLP resolve fine joint structure in a few numeric columns (coordinates, codes held as
+    numbers) that plain linear inputs blur (Gorishniy et al. 2022, "On Embeddings for Numerical Features").
+    """
+
+    def __init__(self, n_columns: int, n_frequencies: int, scale: float = 1.0) -> None:
         super().__init__()
-        self.d_t = d_t
-        self.input_projection = nn.Linear(d_in, d_t)
+        self.scale = scale  # the frequencies' initial standard deviation, in units of the quantile-normal data
+        self.frequencies = nn.Parameter(torch.zeros(n_columns, n_frequencies))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angles = 2 * math.pi * x.unsqueeze(-1) * self.frequencies
+        return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1).flatten(1)
+
+
+class MLPDenoiser(nn.Module):
+    """x -> Linear(d_in [+ periodic(x_num)], d_t) + emb(t) [+ SiLU(emb(y))] -> MLP(d_layers, ReLU, dropout) -> Linear(d_in).
+
+    With fourier_features = 0 and film = False this is TabDDPM's denoiser. fourier_features > 0 adds periodic
+    features of the first n_numeric inputs; film modulates every hidden layer by the timestep (and label) embedding
+    (scale and shift, Perez et al. 2018) instead of adding it to the input only.
+    """
+
+    def __init__(
+        self, d_in: int, d_layers: list[int], n_classes: int = 0, d_t: int = 128, dropout: float = 0.0, *,
+        n_numeric: int = 0, fourier_features: int = 0, film: bool = False,
+    ) -> None:
+        super().__init__()
+        self.d_t, self.n_numeric = d_t, n_numeric
+        self.periodic = PeriodicEmbedding(n_numeric, fourier_features) if fourier_features and n_numeric else None
+        extra = 2 * fourier_features * n_numeric if self.periodic is not None else 0
+        self.input_projection = nn.Linear(d_in + extra, d_t)
         self.time_embedding = nn.Sequential(nn.Linear(d_t, d_t), nn.SiLU(), nn.Linear(d_t, d_t))
         self.label_embedding = nn.Embedding(n_classes, d_t) if n_classes > 0 else None
         blocks: list[nn.Module] = []
@@ -31,7 +59,8 @@ class MLPDenoiser(nn.Module):
         for d_hidden in d_layers:
             blocks += [nn.Linear(width, d_hidden), nn.ReLU(), nn.Dropout(dropout)]
             width = d_hidden
-        self.mlp = nn.Sequential(*blocks)
+        self.mlp = nn.Sequential(*blocks)  # one flat Sequential: model files keep TabDDPM-era parameter names
+        self.modulations = nn.ModuleList([nn.Linear(d_t, 2 * d) for d in d_layers]) if film else None
         self.head = nn.Linear(width, d_in)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -39,7 +68,17 @@ class MLPDenoiser(nn.Module):
         emb = self.time_embedding(timestep_embedding(t, self.d_t))
         if self.label_embedding is not None and y is not None:
             emb = emb + nn.functional.silu(self.label_embedding(y))
-        return self.head(self.mlp(self.input_projection(x) + emb))
+        if self.periodic is not None:
+            x = torch.cat([x, self.periodic(x[:, : self.n_numeric])], dim=1)
+        h = self.input_projection(x) + emb
+        if self.modulations is None:
+            return self.head(self.mlp(h))
+        condition = nn.functional.silu(emb)
+        for i, modulation in enumerate(self.modulations):
+            h = self.mlp[3 * i + 2](self.mlp[3 * i + 1](self.mlp[3 * i](h)))  # Linear, ReLU, Dropout
+            scale, shift = modulation(condition).chunk(2, dim=-1)
+            h = h * (1 + scale) + shift
+        return self.head(h)
 
 
 @torch.no_grad()
@@ -52,3 +91,5 @@ def reset_parameters(module: nn.Module, generator: torch.Generator) -> None:
             layer.bias.uniform_(-bound, bound, generator=generator)
         elif isinstance(layer, nn.Embedding):
             layer.weight.normal_(generator=generator)
+        elif isinstance(layer, PeriodicEmbedding):
+            layer.frequencies.normal_(0.0, layer.scale, generator=generator)
