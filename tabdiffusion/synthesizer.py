@@ -53,6 +53,7 @@ PRESETS: dict[str, ModelConfig] = {
     "default": ModelConfig(
         d_layers=(512, 512, 512), num_timesteps=100, steps=3000, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
+        fourier_features=16, film=True,
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.

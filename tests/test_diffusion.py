@@ -147,3 +147,15 @@ def test_sampling_is_deterministic_given_a_generator():
     a = diffusion.sample(model, 4, y, torch.Generator().manual_seed(3))
     b = diffusion.sample(model, 4, y, torch.Generator().manual_seed(3))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_denoiser_computes_the_embedding_once_per_distinct_timestep_and_label():
+    # Rows with the same (t, y) share their embedding and modulations: batching them must not change any output.
+    model = MLPDenoiser(6, [16, 16], n_classes=3, d_t=8, n_numeric=2, fourier_features=3, film=True)
+    reset_parameters(model, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    x, t, y = torch.randn(12, 6, generator=g), torch.randint(0, 4, (12,), generator=g), torch.randint(0, 3, (12,), generator=g)
+    together = model(x, t, y)
+    one_by_one = torch.cat([model(x[i : i + 1], t[i : i + 1], y[i : i + 1]) for i in range(12)])
+    assert torch.allclose(together, one_by_one, atol=1e-6)
+    assert MLPDenoiser(6, [16])(x[:0], t[:0]).shape == (0, 6)  # an empty batch is fine too

@@ -65,19 +65,24 @@ class MLPDenoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(B, d_in), (B,), (B,) or None -> (B, d_in)."""
-        emb = self.time_embedding(timestep_embedding(t, self.d_t))
-        if self.label_embedding is not None and y is not None:
-            emb = emb + nn.functional.silu(self.label_embedding(y))
+        # The embedding depends on (t, y) only, and a batch holds few distinct pairs (one t when sampling): compute
+        # it, and the per-layer modulations, once per distinct pair and gather.
+        labelled = self.label_embedding is not None and y is not None
+        key = t * self.label_embedding.num_embeddings + y if labelled else t
+        distinct, rows = torch.unique(key, return_inverse=True)
+        emb = self.time_embedding(timestep_embedding(distinct // self.label_embedding.num_embeddings if labelled else distinct, self.d_t))
+        if labelled:
+            emb = emb + nn.functional.silu(self.label_embedding(distinct % self.label_embedding.num_embeddings))
         if self.periodic is not None:
             x = torch.cat([x, self.periodic(x[:, : self.n_numeric])], dim=1)
-        h = self.input_projection(x) + emb
+        h = self.input_projection(x) + emb[rows]
         if self.modulations is None:
             return self.head(self.mlp(h))
         condition = nn.functional.silu(emb)
         for i, modulation in enumerate(self.modulations):
             h = self.mlp[3 * i + 2](self.mlp[3 * i + 1](self.mlp[3 * i](h)))  # Linear, ReLU, Dropout
             scale, shift = modulation(condition).chunk(2, dim=-1)
-            h = h * (1 + scale) + shift
+            h = torch.addcmul(shift[rows], h, (1 + scale)[rows])  # h * (1 + scale) + shift
         return self.head(h)
 
 
