@@ -32,7 +32,7 @@ class ModelConfig:
 
     d_layers: tuple[int, ...]
     num_timesteps: int
-    steps: int
+    steps: int | None  # None: auto_steps(rows, batch_size), resolved by fit
     batch_size: int
     lr: float
     weight_decay: float
@@ -51,9 +51,9 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     # CPU-friendly starting point; issue 5 tunes it with the benchmark harness.
     "default": ModelConfig(
-        d_layers=(512, 512, 512), num_timesteps=100, steps=3000, batch_size=1024, lr=1e-3, weight_decay=1e-5,
+        d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
-        fourier_features=16, film=True,
+        fourier_features=16,
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
@@ -91,6 +91,16 @@ def bfloat16_is_native(device: torch.device) -> bool:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:
         return False
+
+
+def auto_steps(n_rows: int, batch_size: int) -> int:
+    """Training steps for a table of n_rows: about 1000 epochs, at least 3000 and at most 10,000.
+
+    Larger tables need more steps to resolve fine joint structure; small ones reach 3000 epochs at the floor, where
+    more would only memorise rows (design.md, "Default preset").
+    """
+    batches_per_epoch = -(-n_rows // max(1, min(batch_size, n_rows)))
+    return int(min(10_000, max(3_000, 1_000 * batches_per_epoch)))
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -183,7 +193,7 @@ class Synthesizer:
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
-        for name in ("steps", "batch_size", "num_timesteps"):
+        for name in ("batch_size", "num_timesteps") + (("steps",) if config.steps is not None else ()):
             _check_positive_int(name, getattr(config, name))
         if not config.d_layers or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in config.d_layers):
             raise ParameterError(f"d_layers must be a non-empty list of positive layer widths, got {config.d_layers!r}.")
@@ -247,6 +257,8 @@ class Synthesizer:
         schema = infer_schema(df, column_types)
         encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed)).fit(df)
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
+        if config.steps is None:
+            config = replace(config, steps=auto_steps(len(df), config.batch_size))
         diffusion, model = self._build(encoder, config, device)
         reset_parameters(model, torch_generator(rng, "cpu"))
         model.to(device)

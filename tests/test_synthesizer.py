@@ -226,3 +226,13 @@ def test_periodic_features_and_film_train_sample_and_round_trip(mixed_table, tmp
     # Without the options the denoiser is TabDDPM's: no periodic features, the timestep enters at the input only.
     plain = td.Synthesizer(seed=0, fourier_features=0, film=False, **FAST).fit(mixed_table, target="label").model_
     assert plain.periodic is None and plain.modulations is None
+
+
+def test_default_training_steps_grow_with_the_table_between_a_floor_and_a_cap(mixed_table):
+    from tabdiffusion.synthesizer import auto_steps
+
+    assert auto_steps(160, 1024) == auto_steps(3000, 1024) == 3000  # small tables: the floor (thousands of epochs)
+    assert auto_steps(6400, 1024) == 7000 and auto_steps(10**6, 1024) == 10_000  # about 1000 epochs, capped
+    fast = {k: v for k, v in FAST.items() if k != "steps"}
+    synth = td.Synthesizer(seed=0, time_budget=0.5, **fast).fit(mixed_table, target="label")
+    assert synth.config_.steps == 3000 and synth.history_.steps < 3000  # resolved at fit, recorded in the config
