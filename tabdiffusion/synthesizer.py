@@ -6,6 +6,7 @@ This is the one module that wires schema, transforms, diffusion, the denoiser an
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal, Mapping
@@ -141,8 +142,9 @@ class Synthesizer:
     """Learns a table with TabDDPM-style diffusion and generates new rows with the same columns, order and dtypes.
 
     Parameters are stored as given and checked by `fit` (scikit-learn's convention). Any hyperparameter of
-    `ModelConfig` may be passed to override the preset. `time_budget` (seconds) stops training early; the
-    stopping step then depends on the machine's speed, which trades exact reproducibility for wall time.
+    `ModelConfig` may be passed to override the preset. `time_budget` (seconds) bounds the whole fit: training
+    stops early rather than start a step that would end past it. The stopping step then depends on the machine's
+    speed, which trades exact reproducibility for wall time.
     """
 
     def __init__(
@@ -241,6 +243,7 @@ class Synthesizer:
         task: Literal["classification", "regression"] | None = None,
     ) -> "Synthesizer":
         """Learn the table `data` (DataFrame, or path to CSV/Parquet); `target` is conditioned on if it is a class label."""
+        started = time.perf_counter()  # the time budget covers the whole fit, reading and encoding included
         df = as_dataframe(data)
         if task not in (None, "classification", "regression"):
             raise ParameterError(f"task={task!r}; use 'classification', 'regression' or None (inferred).")
@@ -266,7 +269,8 @@ class Synthesizer:
             model, diffusion,
             torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device),
             None if encoded.y is None else torch.from_numpy(encoded.y).to(device),
-            steps=config.steps, time_budget=self.time_budget, batch_size=config.batch_size, lr=config.lr,
+            steps=config.steps, batch_size=config.batch_size, lr=config.lr,
+            time_budget=None if self.time_budget is None else max(1e-6, self.time_budget - (time.perf_counter() - started)),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
             verbose=self.verbose,
         )

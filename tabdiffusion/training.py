@@ -58,16 +58,17 @@ def train(
 ) -> tuple[torch.nn.Module, History]:
     """Train `model` in place and return its EMA copy (used for sampling) and the loss history.
 
-    With a time budget, training stops at the first step past it and the learning rate decays linearly with
-    whichever of steps or time runs out first, so the stopping step depends on the machine's speed.
+    With a time budget, training does not start a step that would end past it (at the mean step time so far; the
+    first step always runs), and the learning rate decays linearly with whichever of steps or time runs out first,
+    so the stopping step depends on the machine's speed.
     """
+    start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     params, ema_params = list(model.parameters()), list(ema.parameters())
     batch_size = min(batch_size, len(x_num))
     batches = _batches(len(x_num), batch_size, generator, x_num.device)
     history = History()
-    start = time.perf_counter()
     bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True, mininterval=0.5)
     model.train()
     # Dropout draws from the global RNG: fork it so training is reproducible and leaves the caller's state alone.
@@ -76,10 +77,10 @@ def train(
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=x_num.device)))
         for step in range(steps):
             elapsed = time.perf_counter() - start
-            if time_budget is not None and elapsed >= time_budget:
+            if time_budget is not None and step > 0 and elapsed * (step + 1) / step >= time_budget:
                 history.stopped_by = "time_budget"
                 break
-            progress = max(step / steps, elapsed / time_budget if time_budget else 0.0)
+            progress = min(1.0, max(step / steps, elapsed / time_budget if time_budget else 0.0))
             for group in optimizer.param_groups:
                 group["lr"] = lr * (1 - progress)
             index = next(batches)
