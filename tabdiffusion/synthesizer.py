@@ -39,7 +39,7 @@ class ModelConfig:
     weight_decay: float
     dropout: float
     ema_decay: float
-    d_t: int = 128
+    d_t: int | None = 128  # width of the input projection and embeddings; None: auto_width(input width), resolved by fit
     sampler: Literal["ancestral", "ddim"] = "ancestral"
     sampling_steps: int | None = None  # None: every training timestep
     eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
@@ -54,7 +54,7 @@ PRESETS: dict[str, ModelConfig] = {
     "default": ModelConfig(
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
-        fourier_features=16,
+        fourier_features=16, d_t=None,
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
@@ -102,6 +102,18 @@ def auto_steps(n_rows: int, batch_size: int) -> int:
     """
     batches_per_epoch = -(-n_rows // max(1, min(batch_size, n_rows)))
     return int(min(10_000, max(3_000, 1_000 * batches_per_epoch)))
+
+
+def auto_width(input_width: int) -> int:
+    """Width of the denoiser's input projection and embeddings for an input of input_width entries (numeric columns,
+    their periodic features and one-hot levels): TabDDPM's 128 up to 1,280 entries, then one unit per 10 entries
+    (in steps of 64) up to 512.
+
+    A 128-wide projection of a wide table is a bottleneck: on the generated 200-column table (5,100 input entries)
+    512 cut the shape error from 0.141 to 0.047 and detection AUC from 1.000 to 0.716 (design.md). Every paper
+    benchmark table is under 1,280 entries and keeps 128.
+    """
+    return int(min(512, max(128, 64 * -(-input_width // 640))))
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -262,6 +274,9 @@ class Synthesizer:
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         if config.steps is None:
             config = replace(config, steps=auto_steps(len(df), config.batch_size))
+        if config.d_t is None:
+            n_numeric = len(encoder.numeric_)
+            config = replace(config, d_t=auto_width(n_numeric * (1 + 2 * config.fourier_features) + sum(encoder.category_sizes)))
         diffusion, model = self._build(encoder, config, device)
         reset_parameters(model, torch_generator(rng, "cpu"))
         model.to(device)

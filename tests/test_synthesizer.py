@@ -236,3 +236,12 @@ def test_default_training_steps_grow_with_the_table_between_a_floor_and_a_cap(mi
     fast = {k: v for k, v in FAST.items() if k != "steps"}
     synth = td.Synthesizer(seed=0, time_budget=0.5, **fast).fit(mixed_table, target="label")
     assert synth.config_.steps == 3000 and synth.history_.steps < 3000  # resolved at fit, recorded in the config
+
+
+def test_denoiser_width_grows_with_the_input_between_tabddpm_and_512():
+    from tabdiffusion.synthesizer import auto_width
+
+    assert auto_width(20) == auto_width(1280) == 128 and auto_width(1281) == 192 and auto_width(10**5) == 512
+    wide = pd.DataFrame({f"c{i}": np.arange(60) % 30 for i in range(50)}).astype(str)  # 50 columns x 30 levels
+    synth = td.Synthesizer(seed=0, **FAST).fit(wide)
+    assert synth.config_.d_t == auto_width(1500) == 192 and synth.model_.input_projection.out_features == 192
