@@ -3,7 +3,8 @@
 Each of the F columns has its own number of levels; columns are padded to the widest. Everything runs in
 probability space: every quantity is a mixture with a uniform floor ((1 - abar) / K > 0 inside a column), so no
 log meets zero and no softmax meets inf - inf. That is what keeps this stable with many categorical columns (where
-TabDDPM's sliced log-sum-exp goes NaN) and about three times faster than log-space maths on wide tables.
+TabDDPM's sliced log-sum-exp goes NaN) and 1.7x faster per training step than log-space maths on a 100 x 30
+categorical block (benchmarks/step_time.py).
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def posterior_weights(
 ) -> torch.Tensor:
     """q(x_s | x_t, x_0) up to a per-column constant, in probability space; (B, F, K), zero outside each column.
 
-    The sampler's fast path: the same posterior as `posterior` (tests check they agree) without the log-space
-    bookkeeping that training needs for stable gradients. x0_probs may be a model's distribution over x_0.
+    Training uses it for the true and the model posterior (x0_probs one-hot or a model's distribution over x_0),
+    sampling with any stride s < t; tests check it against Bayes' rule and the two-step composition.
     """
     shape = (-1, 1, 1)
     acp_t = schedule.alphas_cumprod[t].reshape(shape)
