@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--protocol", action="store_true", help="also score with the paper's tuned CatBoost")
     args = parser.parse_args()
     train, holdout, target, task = tables(args.dataset)
+    scored_on = load(args.dataset) if args.protocol and args.dataset != "penguins" else None
     for variant in args.variants:
         name, overrides = parse_variant(variant)
         start = time.perf_counter()
@@ -67,8 +68,8 @@ def main() -> None:
         result = td.evaluate(train, fake, holdout, target=target, task=task, seed=args.seed, verbose=False,
                              metrics=args.metrics.split(","))
         protocol = {}
-        if args.protocol and args.dataset != "penguins":
-            scored = catboost_score(fake, load(args.dataset), seed=0)
+        if scored_on is not None:
+            scored = catboost_score(fake, scored_on, seed=0)
             protocol = {"protocol_val": round(scored["val_score"], 4), "protocol_test": round(scored["score"], 4)}
         errors = {column: info["error"] for column, info in result.details.get("columns", {}).items() if "error" in info}
         worst = dict(sorted(errors.items(), key=lambda kv: -kv[1])[:4])

@@ -239,8 +239,9 @@ class Synthesizer:
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion, MLPDenoiser]:
         diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device)
+        d_t = config.d_t or auto_width(MLPDenoiser.input_features(diffusion.input_width, diffusion.n_numeric, config.fourier_features))
         model = MLPDenoiser(
-            diffusion.input_width, list(config.d_layers), encoder.n_classes, config.d_t, config.dropout,
+            diffusion.input_width, list(config.d_layers), encoder.n_classes, d_t, config.dropout,
             n_numeric=diffusion.n_numeric, fourier_features=config.fourier_features, film=config.film,
         )
         return diffusion, model
@@ -274,10 +275,8 @@ class Synthesizer:
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         if config.steps is None:
             config = replace(config, steps=auto_steps(len(df), config.batch_size))
-        if config.d_t is None:
-            n_numeric = len(encoder.numeric_)
-            config = replace(config, d_t=auto_width(n_numeric * (1 + 2 * config.fourier_features) + sum(encoder.category_sizes)))
         diffusion, model = self._build(encoder, config, device)
+        config = replace(config, d_t=model.d_t)  # the resolved width, so that the model file rebuilds the same network
         reset_parameters(model, torch_generator(rng, "cpu"))
         model.to(device)
         ema, history = train(

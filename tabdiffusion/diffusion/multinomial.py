@@ -108,8 +108,8 @@ def loss(
     if layout.n_columns == 0:
         return logits.new_zeros(logits.shape[0])
     s = t - 1
-    x0_hat = torch.softmax(logits, dim=-1)
-    model = posterior_weights(x0_hat, codes_t, t, s, schedule, layout)
+    log_x0_hat = torch.log_softmax(logits, dim=-1)
+    model = posterior_weights(log_x0_hat.exp(), codes_t, t, s, schedule, layout)
     log_z_model = model.sum(-1).log()  # (B, F); at least the uniform floor times the kernel's floor
     with torch.no_grad():
         true = posterior_weights(layout.onehot(codes_0), codes_t, t, s, schedule, layout)
@@ -119,8 +119,8 @@ def loss(
     # t = 0: -log p(x_0 | x_1) with p(x_0 | x_1) proportional to x0_hat times the step kernel, read at the data's code.
     ratio = schedule.alphas[t].reshape(-1, 1)
     kernel_at_x0 = (1 - ratio) / layout.size + ratio * (codes_0 == codes_t)
-    log_x0_hat = torch.log_softmax(logits, dim=-1).gather(-1, codes_0.unsqueeze(-1)).squeeze(-1)
-    decoder_nll = log_z_model - log_x0_hat - kernel_at_x0.log()
+    log_x0_hat_at_x0 = log_x0_hat.gather(-1, codes_0.unsqueeze(-1)).squeeze(-1)
+    decoder_nll = log_z_model - log_x0_hat_at_x0 - kernel_at_x0.log()
     step_term = torch.where((t == 0).unsqueeze(-1), decoder_nll, kl).sum(-1)
     return (step_term * schedule.num_timesteps + prior_kl(schedule, layout).sum()) / layout.n_columns
 

@@ -50,8 +50,7 @@ class MLPDenoiser(nn.Module):
         super().__init__()
         self.d_t, self.n_numeric = d_t, n_numeric
         self.periodic = PeriodicEmbedding(n_numeric, fourier_features) if fourier_features and n_numeric else None
-        extra = 2 * fourier_features * n_numeric if self.periodic is not None else 0
-        self.input_projection = nn.Linear(d_in + extra, d_t)
+        self.input_projection = nn.Linear(self.input_features(d_in, n_numeric, fourier_features), d_t)
         self.time_embedding = nn.Sequential(nn.Linear(d_t, d_t), nn.SiLU(), nn.Linear(d_t, d_t))
         self.label_embedding = nn.Embedding(n_classes, d_t) if n_classes > 0 else None
         blocks: list[nn.Module] = []
@@ -63,16 +62,27 @@ class MLPDenoiser(nn.Module):
         self.modulations = nn.ModuleList([nn.Linear(d_t, 2 * d) for d in d_layers]) if film else None
         self.head = nn.Linear(width, d_in)
 
+    @staticmethod
+    def input_features(d_in: int, n_numeric: int, fourier_features: int) -> int:
+        """Width of what the input projection reads: the d_in inputs plus cos and sin features of the numerics."""
+        return d_in + 2 * fourier_features * n_numeric
+
+    def _embedding(self, t: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (t, y) embedding once per distinct pair in the batch (D, d_t), and each row's index into it (B,).
+
+        A batch holds few distinct pairs (one per class when sampling), so the embedding and the per-layer
+        modulations are computed for those only and gathered.
+        """
+        n_classes = self.label_embedding.num_embeddings if self.label_embedding is not None and y is not None else 0
+        distinct, rows = torch.unique(t * n_classes + y if n_classes else t, return_inverse=True)
+        emb = self.time_embedding(timestep_embedding(distinct // n_classes if n_classes else distinct, self.d_t))
+        if n_classes:
+            emb = emb + nn.functional.silu(self.label_embedding(distinct % n_classes))
+        return emb, rows
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(B, d_in), (B,), (B,) or None -> (B, d_in)."""
-        # The embedding depends on (t, y) only, and a batch holds few distinct pairs (one t when sampling): compute
-        # it, and the per-layer modulations, once per distinct pair and gather.
-        labelled = self.label_embedding is not None and y is not None
-        key = t * self.label_embedding.num_embeddings + y if labelled else t
-        distinct, rows = torch.unique(key, return_inverse=True)
-        emb = self.time_embedding(timestep_embedding(distinct // self.label_embedding.num_embeddings if labelled else distinct, self.d_t))
-        if labelled:
-            emb = emb + nn.functional.silu(self.label_embedding(distinct % self.label_embedding.num_embeddings))
+        emb, rows = self._embedding(t, y)
         if self.periodic is not None:
             x = torch.cat([x, self.periodic(x[:, : self.n_numeric])], dim=1)
         h = self.input_projection(x) + emb[rows]
