@@ -50,6 +50,15 @@ class Generator:
         raise NotImplementedError
 
 
+def paper_config(name: str) -> dict:
+    """Synthesizer keywords for TabDDPM's tuned configuration of dataset `name` (empty where the paper has none)."""
+    config = paper_results().get(name, {}).get("tabddpm_config")
+    if not config:
+        return {}
+    return dict(d_layers=tuple(config["d_layers"]), lr=config["lr"], num_timesteps=config["num_timesteps"],
+                batch_size=config["batch_size"], steps=config["steps"])
+
+
 class TabDiffusion(Generator):
     """tabdiffusion's Synthesizer with a preset; classification targets are conditioned on, regression modelled."""
 
@@ -59,13 +68,7 @@ class TabDiffusion(Generator):
                  threads: int | None = None) -> None:
         import tabdiffusion as td
 
-        kwargs: dict = {}
-        if preset == "tabddpm":
-            config = paper_results().get(data.name, {}).get("tabddpm_config")
-            if config:
-                kwargs = dict(d_layers=tuple(config["d_layers"]), lr=config["lr"],
-                              num_timesteps=config["num_timesteps"], batch_size=config["batch_size"],
-                              steps=config["steps"])
+        kwargs = paper_config(data.name) if preset == "tabddpm" else {}
         if steps is not None:
             kwargs["steps"] = steps
         self.data, self.threads = data, threads

@@ -314,15 +314,19 @@ def estimate_hours(measured: dict, budget: float, catboost_seeds: int, sizes: tu
     """Wall hours of a run over `measured`'s datasets with all six methods (upper bound for sampling).
 
     Per dataset: 4 budget-bounded fits (tabdiffusion, tabddpm, TVAE, CTGAN); one full sampling budget per
-    tabdiffusion sampler, sampling seed and size; CatBoost on every synthetic set, its time taken as proportional to
-    the set's rows from the real row's seconds per fit; evaluate once per synthetic train-size set.
+    sampling seed and size for the tabddpm preset; CatBoost on every synthetic set (paper-size sets for tabdiffusion,
+    tabddpm and SMOTE only), its time taken as proportional to the set's rows from the real row's seconds per fit;
+    evaluate once per synthetic train-size set.
     """
-    generators, td_samplers, total = 5, 2, 0.0
+    # Paper-size sets: tabdiffusion, tabddpm, SMOTE. Only the tabddpm preset's 1000-step sampler fills its sampling
+    # budget on a CPU; the default samples a train-size set in seconds.
+    generators, paper_generators, td_samplers, total = 6, 3, 1, 0.0
     for seconds, ratio, evaluate_seconds in measured.values():
         sets = generators * sample_seeds
         total += 4 * budget + td_samplers * sample_seeds * len(sizes) * budget
-        total += seconds * real_seeds + sets * seconds * sum(paper_seeds * ratio if s == "paper" else catboost_seeds
-                                                             for s in sizes)
+        total += seconds * real_seeds + sets * seconds * catboost_seeds
+        if "paper" in sizes:
+            total += paper_generators * sample_seeds * seconds * paper_seeds * ratio
         total += (sets + 1) * evaluate_seconds
     return total / 3600
 

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks import methods, tabddpm_data
 from benchmarks.smote import Smote
-from benchmarks.tabddpm import draw
+from benchmarks.tabddpm import Settings, draw
 
 needs_data = pytest.mark.skipif(not tabddpm_data.available(), reason="shared TabDDPM datasets not found")
 
@@ -81,6 +81,14 @@ def test_missing_optional_methods_are_skipped_with_a_note(monkeypatch):
 
 
 @needs_data
+def test_paper_size_sets_are_drawn_only_for_tabddpm_style_methods():
+    both, train = Settings(sizes=("train", "paper")), Settings(sizes=("train",))
+    assert both.sizes_for("tabdiffusion") == both.sizes_for("smote") == ("train", "paper")
+    assert both.sizes_for("tvae") == both.sizes_for("ctgan") == ("train",)
+    # So an SDV cell's cache key ignores --sizes, and a tabdiffusion cell's does not.
+    assert both.key("ctgan") == train.key("ctgan") and both.key("tabdiffusion") != train.key("tabdiffusion")
+
+
 def test_cat_features_match_the_column_order():
     from benchmarks.protocol import catboost_params
 
