@@ -137,6 +137,23 @@ def test_harness_smoke_run(tmp_path):
     assert again["methods"]["smote"]["sizes"] == entry["methods"]["smote"]["sizes"]
 
 
+@needs_data
+def test_scaling_generates_sets_that_score_with_the_tuned_protocol(tmp_path, capsys):
+    from benchmarks import scaling
+
+    scaling.generate("diabetes", ["tiny:steps=3,d_layers=(16,16)"], tmp_path, [0], paper_size=True, device="cpu", seed=0)
+    folder = tmp_path / "diabetes" / "tiny"
+    fit = json.loads((folder / "fit.json").read_text())
+    assert fit["steps"] == 3 and fit["device"] == "cpu"
+    assert len(pd.read_parquet(folder / "seed0-train.parquet")) == 491
+    assert len(pd.read_parquet(folder / "seed0-paper.parquet")) == 500  # the paper's num_samples for diabetes
+    capsys.readouterr()
+    scaling.score(tmp_path, catboost_seeds=1)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["size"], r["rows"], r["n"]) for r in lines] == [("train", 491, 1), ("paper", 500, 1)]
+    assert all(0.0 <= r["test"] <= 1.0 for r in lines)
+
+
 def test_docs_are_generated_from_the_committed_results():
     """docs/benchmarks.md is exactly what `python -m benchmarks.report` makes from benchmarks/results/*.json."""
     from benchmarks import report
