@@ -402,8 +402,9 @@ def render(paths: list[Path]) -> str:
         "Full run (all 13 complete datasets, all methods):",
         "",
         "```bash",
-        "pip install sdv   # optional: TVAE, CTGAN, GaussianCopula (skipped with a note if absent); SDV 2.0 needs pandas<3",
-        "python -m benchmarks.tabddpm --datasets all --methods all --budget 300   # add --torch-threads 1 on shared cores",
+        "# SDV 2.0 (TVAE, CTGAN, GaussianCopula; skipped with a note if absent) needs pandas<3: give it its own environment",
+        "python -m venv .venv-sdv && .venv-sdv/bin/pip install torch==2.13.0 \"pandas<3\" -e \".[baselines]\"",
+        ".venv-sdv/bin/python -m benchmarks.tabddpm --datasets all --methods all --budget 300   # --torch-threads 1 on shared cores",
         "```",
         "",
     ]
