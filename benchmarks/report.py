@@ -132,7 +132,7 @@ def _efficacy_table(results: dict, size: str) -> list[str]:
             info = entry["methods"].get(method, {})
             sized = info.get("sizes", {}).get(size)
             if info.get("status") != "ok" or not sized:
-                row.append(info.get("status", "–") if info.get("status") != "ok" else "–")
+                row.append("–" if info.get("status", "ok") == "ok" else info["status"])  # ok: no set of this size
                 continue
             cell = _fmt(sized["score"])
             if sized.get("truncated"):
@@ -321,10 +321,10 @@ def estimate_hours(measured: dict, budget: float, catboost_seeds: int, sizes: tu
     """
     # Paper-size sets: tabdiffusion, tabddpm, SMOTE. Only the tabddpm preset's 1000-step sampler fills its sampling
     # budget on a CPU; the default samples a train-size set in seconds.
-    generators, paper_generators, td_samplers, total = 6, 3, 1, 0.0
+    generators, paper_generators, slow_samplers, total = 6, 3, 1, 0.0
     for seconds, ratio, evaluate_seconds in measured.values():
         sets = generators * sample_seeds
-        total += 4 * budget + td_samplers * sample_seeds * len(sizes) * budget
+        total += 4 * budget + slow_samplers * sample_seeds * len(sizes) * budget
         total += seconds * real_seeds + sets * seconds * catboost_seeds
         if "paper" in sizes:
             total += paper_generators * sample_seeds * seconds * paper_seeds * ratio

@@ -5,8 +5,9 @@
 
 For each dataset (the paper's train/val/test splits in ../shared/datasets/tabddpm) and method: fit the generator
 on the train split within `--budget` seconds, draw synthetic training sets of two sizes (the real train size and
-the paper's num_samples, which is TabDDPM's tuned setting: SDV baselines get the train size only) for each sampling seed, train the paper's tuned CatBoost on each with several CatBoost
-seeds, early-stop on the real val split and score the real test split (macro F1 / R2; benchmarks/protocol.py).
+the paper's num_samples, which is TabDDPM's tuned setting: SDV baselines get the train size only) for each sampling
+seed, train the paper's tuned CatBoost on each with several CatBoost seeds, early-stop on the real val split and
+score the real test split (macro F1 / R2; benchmarks/protocol.py).
 The "real" method is the same CatBoost on the real train split. Fidelity and privacy scores come from
 tabdiffusion's evaluate (synthetic train-size set vs the real train split, holdout = real test split).
 
