@@ -192,11 +192,11 @@ def _mean(stats: dict | None) -> float | None:
 
 def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
     """Issue 5's per-dataset targets for `method`, checked against this results file: pass/fail per column."""
-    head = ["dataset", "efficacy - paper TabDDPM", "detection AUC (best baseline)", "shape error", "trend error",
-            "DCR share", "exact copies (Real val)", "fit s"]
+    head = ["dataset", "efficacy - paper TabDDPM", "Real - paper TabDDPM", "detection AUC (best baseline)",
+            "shape error (Real val)", "trend error (Real val)", "DCR share", "exact copies (Real val)", "fit s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     tally = {"efficacy >= -0.005": [], "efficacy > 0": [], "detection": [], "dcr": [], "copies": [], "fit": []}
-    shapes, trends = [], []
+    shapes, trends, above_real = [], [], []
     for name, entry in results["datasets"].items():
         info = entry["methods"].get(method, {})
         if info.get("status") != "ok":
@@ -212,6 +212,16 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
             cells.append(f"{diff:+.4f} {'ok' if diff >= -0.005 else '**miss**'}")
         else:
             cells.append("–")
+        # Our Real row: CatBoost on the real train split. Where paper - 0.005 lies above it, the efficacy target asks
+        # for a synthetic set of the train size that trains a better model than the real rows themselves.
+        real = _mean(entry["methods"].get("real", {}).get("sizes", {}).get("train", {}).get("score"))
+        if real is not None and paper is not None:
+            cells.append(f"{real - paper:+.4f}")
+            if real < paper - 0.005:
+                above_real.append(name)
+        else:
+            cells.append("–")
+        real_scores = entry["methods"].get("real", {}).get("evaluate", {})
         auc = _mean(scores.get("detection.gbm_auc"))
         others = [_mean(entry["methods"].get(m, {}).get("evaluate", {}).get("detection.gbm_auc")) for m in BASELINES
                   if m in entry["methods"] and m != method]
@@ -227,13 +237,13 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
             value = _mean(scores.get(key))
             if value is not None:
                 store.append(value)
-            cells.append(_num(value))
+            cells.append(f"{_num(value)} ({_num(_mean(real_scores.get(key)))})")
         dcr = _mean(scores.get("privacy.dcr_share"))
         if dcr is not None:
             tally["dcr"].append(dcr <= 0.55)
         cells.append(_num(dcr, 3) + ("" if dcr is None else " ok" if dcr <= 0.55 else " **miss**"))
         copies = _mean(scores.get("privacy.exact_copies_share"))
-        real_copies = _mean(entry["methods"].get("real", {}).get("evaluate", {}).get("privacy.exact_copies_share"))
+        real_copies = _mean(real_scores.get("privacy.exact_copies_share"))
         if copies is not None and real_copies is not None:
             tally["copies"].append(copies <= real_copies)
         cells.append(f"{_num(copies, 4)} ({_num(real_copies, 4)})")
@@ -255,6 +265,14 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
               f"{average(shapes)} (target < 0.015) and mean trend error {average(trends)} (target < 0.03); DCR share <= 0.55 on {count('dcr')}; "
               f"exact copies no more than Real val's on {count('copies')}; fit <= 300 s on {count('fit')}. "
               "Baselines that did not run in this file do not count in the detection column."]
+    if above_real:
+        lines += ["", f"On {', '.join(above_real)} the paper's TabDDPM score minus 0.005 is above the Real row (the "
+                  "same CatBoost trained on the real train split): there the efficacy target asks a synthetic set of the "
+                  "train size to train a better model than the real rows do. The paper's own sets were up to 8x larger "
+                  "(see the paper-size table)."]
+    lines += ["", "Real val: the real validation split scored against the train split as if it were synthetic: what "
+              "fresh real rows score. Val has about a quarter of train's rows, so its sampling noise in the shape and "
+              "trend errors is about twice that of a train-size set."]
     return lines
 
 

@@ -1,6 +1,7 @@
 """Wall time of one training step (loss, backward, AdamW) on a generated layout, e.g. a wide categorical block.
 
     python -m benchmarks.step_time --numeric 100 --categorical 100 --levels 30
+    python -m benchmarks.step_time --numeric 9 --categorical 0 --optimizer foreach   # AdamW as before fusing
     PYTHONPATH=/path/to/other/checkout python benchmarks/step_time.py ...   # compare two versions, one process each
 
 Uses TabDDPM's plain denoiser (no periodic features, no FiLM) so that versions with different denoiser options time
@@ -25,11 +26,14 @@ def main() -> None:
     parser.add_argument("--levels", type=int, default=30)
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--optimizer", choices=["fused", "foreach"], default="fused",
+                        help="AdamW implementation (training uses fused on CPU and CUDA)")
     args = parser.parse_args()
     generator = torch.Generator().manual_seed(0)
     diffusion = MixedDiffusion(args.numeric, [args.levels] * args.categorical, 100)
     model = MLPDenoiser(diffusion.input_width, [512, 512, 512], n_classes=2)
-    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+    fused = args.optimizer == "fused"
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-3, fused=fused, foreach=None if fused else True)
     x_num = torch.randn(args.batch, args.numeric, generator=generator)
     x_cat = torch.randint(0, args.levels, (args.batch, args.categorical), generator=generator)
     y = torch.randint(0, 2, (args.batch,), generator=generator)
@@ -45,7 +49,7 @@ def main() -> None:
     for _ in range(args.steps):
         step()
     print(f"{(time.perf_counter() - start) / args.steps:.3f} s per step ({args.batch} rows, {args.numeric} numeric, "
-          f"{args.categorical} categorical x {args.levels} levels)")
+          f"{args.categorical} categorical x {args.levels} levels, {args.optimizer} AdamW)")
 
 
 if __name__ == "__main__":

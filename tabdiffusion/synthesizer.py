@@ -95,13 +95,17 @@ def bfloat16_is_native(device: torch.device) -> bool:
 
 
 def auto_steps(n_rows: int, batch_size: int) -> int:
-    """Training steps for a table of n_rows: about 1000 epochs, at least 3000 and at most 10,000.
+    """Training steps for a table of n_rows: about 1000 epochs, at least 3000 and at most 10,000 steps, and never
+    more epochs than the table has rows (at least 100 steps).
 
-    Larger tables need more steps to resolve fine joint structure; small ones reach 3000 epochs at the floor, where
-    more would only memorise rows (design.md, "Default preset").
+    Larger tables need more steps to resolve fine joint structure. Tables under about 1,750 rows would reach
+    thousands of epochs at the 3000-step floor and memorise rows: diabetes (491 rows) at 3000 steps puts 67% of its
+    synthetic rows closer to a training row than to a holdout row, at 491 steps 53% (design.md, "Default preset").
     """
-    batches_per_epoch = -(-n_rows // max(1, min(batch_size, n_rows)))
-    return int(min(10_000, max(3_000, 1_000 * batches_per_epoch)))
+    rows_per_batch = max(1, min(batch_size, n_rows))
+    batches_per_epoch = -(-n_rows // rows_per_batch)
+    steps = min(10_000, max(3_000, 1_000 * batches_per_epoch))
+    return int(max(100, min(steps, n_rows * n_rows // rows_per_batch)))
 
 
 def auto_width(input_width: int) -> int:

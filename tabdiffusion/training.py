@@ -58,13 +58,16 @@ def train(
 ) -> tuple[torch.nn.Module, History]:
     """Train `model` in place and return its EMA copy (used for sampling) and the loss history.
 
-    With a time budget, training does not start a step that would end past it (at the mean step time so far; the
-    first step always runs), and the learning rate decays linearly with whichever of steps or time runs out first,
-    so the stopping step depends on the machine's speed.
+    With a time budget, training stops while one more step (at the mean step time so far) would still fit, leaving
+    that step's time for the work after the loop, so the whole fit ends inside the budget (the first step always
+    runs); the learning rate decays linearly with whichever of steps or time runs out first, so the stopping step
+    depends on the machine's speed. AdamW is fused (one kernel per update) on CPU and CUDA: about 8% faster steps
+    on 2 CPU cores (docs/design.md).
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    fused = x_num.device.type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
     params, ema_params = list(model.parameters()), list(ema.parameters())
     batch_size = min(batch_size, len(x_num))
     batches = _batches(len(x_num), batch_size, generator, x_num.device)
@@ -77,7 +80,7 @@ def train(
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=x_num.device)))
         for step in range(steps):
             elapsed = time.perf_counter() - start
-            if time_budget is not None and step > 0 and elapsed * (step + 1) / step >= time_budget:
+            if time_budget is not None and step > 0 and elapsed * (step + 2) / step >= time_budget:
                 history.stopped_by = "time_budget"
                 break
             progress = min(1.0, max(step / steps, elapsed / time_budget if time_budget else 0.0))

@@ -228,14 +228,17 @@ def test_periodic_features_and_film_train_sample_and_round_trip(mixed_table, tmp
     assert plain.periodic is None and plain.modulations is None
 
 
-def test_default_training_steps_grow_with_the_table_between_a_floor_and_a_cap(mixed_table):
+def test_default_training_steps_grow_with_the_table_between_a_floor_and_a_cap():
     from tabdiffusion.synthesizer import auto_steps
 
-    assert auto_steps(160, 1024) == auto_steps(3000, 1024) == 3000  # small tables: the floor (thousands of epochs)
+    assert auto_steps(3000, 1024) == 3000  # small tables: the floor
+    assert auto_steps(491, 1024) == 491 and auto_steps(1500, 1024) == 1500 * 1500 // 1024  # no more epochs than rows
+    assert auto_steps(20, 1024) == 100  # a floor for toy tables
     assert auto_steps(6400, 1024) == 7000 and auto_steps(10**6, 1024) == 10_000  # about 1000 epochs, capped
     fast = {k: v for k, v in FAST.items() if k != "steps"}
-    synth = td.Synthesizer(seed=0, time_budget=0.5, **fast).fit(mixed_table, target="label")
-    assert synth.config_.steps == 3000 and synth.history_.steps < 3000  # resolved at fit, recorded in the config
+    synth = td.Synthesizer(seed=0, time_budget=0.5, **fast).fit(make_mixed_table(3000), target="label")
+    # resolved at fit (FAST's batch of 64: 47 batches per epoch, so the cap) and recorded in the config
+    assert synth.config_.steps == 10_000 and synth.history_.steps < 10_000
 
 
 def test_denoiser_width_grows_with_the_input_between_tabddpm_and_512():
