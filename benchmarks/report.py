@@ -88,15 +88,23 @@ def _header(path: Path, results: dict) -> list[str]:
         + _coverage(results),
         "",
         f"- Command: `{results['command']}`",
-        f"- Date: {results['date']}; wall time of the command {results.get('seconds', 0) / 60:.1f} min "
-        "(cells cached by earlier invocations count as zero)",
-        f"- Machine: {m['cpu']}, {m['cores']} cores, {m.get('memory_gib')} GiB; {m['platform']}; git {m.get('git_commit')}",
+        (f"- Date: {results['date']}; assembled from cached cells (`--cached-only`) computed by earlier invocations "
+         "of the command (runs split over sessions)" if results.get("assembled_from_cache") else
+         f"- Date: {results['date']}; wall time of the command {results.get('seconds', 0) / 60:.1f} min "
+         "(cells cached by earlier invocations count as zero)"),
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m.get('memory_gib')} GiB; {m['platform']}; git {m.get('git_commit')}"
+        + (f" with local changes to {', '.join(m['git_changes'])}" if m.get("git_changes") else ""),
         f"- Versions: {versions}",
         "- Settings: " + _settings_text(results),
         f"- Protocol: {results['protocol']}",
     ]
     if results.get("skipped"):
         lines.append("- Skipped: " + "; ".join(f"{k}: {v}" for k, v in results["skipped"].items()))
+    not_run = [f"{method} on {name}" for name, entry in results["datasets"].items()
+               for method, info in entry["methods"].items() if info.get("status") == "not run"]
+    if not_run:
+        lines.append(f"- Not run yet ({len(not_run)} dataset/method pairs; the command computes them): "
+                     + ", ".join(not_run))
     return lines + [""]
 
 

@@ -159,10 +159,14 @@ def machine() -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                                 check=True).stdout.strip()
+        # Tracked files that differ from that commit (results and docs excluded: the run writes them).
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.splitlines()
+        changes = [line[3:] for line in status if not line[3:].startswith(("benchmarks/results/", "docs/"))]
     except (OSError, subprocess.CalledProcessError):
-        commit = None
+        commit, changes = None, []
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory, "platform": platform.platform(),
-            "versions": versions, "git_commit": commit}
+            "versions": versions, "git_commit": commit, "git_changes": changes}
 
 
 # ------------------------------------------------------------------------------------------------------ evaluate
@@ -322,18 +326,26 @@ def _load(name: str, settings: Settings) -> Dataset:
     return data.subsample(settings.rows) if settings.rows else data
 
 
-def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isolate: bool = True) -> list[dict]:
+def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isolate: bool = True,
+              compute: bool = True) -> list[dict]:
     """The cells of (name, method, every sampling seed): cached ones are read, missing ones computed.
 
     With `isolate`, the missing cells are computed in a child process (clean timings and thread pools, memory
     returned after each method, a crash contained); failures come back as status 'error' and are not cached, so a
-    rerun retries them.
+    rerun retries them. Without `compute`, missing cells come back as status 'not run'.
     """
     seeds = [0] if method == "real" else list(range(settings.sample_seeds))
     key = settings.key(method)  # computed once: the code it hashes may change while the benchmark runs
     paths = {seed: _cell_path(cache, name, method, seed, key) for seed in seeds}
     missing = [seed for seed, path in paths.items() if not path.exists()]
     error = None
+    if missing and not compute:
+        for seed in missing:
+            log(f"{name:<11} {method:<15} seed {seed}: not in the cache (--cached-only)")
+        missing, cells_not_run = [], {seed: {"dataset": name, "method": method, "seed": seed, "status": "not run"}
+                                      for seed in missing}
+    else:
+        cells_not_run = {}
     if missing:
         start = time.perf_counter()
         if isolate:
@@ -352,7 +364,9 @@ def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isol
         elapsed = time.perf_counter() - start
     cells = []
     for seed, path in paths.items():
-        if path.exists():
+        if seed in cells_not_run:
+            cell = cells_not_run[seed]
+        elif path.exists():
             cell = json.loads(path.read_text())
             note = "cached" if seed not in missing else f"{elapsed:.0f} s for {len(missing)} cell(s)"
             scores = ", ".join(f"{size} {np.mean([r['score'] for r in runs]):.4f}" for size, runs in cell["runs"].items())
@@ -376,7 +390,8 @@ def _stats(values: list[float]) -> dict | None:
 def aggregate(cells: list[dict], data: Dataset) -> dict:
     """One method's cells on one dataset -> mean/std over all (sampling seed, CatBoost seed) runs, etc."""
     ok = [c for c in cells if c.get("status") == "ok"]
-    out: dict = {"status": "ok" if ok else "error", "seeds": [c["seed"] for c in ok]}
+    not_run = all(c.get("status") == "not run" for c in cells)
+    out: dict = {"status": "ok" if ok else "not run" if not_run else "error", "seeds": [c["seed"] for c in ok]}
     errors = [c["error"] for c in cells if c.get("status") == "error"]
     if errors:
         out["errors"] = errors
@@ -444,6 +459,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-evaluate", action="store_true", help="skip tabdiffusion.evaluate's scores")
     parser.add_argument("--quick", action="store_true", help="fewer seeds, smaller budget, train size only")
     parser.add_argument("--out", help="results JSON (default benchmarks/results/tabddpm-full.json or -quick.json)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="compute nothing: assemble the results and docs from cached cells, marking the others "
+                        "'not run' (to combine a run split over sessions, or to see how far it got)")
     parser.add_argument("--in-process", action="store_true",
                         help="compute cells in this process instead of one child process per (dataset, method)")
     parser.add_argument("--run-group", help=argparse.SUPPRESS)  # internal: the child process's job, as JSON
@@ -489,7 +507,9 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit(f"--methods: unknown {bad}; choose from {', '.join(registry.METHODS)}")
     cache = Path(args.cache)
     out = Path(args.out) if args.out else RESULTS / f"tabddpm-{'quick' if settings.quick else 'full'}.json"
-    command = "python -m benchmarks.tabddpm " + shlex.join(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # The command that computes these results: --cached-only only assembles what earlier invocations computed.
+    command = "python -m benchmarks.tabddpm " + shlex.join([a for a in given if a != "--cached-only"])
 
     import torch
 
@@ -505,6 +525,7 @@ def main(argv: list[str] | None = None) -> Path:
     results: dict = {
         "benchmark": "tabddpm", "command": command, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(), "settings": asdict(settings), "methods": wanted, "skipped": skipped,
+        "assembled_from_cache": bool(args.cached_only),
         "protocol": ("TabDDPM paper (yandex-research/tab-ddpm eval_catboost): tuned CatBoost per dataset, early stopping "
                      "on the real val split, real test split scored; macro F1 (classification), R2 (regression); "
                      f"thread_count={settings.threads} instead of the tuned files' 4"),
@@ -519,7 +540,8 @@ def main(argv: list[str] | None = None) -> Path:
             if method in skipped:
                 entry["methods"][method] = {"status": "skipped", "note": skipped[method]}
                 continue
-            cells = run_cells(name, method, settings, cache, log, isolate=not args.in_process)
+            cells = run_cells(name, method, settings, cache, log, isolate=not args.in_process,
+                              compute=not args.cached_only)
             entry["methods"][method] = aggregate(cells, data)
         results["datasets"][name] = entry
     results["seconds"] = round(time.perf_counter() - started, 1)

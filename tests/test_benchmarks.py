@@ -135,6 +135,15 @@ def test_harness_smoke_run(tmp_path):
     tabddpm.main(argv)
     again = json.loads(out.read_text())["datasets"]["diabetes"]
     assert again["methods"]["smote"]["sizes"] == entry["methods"]["smote"]["sizes"]
+    # --cached-only assembles what is cached, computes nothing and marks the rest, for runs split over sessions.
+    partial = argv[:3] + ["tabdiffusion,smote,tabddpm"] + argv[4:] + ["--cached-only"]
+    tabddpm.main(partial)
+    assembled = json.loads(out.read_text())
+    methods = assembled["datasets"]["diabetes"]["methods"]
+    assert methods["tabddpm"]["status"] == "not run" and "errors" not in methods["tabddpm"]
+    assert methods["smote"]["sizes"] == entry["methods"]["smote"]["sizes"] and methods["tabdiffusion"]["status"] == "ok"
+    assert len(list(cache.rglob("*.json"))) == 3 and assembled["assembled_from_cache"]
+    assert "--cached-only" not in assembled["command"] and "tabddpm on diabetes" in docs.read_text()
 
 
 @needs_data
