@@ -213,3 +213,9 @@ def test_targets_table_checks_each_target_against_its_threshold():
     assert "-0.0200 **miss**" in row_b and "0.700 (0.650) **miss**" in row_b and "0.600 **miss**" in row_b
     assert "efficacy at least the paper's TabDDPM - 0.005 on 1 of 2" in text and "above it on 0 of 2" in text
     assert "DCR share <= 0.55 on 1 of 2" in text and "fit <= 300 s on 1 of 2" in text
+    assert "Fit wall time of" not in text  # no tabddpm preset in this file
+    # The preset stopped by its budget at 1,500 of 30,000 steps in 300 s: 6,000 s for all of them, 60x our 100 s.
+    preset = method(0.80, 0.9, 0.5, fit=300.0)
+    preset["fit"] = {"steps": 1500, "steps_planned": 30000}
+    results["datasets"]["a"]["methods"]["tabddpm"] = preset
+    assert "a 60x" in "\n".join(_targets_table(results))
