@@ -400,7 +400,8 @@ def estimate(paths: list[Path]) -> list[str]:
     lines += ["", "Most of it is CatBoost with the paper's tuned parameters (up to 2000 iterations; buddy and gesture "
               "take minutes per fit) on synthetic sets of the paper's num_samples rows (up to 8x the train split); "
               "cores shared with other jobs make it slower. Cells are cached, so a run can be split over sessions "
-              "(e.g. `--datasets adult,buddy`) and resumed after an interruption.", ""]
+              "(e.g. `--datasets adult,buddy`) and resumed after an interruption; the same command with `--cached-only` "
+              "then assembles every cached cell into one results file without computing anything.", ""]
     return lines
 
 
