@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -55,6 +56,7 @@ def train(
     ema_decay: float,
     generator: torch.Generator,
     verbose: bool = True,
+    on_step: Callable[[int, torch.nn.Module], None] | None = None,
 ) -> tuple[torch.nn.Module, History]:
     """Train `model` in place and return its EMA copy (used for sampling) and the loss history.
 
@@ -102,6 +104,8 @@ def train(
                 )
             history.loss_numeric.append(ln)
             history.loss_categorical.append(lc)
+            if on_step is not None:  # e.g. a held-out loss probe (benchmarks/heldout_loss.py)
+                on_step(step + 1, ema)
             if step % 25 == 0:
                 bar.set_postfix(loss=f"{ln + lc:.4f}", refresh=False)
             bar.update()

@@ -219,3 +219,20 @@ def test_targets_table_checks_each_target_against_its_threshold():
     preset["fit"] = {"steps": 1500, "steps_planned": 30000}
     results["datasets"]["a"]["methods"]["tabddpm"] = preset
     assert "a 60x" in "\n".join(_targets_table(results))
+
+
+@needs_data
+def test_heldout_loss_probe_records_both_splits_at_each_probe(tmp_path, monkeypatch):
+    """The probe hooks training's on_step: one finite record per --every steps and at the last step."""
+    from benchmarks import heldout_loss
+
+    out = tmp_path / "probe.jsonl"
+    monkeypatch.setattr("sys.argv", ["heldout_loss", "--dataset", "diabetes", "--steps", "25", "--every", "10",
+                                     "--rows", "50", "--repeats", "2", "--device", "cpu", "--out", str(out)])
+    heldout_loss.main()
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["step"] for r in records] == [10, 20, 25]
+    for record in records:
+        values = [record[k] for k in ("train_num", "train_cat", "val_num", "val_cat")]
+        assert all(np.isfinite(values)) and record["train_num"] > 0 and record["val_num"] > 0
+        assert record["gap"] == pytest.approx(record["val_num"] + record["val_cat"] - record["train_num"] - record["train_cat"])
