@@ -74,11 +74,13 @@ def main() -> None:
 
         return train(model, diffusion, x_num, x_cat, y, on_step=probe, **kwargs)
 
-    synthesizer_module.TableEncoder.encode = capture_encoder
-    synthesizer_module.train = train_with_probe
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    td.Synthesizer(seed=args.seed, steps=args.steps, device=args.device, verbose=False).fit(
-        data.train, target=TARGET, task=task)
+    synthesizer_module.TableEncoder.encode, synthesizer_module.train = capture_encoder, train_with_probe
+    try:
+        td.Synthesizer(seed=args.seed, steps=args.steps, device=args.device, verbose=False).fit(
+            data.train, target=TARGET, task=task)
+    finally:  # the patches must not outlive this fit (tests call main in-process)
+        synthesizer_module.TableEncoder.encode, synthesizer_module.train = encode, train
 
 
 if __name__ == "__main__":

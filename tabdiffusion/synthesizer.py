@@ -99,8 +99,9 @@ def auto_steps(n_rows: int, batch_size: int) -> int:
     more epochs than the table has rows (at least 100 steps).
 
     Larger tables need more steps to resolve fine joint structure. Tables under about 1,750 rows would reach
-    thousands of epochs at the 3000-step floor and memorise rows: diabetes (491 rows) at 3000 steps puts 67% of its
-    synthetic rows closer to a training row than to a holdout row, at 491 steps 53% (design.md, "Default preset").
+    thousands of epochs at the 3000-step floor and memorise rows: diabetes (491 rows) at 3000 steps puts about 66%
+    of its synthetic rows closer to a training row than to a holdout row, at 491 steps 58% (insurance, 856 rows:
+    55-58% -> 50%; design.md, "Steps on the small tables").
     """
     rows_per_batch = max(1, min(batch_size, n_rows))
     batches_per_epoch = -(-n_rows // rows_per_batch)
