@@ -63,13 +63,12 @@ def train(
     With a time budget, training stops while one more step (at the mean step time so far) would still fit, leaving
     that step's time for the work after the loop, so the whole fit ends inside the budget (the first step always
     runs); the learning rate decays linearly with whichever of steps or time runs out first, so the stopping step
-    depends on the machine's speed. AdamW is fused (one kernel per update) on CPU and CUDA: about 8% faster steps
-    on 2 CPU cores (docs/design.md).
+    depends on the machine's speed.
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
-    fused = x_num.device.type in ("cpu", "cuda")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
+    # Fused AdamW measured no faster on 2 CPU cores (benchmarks/step_time.py --optimizer; design.md).
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     params, ema_params = list(model.parameters()), list(ema.parameters())
     batch_size = min(batch_size, len(x_num))
     batches = _batches(len(x_num), batch_size, generator, x_num.device)
