@@ -339,14 +339,7 @@ def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isol
     paths = {seed: _cell_path(cache, name, method, seed, key) for seed in seeds}
     missing = [seed for seed, path in paths.items() if not path.exists()]
     error = None
-    if missing and not compute:
-        for seed in missing:
-            log(f"{name:<11} {method:<15} seed {seed}: not in the cache (--cached-only)")
-        missing, cells_not_run = [], {seed: {"dataset": name, "method": method, "seed": seed, "status": "not run"}
-                                      for seed in missing}
-    else:
-        cells_not_run = {}
-    if missing:
+    if missing and compute:
         start = time.perf_counter()
         if isolate:
             job = json.dumps({"name": name, "method": method, "seeds": missing, "settings": asdict(settings),
@@ -364,13 +357,14 @@ def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isol
         elapsed = time.perf_counter() - start
     cells = []
     for seed, path in paths.items():
-        if seed in cells_not_run:
-            cell = cells_not_run[seed]
-        elif path.exists():
+        if path.exists():
             cell = json.loads(path.read_text())
             note = "cached" if seed not in missing else f"{elapsed:.0f} s for {len(missing)} cell(s)"
             scores = ", ".join(f"{size} {np.mean([r['score'] for r in runs]):.4f}" for size, runs in cell["runs"].items())
             log(f"{name:<11} {method:<15} seed {seed}: {scores} ({note})")
+        elif not compute:
+            cell = {"dataset": name, "method": method, "seed": seed, "status": "not run"}
+            log(f"{name:<11} {method:<15} seed {seed}: not in the cache (--cached-only)")
         else:
             cell = {"dataset": name, "method": method, "seed": seed, "status": "error",
                     "error": error or "no result", "traceback": error_detail if error else ""}
