@@ -34,13 +34,13 @@ from benchmarks.protocol import catboost_score
 from benchmarks.tabddpm_data import TARGET
 from benchmarks.wide_table import load_any as load
 from tabdiffusion.diffusion import multinomial
+from tabdiffusion.diffusion.mixed import NORMAL_CLIP as CLIP
 from tabdiffusion.nn.mlp import MLPDenoiser, reset_parameters
 from tabdiffusion.synthesizer import auto_steps, auto_width
 from tabdiffusion.training import train
 from tabdiffusion.transforms.table import Encoded
 
 GRID = 1000  # t in [0, 1) lives on 1000 levels: the denoiser embeds integer timesteps
-CLIP = 5.2  # quantile-normal data never leave +-5.2
 
 
 class Flow:

@@ -14,6 +14,8 @@ import torch
 from . import gaussian, multinomial
 from .schedules import Schedule
 
+NORMAL_CLIP = 5.2  # quantile-normal data never leave +-5.2 (QuantileTransformer clips at 1e-7)
+
 Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
@@ -25,7 +27,7 @@ class MixedDiffusion:
         self.layout = multinomial.Layout(category_sizes, device)
         self.schedule = Schedule.cosine(num_timesteps, device)
         self.device = torch.device(device)
-        self.clip = 5.2  # quantile-normal data never leave +-5.2 (QuantileTransformer clips at 1e-7)
+        self.clip = NORMAL_CLIP
 
     @property
     def input_width(self) -> int:
