@@ -12,8 +12,9 @@ Sampling is deterministic Euler; categoricals are the argmax of their block at t
 Reflow: the fitted flow maps `--pairs` noise draws to rows with `--teacher-steps` Euler steps; a copy of it is
 trained on those fixed (noise, row) couplings, which straightens the paths so that few steps land where many did.
 
-The denoiser is the default's (MLPDenoiser 512x3, periodic features, auto width) with t on a grid of 1000 levels
-so that its integer (t, label) embedding applies; training uses tabdiffusion's loop with the default's steps.
+The denoiser and its training settings are the default preset's (layers, periodic features, auto width, batch,
+lr, weight decay, EMA), without FiLM as when design.md's flow measurements were taken, with t on a grid of 1000
+levels so that its integer (t, label) embedding applies; training uses tabdiffusion's loop with the default's steps.
 Every variant is scored with evaluate (train split as real, test split as holdout) and the paper's tuned CatBoost
 (`--catboost-seeds` seeds, one synthetic set of train size). rows_per_s is sampling plus decoding, end to end,
 in float32 (the default's row uses its own bfloat16 sampler where the CPU has it).
@@ -36,7 +37,7 @@ from benchmarks.wide_table import load_any as load
 from tabdiffusion.diffusion import multinomial
 from tabdiffusion.diffusion.mixed import NORMAL_CLIP as CLIP
 from tabdiffusion.nn.mlp import MLPDenoiser, reset_parameters
-from tabdiffusion.synthesizer import auto_steps, auto_width
+from tabdiffusion.synthesizer import PRESETS, auto_steps, auto_width
 from tabdiffusion.training import train
 from tabdiffusion.transforms.table import Encoded
 
@@ -133,15 +134,18 @@ def main() -> None:
     encoder = td.Synthesizer(seed=args.seed, steps=1, verbose=False).fit(data.train, target=TARGET, task=task).encoder_
     encoded = encoder.encode(data.train, dequantize=np.random.default_rng(args.seed))
     flow = Flow(len(encoder.numeric_), encoder.category_sizes, args.param)
-    d_t = auto_width(MLPDenoiser.input_features(flow.width, flow.n_numeric, 16))
-    model = MLPDenoiser(flow.width, [512, 512, 512], encoder.n_classes, d_t, n_numeric=flow.n_numeric, fourier_features=16)
+    preset = PRESETS["default"]
+    d_t = auto_width(MLPDenoiser.input_features(flow.width, flow.n_numeric, preset.fourier_features))
+    model = MLPDenoiser(flow.width, list(preset.d_layers), encoder.n_classes, d_t, n_numeric=flow.n_numeric,
+                        fourier_features=preset.fourier_features)
     generator = torch.Generator().manual_seed(args.seed)
     reset_parameters(model, generator)
-    steps = args.steps or auto_steps(len(data.train), 1024)
-    fit = dict(batch_size=1024, weight_decay=1e-5, ema_decay=0.999, generator=generator, time_budget=None, verbose=False)
+    steps = args.steps or auto_steps(len(data.train), preset.batch_size)
+    fit = dict(batch_size=preset.batch_size, weight_decay=preset.weight_decay, ema_decay=preset.ema_decay,
+               generator=generator, time_budget=None, verbose=False)
     y = None if encoded.y is None else torch.from_numpy(encoded.y)
     start = time.perf_counter()
-    teacher, history = train(model, flow, torch.from_numpy(encoded.x_num), torch.from_numpy(encoded.x_cat), y, steps=steps, lr=1e-3, **fit)
+    teacher, history = train(model, flow, torch.from_numpy(encoded.x_num), torch.from_numpy(encoded.x_cat), y, steps=steps, lr=preset.lr, **fit)
     print(json.dumps({"stage": "flow fit", "param": args.param, "steps": steps, "seconds": round(time.perf_counter() - start, 1)}), flush=True)
 
     def labels(count: int, g: torch.Generator) -> torch.Tensor | None:

@@ -27,7 +27,6 @@ class MixedDiffusion:
         self.layout = multinomial.Layout(category_sizes, device)
         self.schedule = Schedule.cosine(num_timesteps, device)
         self.device = torch.device(device)
-        self.clip = NORMAL_CLIP
 
     @property
     def input_width(self) -> int:
@@ -86,6 +85,6 @@ class MixedDiffusion:
             if sampler == "ancestral":
                 x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator)
             else:
-                x_num = gaussian.ddim_step(x_num, t, s, eps_pred, self.schedule, eta, generator, clip=self.clip)
+                x_num = gaussian.ddim_step(x_num, t, s, eps_pred, self.schedule, eta, generator, clip=NORMAL_CLIP)
             codes = multinomial.p_sample(logits, codes, t, s, self.schedule, self.layout, generator)
         return x_num, codes
