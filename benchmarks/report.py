@@ -105,7 +105,22 @@ def _header(path: Path, results: dict) -> list[str]:
     if not_run:
         lines.append(f"- Not run yet ({len(not_run)} dataset/method pairs; the command computes them): "
                      + ", ".join(not_run))
+    accepted = _accepted_cells(results)
+    if accepted:
+        lines.append("- Computed with an earlier commit's code (cached cells the command accepts with `--accept-code`; "
+                     "`git diff <commit> -- tabdiffusion benchmarks` shows what changed since): " + "; ".join(accepted))
     return lines + [""]
+
+
+def _accepted_cells(results: dict) -> list[str]:
+    """'method on datasets at commit' for every method with cells from an earlier commit's code."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for name, entry in results["datasets"].items():
+        for method, info in entry["methods"].items():
+            for commit in info.get("code_commits", []):
+                if commit != "current":
+                    found.setdefault((method, commit), []).append(name)
+    return [f"{method} on {', '.join(names)} at {commit}" for (method, commit), names in found.items()]
 
 
 def _settings_text(results: dict) -> str:

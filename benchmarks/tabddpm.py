@@ -31,7 +31,7 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -81,8 +81,9 @@ class Settings:
             return self.sizes
         return tuple(size for size in self.sizes if size != "paper") or ("train",)
 
-    def key(self, method: str) -> str:
-        """A short hash of the settings that affect a cell of `method` (the real row ignores generator settings)."""
+    def key(self, method: str, commit: str | None = None) -> str:
+        """A short hash of the settings that affect a cell of `method` (the real row ignores generator settings) and
+        of its code, in the working tree or at `commit`."""
         fields = asdict(self)
         if method == "real":
             fields["catboost_seeds"] = fields["real_catboost_seeds"]
@@ -94,42 +95,74 @@ class Settings:
         fields.pop("quick", None)
         fields.pop("real_catboost_seeds", None)
         fields.pop("sample_seeds", None)  # a cell is one sampling seed
-        fields["code"] = code_fingerprint(method)
+        fields["code"] = code_fingerprint(method, commit)
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def _hash_files(paths: list[Path]) -> str:
+def _hash_files(files: dict[PurePosixPath, bytes]) -> str:
+    """Hash file names and contents in path order."""
     digest = hashlib.sha256()
-    for path in sorted(paths):
+    for path in sorted(files):
         digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        digest.update(files[path])
     return digest.hexdigest()[:10]
 
 
-def code_fingerprint(method: str) -> str:
-    """A hash of the code a cell's result depends on, so cached cells go stale when that code changes.
+def _code_files(method: str, commit: str | None) -> dict[PurePosixPath, bytes]:
+    """The source files a method's cells depend on, by repository path: from the working tree, or as committed.
 
     All cells: the protocol (CatBoost scoring) and data loading; tabdiffusion methods: the package source outside
-    its evaluation subpackage; smote: benchmarks/smote.py; SDV methods: the installed SDV version.
+    its evaluation subpackage; smote: benchmarks/smote.py.
     """
-    files = [ROOT / "protocol.py", ROOT / "tabddpm_data.py"]
-    extra = ""
+    paths = [PurePosixPath("benchmarks/protocol.py"), PurePosixPath("benchmarks/tabddpm_data.py")]
+    if method == "smote":
+        paths.append(PurePosixPath("benchmarks/smote.py"))
+    package = None
     if method in ("tabdiffusion", "tabddpm"):
         import tabdiffusion
 
         package = Path(tabdiffusion.__file__).resolve().parent
-        files += [f for f in package.rglob("*.py") if not {"evaluation", "evaluate"} & set(f.relative_to(package).parts)]
-    elif method == "smote":
-        files.append(ROOT / "smote.py")
-    elif method in registry.SDV_METHODS:
+    if commit is None:
+        files = {path: (ROOT.parent / path).read_bytes() for path in paths}
+        if package is not None:
+            files |= {PurePosixPath("tabdiffusion") / f.relative_to(package).as_posix(): f.read_bytes()
+                      for f in package.rglob("*.py") if not _is_evaluation(f.relative_to(package).parts)}
+        return files
+    if package is not None:
+        listed = _git("ls-tree", "-r", "--name-only", commit, "--", "tabdiffusion").decode().splitlines()
+        paths += [PurePosixPath(p) for p in listed
+                  if p.endswith(".py") and not _is_evaluation(PurePosixPath(p).parts[1:])]
+    return {path: _git("show", f"{commit}:{path}") for path in paths}
+
+
+def _is_evaluation(parts: tuple[str, ...]) -> bool:
+    return bool({"evaluation", "evaluate"} & set(parts))
+
+
+def _git(*args: str) -> bytes:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT.parent, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        message = f"--accept-code: git {' '.join(args)} failed ({exc}); name a commit of this repository"
+        raise SystemExit(message) from None
+
+
+def code_fingerprint(method: str, commit: str | None = None) -> str:
+    """A hash of the code a cell's result depends on, so cached cells go stale when that code changes.
+
+    `commit` hashes that commit's files instead of the working tree (to find cells computed at it); SDV methods add
+    the installed SDV version.
+    """
+    extra = ""
+    if method in registry.SDV_METHODS:
         try:
             from importlib.metadata import version
 
             extra = version("sdv")
         except Exception:  # noqa: BLE001
             extra = "none"
-    return _hash_files(files) + extra
+    return _hash_files(_code_files(method, commit)) + extra
 
 
 # ------------------------------------------------------------------------------------------------------- machine
@@ -327,16 +360,23 @@ def _load(name: str, settings: Settings) -> Dataset:
 
 
 def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isolate: bool = True,
-              compute: bool = True) -> list[dict]:
+              compute: bool = True, accept: dict[str, str] | None = None) -> list[dict]:
     """The cells of (name, method, every sampling seed): cached ones are read, missing ones computed.
 
     With `isolate`, the missing cells are computed in a child process (clean timings and thread pools, memory
     returned after each method, a crash contained); failures come back as status 'error' and are not cached, so a
-    rerun retries them. Without `compute`, missing cells come back as status 'not run'.
+    rerun retries them. Without `compute`, missing cells come back as status 'not run'. `accept` maps the cache keys
+    of earlier commits' code to the commit: a cell cached under one of them stands in for a missing one and records
+    that commit as "code_commit".
     """
     seeds = [0] if method == "real" else list(range(settings.sample_seeds))
     key = settings.key(method)  # computed once: the code it hashes may change while the benchmark runs
     paths = {seed: _cell_path(cache, name, method, seed, key) for seed in seeds}
+    accepted: dict[int, str] = {}
+    for seed in seeds:
+        for other, commit in (accept or {}).items():
+            if not paths[seed].exists() and _cell_path(cache, name, method, seed, other).exists():
+                paths[seed], accepted[seed] = _cell_path(cache, name, method, seed, other), commit
     missing = [seed for seed, path in paths.items() if not path.exists()]
     error = None
     if missing and compute:
@@ -360,6 +400,9 @@ def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isol
         if path.exists():
             cell = json.loads(path.read_text())
             note = "cached" if seed not in missing else f"{elapsed:.0f} s for {len(missing)} cell(s)"
+            if seed in accepted:
+                cell["code_commit"] = accepted[seed]
+                note += f" at {accepted[seed]}"
             scores = ", ".join(f"{size} {np.mean([r['score'] for r in runs]):.4f}" for size, runs in cell["runs"].items())
             log(f"{name:<11} {method:<15} seed {seed}: {scores} ({note})")
         elif not compute:
@@ -419,6 +462,8 @@ def aggregate(cells: list[dict], data: Dataset) -> dict:
     notes = [c["evaluate"]["note"] for c in ok if "note" in c.get("evaluate", {})]
     if notes:
         out["evaluate_note"] = notes[0]
+    if any("code_commit" in c for c in ok):  # --accept-code: computed with an earlier commit's code
+        out["code_commits"] = sorted({c.get("code_commit", "current") for c in ok})
     return out
 
 
@@ -456,6 +501,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cached-only", action="store_true",
                         help="compute nothing: assemble the results and docs from cached cells, marking the others "
                         "'not run' (to combine a run split over sessions, or to see how far it got)")
+    parser.add_argument("--accept-code", default="",
+                        help="comma-separated METHOD=COMMIT: a cell of METHOD missing for the current code may come "
+                        "from the cache of COMMIT's code, when the changes since do not touch that method's path; the "
+                        "results and docs name the commit of every such cell")
     parser.add_argument("--in-process", action="store_true",
                         help="compute cells in this process instead of one child process per (dataset, method)")
     parser.add_argument("--run-group", help=argparse.SUPPRESS)  # internal: the child process's job, as JSON
@@ -513,13 +562,20 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
 
     skipped = {m: why for m in wanted if (why := registry.unavailable(m))}
+    accept_pairs = [pair.strip().partition("=") for pair in args.accept_code.split(",") if pair.strip()]
+    if any(not commit or method not in registry.METHODS for method, _, commit in accept_pairs):
+        raise SystemExit(f"--accept-code {args.accept_code!r}: give METHOD=COMMIT pairs, METHOD one of "
+                         f"{', '.join(registry.METHODS)}")
+    accept_commits = [f"{method}={commit}" for method, _, commit in accept_pairs]
+    accept = {m: {settings.key(m, c): c for method, _, c in accept_pairs if method == m}
+              for m in wanted if m not in skipped}
     for method, why in skipped.items():
         log(f"skipping {method}: {why}")
     started = time.perf_counter()
     results: dict = {
         "benchmark": "tabddpm", "command": command, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(), "settings": asdict(settings), "methods": wanted, "skipped": skipped,
-        "assembled_from_cache": bool(args.cached_only),
+        "assembled_from_cache": bool(args.cached_only), "accepted_code": accept_commits,
         "protocol": ("TabDDPM paper (yandex-research/tab-ddpm eval_catboost): tuned CatBoost per dataset, early stopping "
                      "on the real val split, real test split scored; macro F1 (classification), R2 (regression); "
                      f"thread_count={settings.threads} instead of the tuned files' 4"),
@@ -535,7 +591,7 @@ def main(argv: list[str] | None = None) -> Path:
                 entry["methods"][method] = {"status": "skipped", "note": skipped[method]}
                 continue
             cells = run_cells(name, method, settings, cache, log, isolate=not args.in_process,
-                              compute=not args.cached_only)
+                              compute=not args.cached_only, accept=accept[method])
             entry["methods"][method] = aggregate(cells, data)
         results["datasets"][name] = entry
     results["seconds"] = round(time.perf_counter() - started, 1)

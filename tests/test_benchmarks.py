@@ -147,6 +147,50 @@ def test_harness_smoke_run(tmp_path):
 
 
 @needs_data
+def test_cells_of_an_accepted_earlier_commit_stand_in_and_are_named(tmp_path, monkeypatch):
+    """After a code change the cache misses; --accept-code COMMIT reads the cells computed with COMMIT's code."""
+    from benchmarks import tabddpm
+
+    out, cache, docs = tmp_path / "results.json", tmp_path / "cache", tmp_path / "benchmarks.md"
+    argv = ["--datasets", "diabetes", "--methods", "smote", "--rows", "300", "--catboost-seeds", "1",
+            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate", "--in-process",
+            "--out", str(out), "--cache", str(cache), "--docs", str(docs)]
+    tabddpm.main(argv)
+    before = json.loads(out.read_text())["datasets"]["diabetes"]["methods"]
+    code_files = tabddpm._code_files  # "c0ffee0" plays the commit of the code the cells were computed with
+    monkeypatch.setattr(tabddpm, "_code_files", lambda method, commit: code_files(method, None) if commit == "c0ffee0"
+                        else {**code_files(method, None), tabddpm.PurePosixPath("benchmarks/protocol.py"): b"changed"})
+    tabddpm.main(argv + ["--cached-only"])
+    assert json.loads(out.read_text())["datasets"]["diabetes"]["methods"]["smote"]["status"] == "not run"
+    tabddpm.main(argv + ["--cached-only", "--accept-code", "smote=c0ffee0"])
+    results = json.loads(out.read_text())
+    after = results["datasets"]["diabetes"]["methods"]
+    assert after["smote"]["sizes"] == before["smote"]["sizes"] and after["smote"]["code_commits"] == ["c0ffee0"]
+    assert results["accepted_code"] == ["smote=c0ffee0"] and "smote on diabetes at c0ffee0" in docs.read_text()
+    assert after["real"]["status"] == "not run"  # accepted for smote only
+    assert "code_commits" not in before["smote"]
+
+
+def test_code_fingerprint_at_a_commit_matches_the_same_files_in_the_working_tree():
+    """The committed-code hash equals the working-tree hash when the hashed files are unchanged since HEAD."""
+    import subprocess
+
+    from benchmarks import tabddpm
+
+    hashed = ["tabdiffusion", "benchmarks/protocol.py", "benchmarks/tabddpm_data.py", "benchmarks/smote.py"]
+    try:
+        changed = subprocess.run(["git", "status", "--porcelain", "--", *hashed], cwd=tabddpm.ROOT.parent,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    if changed:
+        pytest.skip("hashed files have local changes")
+    for method in ("tabdiffusion", "smote", "real"):
+        assert tabddpm.code_fingerprint(method, "HEAD") == tabddpm.code_fingerprint(method)
+    assert tabddpm.code_fingerprint("tabdiffusion", "HEAD") != tabddpm.code_fingerprint("smote", "HEAD")
+
+
+@needs_data
 def test_scaling_generates_sets_that_score_with_the_tuned_protocol(tmp_path, capsys):
     from benchmarks import scaling
 
