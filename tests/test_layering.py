@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "tabdiffusion"
 # A module may import only modules of its own layer or of a lower one.
 LAYERS = [
-    {"errors", "_random"},
+    {"errors", "_random", "_memory"},
     {"schema", "tables"},
     {"transforms", "diffusion", "nn"},
     {"training", "modelfile"},

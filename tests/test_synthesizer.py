@@ -114,6 +114,22 @@ def test_history_and_time_budget(mixed_table):
     assert all(np.isfinite(synth.history_.loss))
 
 
+def test_cpu_fits_hand_freed_memory_back_as_they_go(mixed_table, monkeypatch):
+    """Without it glibc keeps freed activations and a long fit's memory grows with its steps (design.md)."""
+    import platform
+    import sys
+
+    from tabdiffusion import _memory, training
+
+    calls = []
+    monkeypatch.setattr(training, "release_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(training, "RELEASE_SECONDS", 0.0)  # at every step instead of every few seconds
+    td.Synthesizer(seed=0, **{**FAST, "steps": 25}).fit(mixed_table)
+    assert len(calls) == 25
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert _memory.release_freed_memory() is glibc  # elsewhere (musl, macOS, Windows) there is no malloc_trim
+
+
 def test_training_lowers_the_loss(mixed_table):
     synth = td.Synthesizer(seed=0, **{**FAST, "steps": 300}).fit(mixed_table, target="label")
     loss = np.array(synth.history_.loss)
