@@ -118,18 +118,17 @@ def _code_files(method: str, commit: str | None) -> dict[PurePosixPath, bytes]:
     paths = [PurePosixPath("benchmarks/protocol.py"), PurePosixPath("benchmarks/tabddpm_data.py")]
     if method == "smote":
         paths.append(PurePosixPath("benchmarks/smote.py"))
-    package = None
-    if method in ("tabdiffusion", "tabddpm"):
-        import tabdiffusion
-
-        package = Path(tabdiffusion.__file__).resolve().parent
+    packaged = method in ("tabdiffusion", "tabddpm")
     if commit is None:
         files = {path: (ROOT.parent / path).read_bytes() for path in paths}
-        if package is not None:
+        if packaged:  # the imported package: an installed copy is hashed as installed
+            import tabdiffusion
+
+            package = Path(tabdiffusion.__file__).resolve().parent
             files |= {PurePosixPath("tabdiffusion") / f.relative_to(package).as_posix(): f.read_bytes()
                       for f in package.rglob("*.py") if not _is_evaluation(f.relative_to(package).parts)}
         return files
-    if package is not None:
+    if packaged:
         listed = _git("ls-tree", "-r", "--name-only", commit, "--", "tabdiffusion").decode().splitlines()
         paths += [PurePosixPath(p) for p in listed
                   if p.endswith(".py") and not _is_evaluation(PurePosixPath(p).parts[1:])]
