@@ -374,8 +374,9 @@ def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isol
     accepted: dict[int, str] = {}
     for seed in seeds:
         for other, commit in (accept or {}).items():
-            if not paths[seed].exists() and _cell_path(cache, name, method, seed, other).exists():
-                paths[seed], accepted[seed] = _cell_path(cache, name, method, seed, other), commit
+            candidate = _cell_path(cache, name, method, seed, other)
+            if not paths[seed].exists() and candidate.exists():
+                paths[seed], accepted[seed] = candidate, commit
     missing = [seed for seed, path in paths.items() if not path.exists()]
     error = None
     if missing and compute:

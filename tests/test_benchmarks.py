@@ -177,7 +177,8 @@ def test_code_fingerprint_at_a_commit_matches_the_same_files_in_the_working_tree
 
     from benchmarks import tabddpm
 
-    hashed = ["tabdiffusion", "benchmarks/protocol.py", "benchmarks/tabddpm_data.py", "benchmarks/smote.py"]
+    methods = ("tabdiffusion", "smote", "real")
+    hashed = sorted({str(path) for method in methods for path in tabddpm._code_files(method, None)})
     try:
         changed = subprocess.run(["git", "status", "--porcelain", "--", *hashed], cwd=tabddpm.ROOT.parent,
                                  capture_output=True, text=True, check=True).stdout.strip()
@@ -185,7 +186,7 @@ def test_code_fingerprint_at_a_commit_matches_the_same_files_in_the_working_tree
         pytest.skip("not a git checkout")
     if changed:
         pytest.skip("hashed files have local changes")
-    for method in ("tabdiffusion", "smote", "real"):
+    for method in methods:
         assert tabddpm.code_fingerprint(method, "HEAD") == tabddpm.code_fingerprint(method)
     assert tabddpm.code_fingerprint("tabdiffusion", "HEAD") != tabddpm.code_fingerprint("smote", "HEAD")
 
