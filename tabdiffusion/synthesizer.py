@@ -44,6 +44,7 @@ class ModelConfig:
     sampling_steps: int | None = None  # None: every training timestep
     eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
     sampling_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: bfloat16 where it is native
+    training_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # the same for the training forward pass
     dequantize: bool = False  # spread tied numeric values over their quantile interval (see transforms.table)
     fourier_features: int = 0  # learned periodic features per numeric column in the denoiser's input (0: none)
     film: bool = False  # modulate every hidden layer by the timestep/label embedding (False: input only, as TabDDPM;
@@ -55,7 +56,7 @@ PRESETS: dict[str, ModelConfig] = {
     "default": ModelConfig(
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
-        fourier_features=16, d_t=None, film=True,
+        training_precision="auto", fourier_features=16, d_t=None, film=True,
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
@@ -93,6 +94,11 @@ def bfloat16_is_native(device: torch.device) -> bool:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:
         return False
+
+
+def uses_bfloat16(precision: str, device: torch.device) -> bool:
+    """Whether a precision setting ('auto', 'float32' or 'bfloat16') runs the denoiser in bfloat16 on `device`."""
+    return precision == "bfloat16" or (precision == "auto" and bfloat16_is_native(device))
 
 
 def auto_steps(n_rows: int, batch_size: int) -> int:
@@ -183,6 +189,7 @@ class Synthesizer:
         sampling_steps: int | None = None,
         eta: float | None = None,
         sampling_precision: Literal["auto", "float32", "bfloat16"] | None = None,
+        training_precision: Literal["auto", "float32", "bfloat16"] | None = None,
         dequantize: bool | None = None,
         fourier_features: int | None = None,
         film: bool | None = None,
@@ -195,7 +202,8 @@ class Synthesizer:
         self.batch_size, self.lr, self.weight_decay, self.d_layers = batch_size, lr, weight_decay, d_layers
         self.num_timesteps, self.dropout, self.ema_decay = num_timesteps, dropout, ema_decay
         self.sampler, self.sampling_steps, self.eta = sampler, sampling_steps, eta
-        self.sampling_precision, self.dequantize = sampling_precision, dequantize
+        self.sampling_precision, self.training_precision = sampling_precision, training_precision
+        self.dequantize = dequantize
         self.fourier_features, self.film = fourier_features, film
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
@@ -208,7 +216,7 @@ class Synthesizer:
         overrides = {
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
-                         "sampler", "sampling_steps", "eta", "sampling_precision", "dequantize",
+                         "sampler", "sampling_steps", "eta", "sampling_precision", "training_precision", "dequantize",
                          "fourier_features", "film")
             if getattr(self, name) is not None
         }
@@ -228,8 +236,9 @@ class Synthesizer:
                 raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
         if isinstance(config.fourier_features, bool) or not isinstance(config.fourier_features, (int, np.integer)) or config.fourier_features < 0:
             raise ParameterError(f"fourier_features must be an integer >= 0 (0 turns them off), got {config.fourier_features!r}.")
-        if config.sampling_precision not in ("auto", "float32", "bfloat16"):
-            raise ParameterError(f"sampling_precision={config.sampling_precision!r}; use 'auto', 'float32' or 'bfloat16'.")
+        for name in ("sampling_precision", "training_precision"):
+            if getattr(config, name) not in ("auto", "float32", "bfloat16"):
+                raise ParameterError(f"{name}={getattr(config, name)!r}; use 'auto', 'float32' or 'bfloat16'.")
         if config.sampling_steps is not None:
             _check_positive_int("sampling_steps", config.sampling_steps)
         if not 0 <= config.eta <= 1:
@@ -292,7 +301,7 @@ class Synthesizer:
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=None if self.time_budget is None else max(1e-6, self.time_budget - (time.perf_counter() - started)),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
-            verbose=self.verbose,
+            low_precision=uses_bfloat16(config.training_precision, device), verbose=self.verbose,
         )
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
@@ -325,8 +334,7 @@ class Synthesizer:
         if self.encoder_.class_frequencies_ is not None:
             weights = torch.as_tensor(self.encoder_.class_frequencies_, dtype=torch.float32, device=self.device_)
             y = torch.multinomial(weights, n, replacement=True, generator=generator)
-        precision = self.config_.sampling_precision
-        low_precision = precision == "bfloat16" or (precision == "auto" and bfloat16_is_native(self.device_))
+        low_precision = uses_bfloat16(self.config_.sampling_precision, self.device_)
         parts_num, parts_cat = [], []
         for start in range(0, n, self.sample_batch_size):
             stop = min(start + self.sample_batch_size, n)

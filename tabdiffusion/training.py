@@ -59,6 +59,7 @@ def train(
     weight_decay: float,
     ema_decay: float,
     generator: torch.Generator,
+    low_precision: bool = False,
     verbose: bool = True,
     on_step: Callable[[int, torch.nn.Module], None] | None = None,
 ) -> tuple[torch.nn.Module, History]:
@@ -67,7 +68,8 @@ def train(
     With a time budget, training stops while one more step (at the mean step time so far) would still fit, leaving
     that step's time for the work after the loop, so the whole fit ends inside the budget (the first step always
     runs); the learning rate decays linearly with whichever of steps or time runs out first, so the stopping step
-    depends on the machine's speed.
+    depends on the machine's speed. low_precision runs the denoiser's forward pass in bfloat16 (autocast) while
+    weights, optimizer state and losses stay float32 (mixed precision).
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
@@ -93,7 +95,9 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr * (1 - progress)
             index = next(batches)
-            loss_num, loss_cat = diffusion.loss(model, x_num[index], x_cat[index], None if y is None else y[index], generator)
+            loss_num, loss_cat = diffusion.loss(
+                model, x_num[index], x_cat[index], None if y is None else y[index], generator, low_precision
+            )
             loss = loss_num + loss_cat
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -115,6 +115,8 @@ def test_bad_hyperparameters_name_the_argument():
         td.Synthesizer().fit("missing.csv")
     with pytest.raises(td.ParameterError, match="sampling_precision='half'; use 'auto', 'float32' or 'bfloat16'"):
         td.Synthesizer(sampling_precision="half").fit(table)
+    with pytest.raises(td.ParameterError, match="training_precision='fp16'; use 'auto', 'float32' or 'bfloat16'"):
+        td.Synthesizer(training_precision="fp16").fit(table)
     with pytest.raises(td.ParameterError, match="dequantize must be True or False, got 'no'"):
         td.Synthesizer(dequantize="no").fit(table)
     with pytest.raises(td.ParameterError, match="fourier_features must be an integer >= 0 \\(0 turns them off\\), got -1"):

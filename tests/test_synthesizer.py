@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import torch
 
 import tabdiffusion as td
 from conftest import FAST, make_mixed_table
+from tabdiffusion.nn.mlp import MLPDenoiser
 
 
 def test_sample_has_same_columns_order_and_dtypes(fitted):
@@ -228,6 +230,26 @@ def test_bfloat16_sampling_approximates_float32_sampling(fitted):
     assert (approx["city"] == exact["city"]).mean() > 0.7 > 0.4 > (other["city"] == exact["city"]).mean()
     both = exact["income"].notna() & approx["income"].notna()
     assert np.corrcoef(exact.loc[both, "income"], approx.loc[both, "income"])[0, 1] > 0.95
+
+
+def test_training_precision_sets_the_dtype_of_the_training_forward_pass(mixed_table):
+    # Mixed precision: in bfloat16 the denoiser's matrix products run in bfloat16 while its weights stay float32.
+    forward = MLPDenoiser.forward
+    for precision, expected in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        seen: set[torch.dtype] = set()
+
+        def spy(self, x, t, y=None):
+            out = forward(self, x, t, y)
+            if self.training:
+                seen.add(out.dtype)
+            return out
+
+        with patch.object(MLPDenoiser, "forward", spy):
+            synth = td.Synthesizer(seed=0, training_precision=precision, **{**FAST, "steps": 150})
+            synth.fit(mixed_table, target="label")
+        assert seen == {expected} and synth.model_.head.weight.dtype == torch.float32
+        losses = synth.history_.loss
+        assert np.isfinite(losses).all() and np.mean(losses[-20:]) < 0.8 * np.mean(losses[:20])
 
 
 def test_periodic_features_and_film_train_sample_and_round_trip(mixed_table, tmp_path):

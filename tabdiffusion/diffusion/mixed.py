@@ -36,7 +36,8 @@ class MixedDiffusion:
     def _denoise(self, model: Denoiser, x_num_t, codes_t, t, y, low_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The denoiser's noise prediction (B, d_num) and padded x_0 logits (B, F, K), always float32.
 
-        low_precision runs the denoiser's matrix products in bfloat16 (autocast; used for sampling only).
+        low_precision runs the denoiser's matrix products in bfloat16 (autocast); the caller's losses and any
+        weights stay float32, as in mixed-precision training.
         """
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=low_precision):
             out = model(torch.cat([x_num_t, self.layout.flat_onehot(codes_t)], dim=1), t, y)
@@ -44,7 +45,8 @@ class MixedDiffusion:
         return out[:, : self.n_numeric], self.layout.pad_logits(out[:, self.n_numeric :])
 
     def loss(
-        self, model: Denoiser, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator
+        self, model: Denoiser, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator,
+        low_precision: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean Gaussian MSE and mean multinomial loss for a batch at uniformly drawn timesteps."""
         batch = x_num.shape[0]
@@ -53,7 +55,7 @@ class MixedDiffusion:
         x_num_t = gaussian.q_sample(x_num, t, noise, self.schedule)
         q_t = multinomial.q_probs(self.layout.onehot(x_cat), t, self.schedule, self.layout)
         codes_t = multinomial.sample_weights(q_t, generator)
-        eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y)
+        eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision)
         loss_num = gaussian.loss(eps_pred, noise).mean()
         loss_cat = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout).mean()
         return loss_num, loss_cat
