@@ -84,7 +84,7 @@ def bfloat16_is_native(device: torch.device) -> bool:
     """Whether bfloat16 matrix products run in hardware here: a CUDA GPU of compute capability 8.0 or newer, or a
     CPU with AVX512-BF16 or AMX.
 
-    Elsewhere bfloat16 is emulated and slower than float32, so 'auto' sampling precision stays in float32.
+    Elsewhere bfloat16 is emulated and slower than float32, so 'auto' sampling and training precision stay in float32.
     """
     if device.type == "cuda":
         return torch.cuda.get_device_capability(device) >= (8, 0)
