@@ -4,7 +4,8 @@
     python -m benchmarks.sampler_sweep --dataset churn2 --fit "num_timesteps=20,d_layers=(256,256,256)" \
         --variants ddim:20,ddim:10 --rows 0 --save-sets /tmp/sets/churn2-T20w256
 
-A variant is SAMPLER[:STEPS[:ETA[:PRECISION]]] (precision float32 or bfloat16). Scores come from
+A variant is SAMPLER[:STEPS[:ETA[:PRECISION[:raw]]]] (precision float32 or bfloat16; raw: without the fitted
+model's marginal calibration, to compare both on one model, e.g. ddim:50:1:bfloat16:raw,ddim:50:1:bfloat16). Scores come from
 tabdiffusion.evaluate (synthetic train-size set vs the real train split, holdout = real test split); rows/s is
 measured on a separate draw of --rows rows. `--fit` passes Synthesizer keywords to a fresh fit; `--save-sets`
 writes each variant's train-size set as Parquet for `python -m benchmarks.scaling score` (the folder's name is the
@@ -25,8 +26,8 @@ from benchmarks.tabddpm_data import TARGET, load
 
 
 def parse_variant(text: str) -> dict:
-    """'ddim:20:0.5:bfloat16' -> sampler, sampling_steps, eta and sampling_precision."""
-    parts = text.split(":")
+    """'ddim:20:0.5:bfloat16' -> sampler, sampling_steps, eta and sampling_precision ('...:raw' is read by main)."""
+    parts = text.removesuffix(":raw").split(":")
     return {"sampler": parts[0], "sampling_steps": int(parts[1]) if len(parts) > 1 else None,
             "eta": float(parts[2]) if len(parts) > 2 else 1.0,
             "sampling_precision": parts[3] if len(parts) > 3 else "float32"}
@@ -58,8 +59,10 @@ def main() -> None:
         print(json.dumps({"fit": args.fit, "fit_seconds": fit_seconds, "steps": synth.history_.steps}), flush=True)
         if args.model:
             synth.save(args.model)
+    calibration = getattr(synth, "calibration_", None)
     for variant in args.variants.split(","):
         synth.config_ = replace(synth.config_, **parse_variant(variant))
+        synth.calibration_ = None if variant.endswith(":raw") else calibration
         timing = {}
         if args.rows:
             start = time.perf_counter()

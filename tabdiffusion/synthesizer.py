@@ -23,8 +23,17 @@ from .modelfile import read_model_file, write_model_file
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .schema import TableSchema, infer_schema
 from .tables import as_dataframe
-from .training import History, train
+from .training import History, bfloat16_is_faster, train
+from .transforms.calibration import MarginalCalibration
 from .transforms.table import Encoded, TableEncoder
+
+# Marginal calibration (config.calibrate) learns from CALIBRATION_ROWS_PER_ROW codes of the model's per training row,
+# between CALIBRATION_MIN_ROWS and CALIBRATION_MAX_ROWS; under a time budget it gets the last CALIBRATION_SHARE of
+# it and stops drawing (after at least one batch of CALIBRATION_MIN_ROWS) when the next batch would not fit.
+CALIBRATION_ROWS_PER_ROW = 4
+CALIBRATION_MIN_ROWS = 2_000
+CALIBRATION_MAX_ROWS = 20_000
+CALIBRATION_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class ModelConfig:
     fourier_features: int = 0  # learned periodic features per numeric column in the denoiser's input (0: none)
     film: bool = False  # modulate every hidden layer by the timestep/label embedding (False: input only, as TabDDPM;
     # the default preset turns it on: gesture +0.02 to +0.05 macro F1 inside the 300 s CPU budget, design.md)
+    calibrate: bool = False  # after training, map the numeric codes' marginals onto the training codes' (calibration.py)
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -56,7 +66,7 @@ PRESETS: dict[str, ModelConfig] = {
     "default": ModelConfig(
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
-        training_precision="auto", fourier_features=16, d_t=None, film=True,
+        training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
@@ -193,6 +203,7 @@ class Synthesizer:
         dequantize: bool | None = None,
         fourier_features: int | None = None,
         film: bool | None = None,
+        calibrate: bool | None = None,
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
@@ -204,7 +215,7 @@ class Synthesizer:
         self.sampler, self.sampling_steps, self.eta = sampler, sampling_steps, eta
         self.sampling_precision, self.training_precision = sampling_precision, training_precision
         self.dequantize = dequantize
-        self.fourier_features, self.film = fourier_features, film
+        self.fourier_features, self.film, self.calibrate = fourier_features, film, calibrate
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
 
@@ -217,7 +228,7 @@ class Synthesizer:
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
                          "sampler", "sampling_steps", "eta", "sampling_precision", "training_precision", "dequantize",
-                         "fourier_features", "film")
+                         "fourier_features", "film", "calibrate")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
@@ -231,7 +242,7 @@ class Synthesizer:
             raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
         if config.sampler not in ("ancestral", "ddim"):
             raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
-        for name in ("dequantize", "film"):
+        for name in ("dequantize", "film", "calibrate"):
             if not isinstance(getattr(config, name), (bool, np.bool_)):
                 raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
         if isinstance(config.fourier_features, bool) or not isinstance(config.fourier_features, (int, np.integer)) or config.fourier_features < 0:
@@ -294,19 +305,43 @@ class Synthesizer:
         config = replace(config, d_t=model.d_t)  # the resolved width, so that the model file rebuilds the same network
         reset_parameters(model, torch_generator(rng, "cpu"))
         model.to(device)
+        x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
+        y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
+        low_precision = uses_bfloat16(config.training_precision, device)
+        if low_precision and config.training_precision == "auto" and device.type == "cpu":
+            low_precision = bfloat16_is_faster(model, diffusion, x_num, x_cat, y, config.batch_size)
+        # The precision this fit trained in, as d_t above: 'auto' resolved on this machine.
+        config = replace(config, training_precision="bfloat16" if low_precision else "float32")
+        deadline = None if self.time_budget is None else started + self.time_budget
+        reserved = CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0
         ema, history = train(
-            model, diffusion,
-            torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device),
-            None if encoded.y is None else torch.from_numpy(encoded.y).to(device),
+            model, diffusion, x_num, x_cat, y,
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-            time_budget=None if self.time_budget is None else max(1e-6, self.time_budget - (time.perf_counter() - started)),
+            time_budget=None if deadline is None else max(1e-6, deadline - reserved - time.perf_counter()),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
-            low_precision=uses_bfloat16(config.training_precision, device), verbose=self.verbose,
+            low_precision=low_precision, verbose=self.verbose,
         )
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
+        self.calibration_ = self._fit_calibration(encoded, rng, deadline) if config.calibrate and encoder.numeric_ else None
         self._sample_rng = _sample_stream(self.seed_)
         return self
+
+    def _fit_calibration(self, encoded: Encoded, rng: np.random.Generator, deadline: float | None) -> MarginalCalibration:
+        """Draw codes from the fitted model (fewer if the deadline comes) and learn the maps onto the training codes."""
+        rows = min(CALIBRATION_MAX_ROWS, max(CALIBRATION_MIN_ROWS, CALIBRATION_ROWS_PER_ROW * len(encoded.x_num)))
+        generator, batch = torch_generator(rng, self.device_), min(self.sample_batch_size, CALIBRATION_MIN_ROWS)
+        parts: list[Encoded] = []
+        drawn = 0
+        while drawn < rows:
+            start = time.perf_counter()
+            parts.append(self._sample_codes(batch, generator))
+            drawn += batch
+            if deadline is not None and time.perf_counter() + (time.perf_counter() - start) > deadline:
+                break
+        x_num, x_cat = np.concatenate([p.x_num for p in parts]), np.concatenate([p.x_cat for p in parts])
+        return MarginalCalibration.fit(x_num, encoded.x_num, self.encoder_.observed_numeric(x_cat),
+                                       self.encoder_.observed_numeric(encoded.x_cat))
 
     @property
     def schema(self) -> TableSchema:
@@ -329,7 +364,13 @@ class Synthesizer:
             raise ParameterError(f"n must be an integer number of rows, got the float {n!r}; pass int(n).")
         n = _check_positive_int("n", n)
         rng = self._sample_rng if seed is None else numpy_rng(seed)
-        generator = torch_generator(rng, self.device_)
+        encoded = self._sample_codes(n, torch_generator(rng, self.device_))
+        if self.calibration_ is not None:
+            encoded = replace(encoded, x_num=self.calibration_.apply(encoded.x_num).astype(np.float32))
+        return self.encoder_.decode(encoded, rng)
+
+    def _sample_codes(self, n: int, generator: torch.Generator) -> Encoded:
+        """`n` rows of model codes, labels drawn with the training frequencies, in batches of sample_batch_size."""
         y = None
         if self.encoder_.class_frequencies_ is not None:
             weights = torch.as_tensor(self.encoder_.class_frequencies_, dtype=torch.float32, device=self.device_)
@@ -345,8 +386,7 @@ class Synthesizer:
             )
             parts_num.append(x_num.cpu().numpy())
             parts_cat.append(x_cat.cpu().numpy())
-        encoded = Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
-        return self.encoder_.decode(encoded, rng)
+        return Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
 
     # --------------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -363,6 +403,8 @@ class Synthesizer:
         }
         tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
         tensors.update({f"encoder.{k}": v for k, v in encoder_arrays.items()})
+        if self.calibration_ is not None:
+            tensors.update({f"calibration.{k}": v for k, v in self.calibration_.state().items()})
         return write_model_file(path, payload, tensors)
 
     @classmethod
@@ -379,6 +421,8 @@ class Synthesizer:
             diffusion, model = synth._build(encoder, config, synth.device_)
             model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
             history = History(**payload["history"])
+            calibration_arrays = {k.removeprefix("calibration."): v.numpy() for k, v in tensors.items() if k.startswith("calibration.")}
+            calibration = MarginalCalibration.from_state(calibration_arrays) if calibration_arrays else None
             seed = int(payload["seed"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise ModelFileError(
@@ -387,6 +431,7 @@ class Synthesizer:
             ) from None
         synth.seed_, synth.config_, synth.schema_, synth.encoder_ = seed, config, encoder.schema, encoder
         synth.diffusion_, synth.model_, synth.history_ = diffusion, model.to(synth.device_).eval(), history
+        synth.calibration_ = calibration
         synth._sample_rng = _sample_stream(seed)
         return synth
 

@@ -31,12 +31,14 @@ def test_model_files_from_before_the_later_options_still_load(mixed_table, tmp_p
     synth = td.Synthesizer(seed=0, fourier_features=0, film=False, **FAST).fit(mixed_table, target="label")
     payload, tensors = modelfile.read_model_file(synth.save(tmp_path / "new.tdm"))
     for section in ("config", "params"):
-        for name in ("sampling_precision", "training_precision", "dequantize", "fourier_features", "film"):
+        for name in ("sampling_precision", "training_precision", "dequantize", "fourier_features", "film", "calibrate"):
             payload[section].pop(name)
+    tensors = {k: v for k, v in tensors.items() if not k.startswith("calibration.")}
     loaded = td.Synthesizer.load(modelfile.write_model_file(tmp_path / "old.tdm", payload, tensors))
     config = loaded.config_
     assert config.sampling_precision == config.training_precision == "float32" and config.dequantize is False
-    assert config.fourier_features == 0 and config.film is False
+    assert config.fourier_features == 0 and config.film is False and config.calibrate is False
+    assert loaded.calibration_ is None
     assert len(loaded.sample(20, seed=0)) == 20
 
 

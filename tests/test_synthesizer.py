@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from unittest.mock import patch
 
@@ -286,3 +287,48 @@ def test_denoiser_width_grows_with_the_input_between_tabddpm_and_512():
     wide = pd.DataFrame({f"c{i}": np.arange(60) % 30 for i in range(50)}).astype(str)  # 50 columns x 30 levels
     synth = td.Synthesizer(seed=0, **FAST).fit(wide)
     assert synth.config_.d_t == auto_width(1500) == 192 and synth.model_.input_projection.out_features == 192
+
+
+def test_marginal_calibration_brings_numeric_columns_to_the_training_marginals(mixed_table):
+    # An undertrained model draws numeric codes with the wrong spread; calibration, learned after training from the
+    # model's own codes, maps them onto the training codes' quantiles column by column (same weights either way).
+    from scipy.stats import ks_2samp
+
+    fits = {flag: td.Synthesizer(seed=0, calibrate=flag, **{**FAST, "steps": 30}).fit(mixed_table, target="label")
+            for flag in (False, True)}
+    assert fits[False].calibration_ is None and fits[True].calibration_.source.shape[1] == 3  # age, income, joined
+    assert torch.equal(fits[False].model_.head.weight, fits[True].model_.head.weight)
+    encoder = fits[True].encoder_
+    training = encoder.encode(mixed_table)
+    observed = encoder.observed_numeric(training.x_cat)
+    generator = torch.Generator().manual_seed(5)
+    codes = fits[True]._sample_codes(4000, generator)
+    calibrated = fits[True].calibration_.apply(codes.x_num)
+    sample_observed = encoder.observed_numeric(codes.x_cat)
+    for j in range(3):
+        real = training.x_num[observed[:, j], j]
+        before = ks_2samp(codes.x_num[sample_observed[:, j], j], real).statistic
+        after = ks_2samp(calibrated[sample_observed[:, j], j], real).statistic
+        assert after < min(0.1, before), (j, before, after)
+    assert fits[True].sample(30, seed=1).shape == (30, mixed_table.shape[1])
+
+
+def test_auto_training_precision_times_both_on_a_bfloat16_cpu_and_records_the_choice(mixed_table, monkeypatch):
+    from tabdiffusion import synthesizer
+    from tabdiffusion.training import bfloat16_is_faster
+
+    monkeypatch.setattr(synthesizer, "bfloat16_is_native", lambda device: True)
+    for faster, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(synthesizer, "bfloat16_is_faster", lambda *args, **kwargs: faster)
+        synth = td.Synthesizer(seed=0, training_precision="auto", **FAST).fit(mixed_table, target="label")
+        assert synth.config_.training_precision == expected
+    # The timing itself trains nothing and draws from no random stream of the caller's.
+    fitted = td.Synthesizer(seed=0, **FAST).fit(mixed_table, target="label")
+    model = copy.deepcopy(fitted.model_).requires_grad_(True).eval()  # as fit passes it: trainable weights
+    before = [p.detach().clone() for p in model.parameters()]
+    encoded = fitted.encoder_.encode(mixed_table)
+    state = torch.get_rng_state()
+    answer = bfloat16_is_faster(model, fitted.diffusion_, torch.from_numpy(encoded.x_num),
+                                torch.from_numpy(encoded.x_cat), torch.from_numpy(encoded.y), batch_size=64)
+    assert isinstance(answer, bool) and torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())) and not model.training

@@ -132,6 +132,15 @@ class TableEncoder:
     def category_sizes(self) -> list[int]:
         return [c.n_levels for c in self.categorical_] + [2] * len(self.missing_indicators)
 
+    def observed_numeric(self, x_cat: np.ndarray) -> np.ndarray:
+        """(n, d_num) bool from the model's codes: True where a numeric entry holds a value, False where it is missing."""
+        observed = np.ones((len(x_cat), len(self.numeric_)), bool)
+        indicator_codes = iter(x_cat[:, len(self.categorical_):].T)
+        for i, column in enumerate(self.numeric_):
+            if column.has_missing_:
+                observed[:, i] = next(indicator_codes) != 1
+        return observed
+
     @property
     def n_classes(self) -> int:
         return self.label_.n_levels if self.label_ else 0
