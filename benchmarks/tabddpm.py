@@ -467,6 +467,30 @@ def aggregate(cells: list[dict], data: Dataset) -> dict:
     return out
 
 
+def read_kept(path: Path, settings: Settings) -> dict:
+    """An earlier results file whose entries may stand in for uncached ones; its settings must equal this run's."""
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--keep-from {path}: cannot read it as a results file ({error})") from None
+    ours = json.loads(json.dumps(asdict(settings)))
+    differ = sorted(k for k in set(ours) | set(kept.get("settings", {})) if ours.get(k) != kept["settings"].get(k))
+    if differ:
+        raise SystemExit(f"--keep-from {path}: its settings differ from this run's in {', '.join(differ)}; "
+                         "keep only entries computed with the same settings (same --budget, seeds, sizes, ...)")
+    return kept
+
+
+def kept_entry(kept: dict, source: str, name: str, method: str) -> dict | None:
+    """The earlier file's entry for (name, method), marked with its file and the commits it was computed at."""
+    entry = kept["datasets"].get(name, {}).get("methods", {}).get(method)
+    if not entry or entry.get("status") != "ok":
+        return None
+    commit = kept["machine"].get("git_commit") or "unknown"
+    commits = [commit if c == "current" else c for c in entry.get("code_commits", ["current"])]
+    return {**entry, "code_commits": sorted(set(commits)), "kept_from": source}
+
+
 def paper_entry(name: str) -> dict:
     """The paper's published numbers for a dataset (scores, std and median DCR), and its num_samples."""
     published = paper_results().get(name, {})
@@ -505,6 +529,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated METHOD=COMMIT: a cell of METHOD missing for the current code may come "
                         "from the cache of COMMIT's code, when the changes since do not touch that method's path; the "
                         "results and docs name the commit of every such cell")
+    parser.add_argument("--keep-from", metavar="RESULTS_JSON",
+                        help="with --cached-only: a (dataset, method) with no cached cell keeps its entry from this "
+                        "earlier results file of the same settings (e.g. the --out file itself, when the cache is "
+                        "gone), named in the results and docs with the commit it was computed at")
     parser.add_argument("--in-process", action="store_true",
                         help="compute cells in this process instead of one child process per (dataset, method)")
     parser.add_argument("--run-group", help=argparse.SUPPRESS)  # internal: the child process's job, as JSON
@@ -552,7 +580,12 @@ def main(argv: list[str] | None = None) -> Path:
     out = Path(args.out) if args.out else RESULTS / f"tabddpm-{'quick' if settings.quick else 'full'}.json"
     given = list(sys.argv[1:] if argv is None else argv)
     # The command that computes these results: --cached-only only assembles what earlier invocations computed.
-    command = "python -m benchmarks.tabddpm " + shlex.join([a for a in given if a != "--cached-only"])
+    dropped = {"--cached-only", "--keep-from", args.keep_from}  # assembling options: not part of the computation
+    command = "python -m benchmarks.tabddpm " + shlex.join([a for a in given if a not in dropped
+                                                            and not a.startswith("--keep-from=")])
+    if args.keep_from and not args.cached_only:
+        raise SystemExit("--keep-from assembles: use it with --cached-only (compute first, then assemble)")
+    kept = read_kept(Path(args.keep_from), settings) if args.keep_from else None
 
     import torch
 
@@ -576,6 +609,7 @@ def main(argv: list[str] | None = None) -> Path:
         "benchmark": "tabddpm", "command": command, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(), "settings": asdict(settings), "methods": wanted, "skipped": skipped,
         "assembled_from_cache": bool(args.cached_only), "accepted_code": accept_commits,
+        "kept_from": args.keep_from and {"file": args.keep_from, "date": kept.get("date"), "machine": kept["machine"]},
         "protocol": ("TabDDPM paper (yandex-research/tab-ddpm eval_catboost): tuned CatBoost per dataset, early stopping "
                      "on the real val split, real test split scored; macro F1 (classification), R2 (regression); "
                      f"thread_count={settings.threads} instead of the tuned files' 4"),
@@ -593,6 +627,8 @@ def main(argv: list[str] | None = None) -> Path:
             cells = run_cells(name, method, settings, cache, log, isolate=not args.in_process,
                               compute=not args.cached_only, accept=accept[method])
             entry["methods"][method] = aggregate(cells, data)
+            if kept is not None and entry["methods"][method]["status"] == "not run":
+                entry["methods"][method] = kept_entry(kept, args.keep_from, name, method) or entry["methods"][method]
         results["datasets"][name] = entry
     results["seconds"] = round(time.perf_counter() - started, 1)
     _write_json(out, results)

@@ -171,6 +171,33 @@ def test_cells_of_an_accepted_earlier_commit_stand_in_and_are_named(tmp_path, mo
     assert "code_commits" not in before["smote"]
 
 
+@needs_data
+def test_keep_from_fills_uncached_entries_from_an_earlier_results_file(tmp_path):
+    """With the cache gone, --keep-from keeps an earlier file's entries, named with their commit; settings must match."""
+    from benchmarks import tabddpm
+
+    out, docs = tmp_path / "results.json", tmp_path / "benchmarks.md"
+    argv = ["--datasets", "diabetes", "--methods", "smote", "--rows", "300", "--catboost-seeds", "1",
+            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate", "--in-process",
+            "--out", str(out), "--docs", str(docs)]
+    tabddpm.main(argv + ["--cache", str(tmp_path / "cache")])
+    before = json.loads(out.read_text())
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(out.read_text())
+    empty = ["--cache", str(tmp_path / "no-cache"), "--cached-only"]
+    tabddpm.main(argv + empty + ["--keep-from", str(earlier)])
+    results = json.loads(out.read_text())
+    smote = results["datasets"]["diabetes"]["methods"]["smote"]
+    assert smote["sizes"] == before["datasets"]["diabetes"]["methods"]["smote"]["sizes"]
+    assert smote["kept_from"] == str(earlier) and smote["code_commits"] == [before["machine"]["git_commit"] or "unknown"]
+    assert "--keep-from" not in results["command"] and results["kept_from"]["date"] == before["date"]
+    assert "Kept from the results file" in docs.read_text() and "smote on diabetes" in docs.read_text()
+    with pytest.raises(SystemExit, match="catboost_seeds"):  # entries of other settings never mix in
+        tabddpm.main(argv[:7] + ["2"] + argv[8:] + empty + ["--keep-from", str(earlier)])
+    with pytest.raises(SystemExit, match="--cached-only"):
+        tabddpm.main(argv + ["--keep-from", str(earlier)])
+
+
 def test_code_fingerprint_at_a_commit_matches_the_same_files_in_the_working_tree():
     """The committed-code hash equals the working-tree hash when the hashed files are unchanged since HEAD."""
     import subprocess
