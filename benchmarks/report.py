@@ -104,11 +104,12 @@ def _header(path: Path, results: dict) -> list[str]:
     if not_run:
         lines.append(f"- Not run yet ({len(not_run)} dataset/method pairs; the command computes them): "
                      + ", ".join(not_run))
-    kept = _methods_on(results, lambda info: bool(info.get("kept_from")))
+    kept = sum(bool(info.get("kept_from")) for entry in results["datasets"].values() for info in entry["methods"].values())
     if kept:
         source = results["kept_from"]
         lines.append(f"- Kept from the results file dated {source['date']} (`--keep-from`: no cached cell here; the "
-                     f"entries as that file had them, computed on {_machine_text(source['machine'])}): " + "; ".join(kept))
+                     f"entries as that file had them, computed on {_machine_text(source['machine'])}): {kept} "
+                     "dataset/method pairs, named with their commits in the next line")
     accepted = _accepted_cells(results)
     if accepted:
         lines.append("- Computed with an earlier commit's code (cached cells the command accepts with `--accept-code`, "
@@ -121,16 +122,6 @@ def _machine_text(m: dict) -> str:
     """CPU, cores, memory, platform and the git commit of a results file's machine record."""
     return (f"{m['cpu']}, {m['cores']} cores, {m.get('memory_gib')} GiB; {m['platform']}; git {m.get('git_commit')}"
             + (f" with local changes to {', '.join(m['git_changes'])}" if m.get("git_changes") else ""))
-
-
-def _methods_on(results: dict, chosen) -> list[str]:
-    """'method on dataset, dataset' for the (dataset, method) entries that `chosen(info)` picks."""
-    found: dict[str, list[str]] = {}
-    for name, entry in results["datasets"].items():
-        for method, info in entry["methods"].items():
-            if chosen(info):
-                found.setdefault(method, []).append(name)
-    return [f"{method} on {', '.join(names)}" for method, names in found.items()]
 
 
 def _accepted_cells(results: dict) -> list[str]:
