@@ -337,7 +337,8 @@ class Synthesizer:
             start = time.perf_counter()
             parts.append(self._sample_codes(batch, generator))
             drawn += batch
-            if deadline is not None and time.perf_counter() + (time.perf_counter() - start) > deadline:
+            now = time.perf_counter()
+            if deadline is not None and now + (now - start) > deadline:  # the next batch would end past it
                 break
         x_num, x_cat = np.concatenate([p.x_num for p in parts]), np.concatenate([p.x_cat for p in parts])
         return MarginalCalibration.fit(x_num, encoded.x_num, self.encoder_.observed_numeric(x_cat),

@@ -166,10 +166,9 @@ class TableEncoder:
         columns: dict[str, pd.Series] = {}
         if self.numeric_:
             raw = self.quantile_.inverse_transform(encoded.x_num.astype(np.float64))
-            indicator_codes = iter(encoded.x_cat[:, len(self.categorical_):].T)
+            observed = self.observed_numeric(encoded.x_cat)
             for i, column in enumerate(self.numeric_):
-                missing = next(indicator_codes) == 1 if column.has_missing_ else None
-                columns[column.name] = column.from_float(raw[:, i], missing)
+                columns[column.name] = column.from_float(raw[:, i], ~observed[:, i] if column.has_missing_ else None)
         for i, column in enumerate(self.categorical_):
             columns[column.name] = column.decode(encoded.x_cat[:, i], rng)
         if self.label_:
