@@ -328,7 +328,10 @@ class Synthesizer:
         return self
 
     def _fit_calibration(self, encoded: Encoded, rng: np.random.Generator, deadline: float | None) -> MarginalCalibration:
-        """Draw codes from the fitted model (fewer if the deadline comes) and learn the maps onto the training codes."""
+        """Draw codes from the fitted model (fewer if the deadline comes) and learn the maps onto the training codes.
+
+        Snapped columns keep their codes (see calibration.py).
+        """
         rows = min(CALIBRATION_MAX_ROWS, max(CALIBRATION_MIN_ROWS, CALIBRATION_ROWS_PER_ROW * len(encoded.x_num)))
         generator, batch = torch_generator(rng, self.device_), min(self.sample_batch_size, CALIBRATION_MIN_ROWS)
         parts: list[Encoded] = []
@@ -341,8 +344,9 @@ class Synthesizer:
             if deadline is not None and now + (now - start) > deadline:  # the next batch would end past it
                 break
         x_num, x_cat = np.concatenate([p.x_num for p in parts]), np.concatenate([p.x_cat for p in parts])
+        snapped = np.array([column.snap_values_ is not None for column in self.encoder_.numeric_])
         return MarginalCalibration.fit(x_num, encoded.x_num, self.encoder_.observed_numeric(x_cat),
-                                       self.encoder_.observed_numeric(encoded.x_cat))
+                                       self.encoder_.observed_numeric(encoded.x_cat), fixed=snapped)
 
     @property
     def schema(self) -> TableSchema:

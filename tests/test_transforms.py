@@ -148,3 +148,7 @@ def test_marginal_calibration_gives_training_marginals_and_keeps_ranks():
     assert far[0, 0] > 40 and far[0, 1] < -40
     restored = MarginalCalibration.from_state(calibration.state())
     assert np.array_equal(restored.apply(fresh), mapped)
+    # A fixed column keeps its codes; the others are calibrated as before.
+    partial = MarginalCalibration.fit(generated, training, training_observed=observed, fixed=np.array([False, True]))
+    np.testing.assert_allclose(partial.apply(fresh)[:, 1], fresh[:, 1], atol=1e-9)
+    assert np.array_equal(partial.apply(fresh)[:, 0], mapped[:, 0])
