@@ -316,12 +316,15 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
         if ours.get("status") == "ok" and preset.get("status") == "ok":
             full = _full_fit_seconds(preset) or (preset.get("fit_seconds") or {}).get("mean")
             if full and (ours.get("fit_seconds") or {}).get("mean"):
-                ratios.append(f"{name} {full / ours['fit_seconds']['mean']:.0f}x")
+                mixed = " ‡" if bool(ours.get("kept_from")) != bool(preset.get("kept_from")) else ""
+                ratios.append(f"{name} {full / ours['fit_seconds']['mean']:.0f}x{mixed}")
     if ratios:
         lines += ["", "Fit wall time of `preset=\"tabddpm\"` at the paper's configuration (30,000 steps; extrapolated "
                   "from its budget-stopped fit at its mean step time) over the default's: " + ", ".join(ratios)
                   + ". Its quality at that configuration is the paper's TabDDPM column (reproduced on a GPU: "
-                  "docs/design.md)."]
+                  "docs/design.md)."
+                  + (" ‡: one of the two fits is an entry kept from an earlier results file (another run, possibly "
+                     "another machine; see the header)." if any(r.endswith("‡") for r in ratios) else "")]
     lines += ["", "Real val: the real validation split scored against the train split as if it were synthetic: what "
               "fresh real rows score. Val has about a quarter of train's rows, so its sampling noise in the shape and "
               "trend errors is about twice that of a train-size set."]
@@ -360,11 +363,15 @@ def _timing_table(results: dict) -> list[str]:
             sample = train.get("sample_seconds")
             rows = train.get("rows", {}).get("mean")
             rate = rows / sample["mean"] if sample and sample["mean"] > 0 and rows else None
+            kept = " ‡" if info.get("kept_from") else ""
             lines.append(
-                f"| {name} | {SHORT[method]} | {_fmt(info.get('fit_seconds'), 1, std=False)} | {reached} | "
+                f"| {name} | {SHORT[method]}{kept} | {_fmt(info.get('fit_seconds'), 1, std=False)} | {reached} | "
                 f"{_fmt(sample, 1, std=False)} | {'–' if rate is None else f'{rate:,.0f}'} | "
                 f"{_fmt(train.get('catboost_seconds'), 1, std=False)} |"
             )
+    if results.get("kept_from") and any(line.split("|")[2].endswith("‡ ") for line in lines[2:]):
+        lines += ["", f"‡ Kept from the results file dated {results['kept_from']['date']}, computed on "
+                  f"{_machine_text(results['kept_from']['machine'])}: compare its times only with other ‡ rows."]
     return lines
 
 
