@@ -488,7 +488,13 @@ def kept_entry(kept: dict, source: str, name: str, method: str) -> dict | None:
         return None
     commit = kept["machine"].get("git_commit") or "unknown"
     commits = [commit if c == "current" else c for c in entry.get("code_commits", ["current"])]
-    return {**entry, "code_commits": sorted(set(commits)), "kept_from": source}
+    # Where the entry was computed. An entry the earlier file had itself kept names its own origin; files written
+    # before per-entry origins stored only a path there, with the origin in the file-level "kept_from".
+    origin = entry.get("kept_from")
+    if not isinstance(origin, dict):
+        origin = (kept.get("kept_from") if origin else None) or {"file": source, "date": kept.get("date"),
+                                                                  "machine": kept["machine"]}
+    return {**entry, "code_commits": sorted(set(commits)), "kept_from": origin}
 
 
 def paper_entry(name: str) -> dict:

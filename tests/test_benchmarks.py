@@ -189,7 +189,8 @@ def test_keep_from_fills_uncached_entries_from_an_earlier_results_file(tmp_path)
     results = json.loads(out.read_text())
     smote = results["datasets"]["diabetes"]["methods"]["smote"]
     assert smote["sizes"] == before["datasets"]["diabetes"]["methods"]["smote"]["sizes"]
-    assert smote["kept_from"] == str(earlier) and smote["code_commits"] == [before["machine"]["git_commit"] or "unknown"]
+    assert smote["kept_from"] == {"file": str(earlier), "date": before["date"], "machine": before["machine"]}
+    assert smote["code_commits"] == [before["machine"]["git_commit"] or "unknown"]
     assert "--keep-from" not in results["command"] and results["kept_from"]["date"] == before["date"]
     assert "Kept from the results file" in docs.read_text() and "smote on diabetes" in docs.read_text()
     with pytest.raises(SystemExit, match="catboost_seeds"):  # entries of other settings never mix in
@@ -295,6 +296,32 @@ def test_targets_table_checks_each_target_against_its_threshold():
     preset["fit"] = {"steps": 1500, "steps_planned": 30000}
     results["datasets"]["a"]["methods"]["tabddpm"] = preset
     assert "a 60x" in "\n".join(_targets_table(results))
+
+
+def test_kept_entries_keep_their_origin_and_are_marked_per_origin():
+    """Entries kept twice still name the run that computed them; the time table marks each origin apart."""
+    from benchmarks.report import _targets_table, _timing_table
+    from benchmarks.tabddpm import kept_entry
+
+    amd = {"file": "old.json", "date": "2026-11-01", "machine": {"cpu": "AMD EPYC", "cores": 2, "platform": "x",
+                                                                 "git_commit": "aaa"}}
+    stats = lambda v: {"mean": v, "std": 0.0, "n": 1}  # noqa: E731
+    cell = {"status": "ok", "fit_seconds": stats(100.0), "fit": {"steps": 100, "steps_planned": 3000}}
+    earlier = {"date": "2026-11-02", "machine": {"cpu": "Intel Xeon", "cores": 2, "platform": "y", "git_commit": "bbb"},
+               "kept_from": amd, "datasets": {"d": {"methods": {
+                   "tabdiffusion": {**cell, "code_commits": ["aaa"], "kept_from": "old.json"},  # kept by that file
+                   "tabddpm": cell}}}}  # computed by that file's own command
+    twice, once = (kept_entry(earlier, "mid.json", "d", m) for m in ("tabdiffusion", "tabddpm"))
+    assert twice["kept_from"] == amd and twice["code_commits"] == ["aaa"]
+    assert once["kept_from"]["machine"]["cpu"] == "Intel Xeon" and once["code_commits"] == ["bbb"]
+    results = {"methods": ["tabdiffusion", "tabddpm"], "kept_from": {**amd, "file": "mid.json"},
+               "datasets": {"d": {"paper": {"scores": {}}, "methods": {"tabdiffusion": twice, "tabddpm": once}}}}
+    timing = "\n".join(_timing_table(results))
+    assert "| d | td default ‡1 |" in timing and "| d | td tabddpm ‡2 |" in timing
+    assert "‡1 Kept from the results file dated 2026-11-01, computed on AMD EPYC" in timing
+    assert "‡2 Kept from the results file dated 2026-11-02, computed on Intel Xeon" in timing
+    ratio = "\n".join(_targets_table(results))
+    assert "(preset ‡2, default ‡1)" in ratio and "also compares machines" in ratio
 
 
 @needs_data
