@@ -152,3 +152,5 @@ def test_marginal_calibration_gives_training_marginals_and_keeps_ranks():
     partial = MarginalCalibration.fit(generated, training, training_observed=observed, fixed=np.array([False, True]))
     np.testing.assert_allclose(partial.apply(fresh)[:, 1], fresh[:, 1], atol=1e-9)
     assert np.array_equal(partial.apply(fresh)[:, 0], mapped[:, 0])
+    with pytest.raises(ValueError, match="one flag per column"):
+        MarginalCalibration.fit(generated, training, fixed=np.array([True]))

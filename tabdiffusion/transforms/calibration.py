@@ -48,7 +48,10 @@ class MarginalCalibration:
         source, target = _quantiles(generated, generated_observed), _quantiles(training, training_observed)
         identity = np.isnan(source).any(axis=0) | np.isnan(target).any(axis=0)  # no observed entries: leave as is
         if fixed is not None:
-            identity |= np.asarray(fixed, bool)
+            fixed = np.asarray(fixed, bool)
+            if fixed.shape != identity.shape:
+                raise ValueError(f"fixed has shape {fixed.shape}; pass one flag per column, shape {identity.shape}")
+            identity |= fixed
         # np.interp needs increasing knots: spread tied source quantiles (a spike of generated codes) minimally.
         source = np.maximum.accumulate(source + np.arange(QUANTILES)[:, None] * 1e-9, axis=0)
         source[:, identity] = target[:, identity] = np.linspace(-1.0, 1.0, QUANTILES)[:, None]
