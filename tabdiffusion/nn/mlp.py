@@ -85,14 +85,16 @@ class MLPDenoiser(nn.Module):
         emb, rows = self._embedding(t, y)
         if self.periodic is not None:
             x = torch.cat([x, self.periodic(x[:, : self.n_numeric])], dim=1)
-        h = self.input_projection(x) + emb[rows]
+        # index_select, not emb[rows]: the same gather, but its backward (index_add) is far cheaper on CPU than
+        # advanced indexing's (index_put with accumulate): 52.7 -> 35.6 ms per training step on a gesture-like layout.
+        h = self.input_projection(x) + emb.index_select(0, rows)
         if self.modulations is None:
             return self.head(self.mlp(h))
         condition = nn.functional.silu(emb)
         for i, modulation in enumerate(self.modulations):
             h = self.mlp[3 * i + 2](self.mlp[3 * i + 1](self.mlp[3 * i](h)))  # Linear, ReLU, Dropout
             scale, shift = modulation(condition).chunk(2, dim=-1)
-            h = torch.addcmul(shift[rows], h, (1 + scale)[rows])  # h * (1 + scale) + shift
+            h = torch.addcmul(shift.index_select(0, rows), h, (1 + scale).index_select(0, rows))  # h * (1 + scale) + shift
         return self.head(h)
 
 
