@@ -6,6 +6,7 @@ This is the one module that wires schema, transforms, diffusion, the denoiser an
 from __future__ import annotations
 
 import os
+import platform
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from .modelfile import read_model_file, write_model_file
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .schema import TableSchema, infer_schema
 from .tables import as_dataframe
-from .training import History, bfloat16_is_faster, train
+from .training import History, train
 from .transforms.calibration import MarginalCalibration
 from .transforms.table import Encoded, TableEncoder
 
@@ -53,7 +54,8 @@ class ModelConfig:
     sampling_steps: int | None = None  # None: every training timestep
     eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
     sampling_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: bfloat16 where it is native
-    training_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # the same for the training forward pass
+    training_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: where it trains faster (see
+    # bfloat16_trains_faster); bfloat16 runs the training forward pass's matrix products in it
     dequantize: bool = False  # spread tied numeric values over their quantile interval (see transforms.table)
     fourier_features: int = 0  # learned periodic features per numeric column in the denoiser's input (0: none)
     film: bool = False  # modulate every hidden layer by the timestep/label embedding (False: input only, as TabDDPM;
@@ -106,9 +108,42 @@ def bfloat16_is_native(device: torch.device) -> bool:
         return False
 
 
-def uses_bfloat16(precision: str, device: torch.device) -> bool:
-    """Whether a precision setting ('auto', 'float32' or 'bfloat16') runs the denoiser in bfloat16 on `device`."""
-    return precision == "bfloat16" or (precision == "auto" and bfloat16_is_native(device))
+def cpu_vendor() -> str:
+    """The CPU's vendor string ('GenuineIntel', 'AuthenticAMD', ...) where the OS reports it, else ''."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def bfloat16_trains_faster(device: torch.device) -> bool:
+    """Whether mixed-precision (bfloat16) training steps are faster than float32 ones on `device`, decided from the
+    hardware alone so that a seeded fit is reproducible on one machine.
+
+    Native bfloat16 is not enough on a CPU: AVX512-BF16 made the default's training steps 1.4-1.6x faster on an AMD
+    EPYC but 0.90-0.98x on an Intel Xeon without AMX (design.md, "Mixed-precision training"). So a CPU trains in
+    bfloat16 with AMX (built for bfloat16 matrix products; not measured here) or with AVX512-BF16 on a non-Intel CPU.
+    """
+    if device.type != "cpu":
+        return bfloat16_is_native(device)
+    try:
+        if torch.cpu._is_amx_tile_supported():
+            return True
+        return bool(torch.cpu._is_avx512_bf16_supported()) and "intel" not in cpu_vendor().lower()
+    except AttributeError:
+        return False
+
+
+def uses_bfloat16(precision: str, device: torch.device, training: bool = False) -> bool:
+    """Whether a precision setting ('auto', 'float32' or 'bfloat16') runs the denoiser in bfloat16 on `device`, for
+    sampling or (`training`) for the training forward pass."""
+    if precision != "auto":
+        return precision == "bfloat16"
+    return bfloat16_trains_faster(device) if training else bfloat16_is_native(device)
 
 
 def auto_steps(n_rows: int, batch_size: int) -> int:
@@ -307,9 +342,7 @@ class Synthesizer:
         model.to(device)
         x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
         y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
-        low_precision = uses_bfloat16(config.training_precision, device)
-        if low_precision and config.training_precision == "auto" and device.type == "cpu":
-            low_precision = bfloat16_is_faster(model, diffusion, x_num, x_cat, y, config.batch_size)
+        low_precision = uses_bfloat16(config.training_precision, device, training=True)
         # The precision this fit trained in, as d_t above: 'auto' resolved on this machine.
         config = replace(config, training_precision="bfloat16" if low_precision else "float32")
         deadline = None if self.time_budget is None else started + self.time_budget

@@ -19,39 +19,6 @@ RELEASE_SECONDS = 3.0  # between hand-backs of freed heap memory to the OS on CP
 # every 10 steps cost the default 20% of its step time in re-faulted pages, every 3 s at most a few percent)
 
 
-# training_precision='auto' on a CPU with bfloat16 instructions times both precisions before the fit and keeps
-# bfloat16 only when its steps are at least this much faster: AVX512-BF16 made the default's steps 1.4-1.6x faster
-# on an AMD EPYC but 0.90-0.98x on an Intel Xeon without AMX (design.md, "Mixed-precision training").
-BFLOAT16_MIN_SPEEDUP = 1.15
-
-
-def bfloat16_is_faster(model: torch.nn.Module, diffusion: MixedDiffusion, x_num: torch.Tensor, x_cat: torch.Tensor,
-                       y: torch.Tensor | None, batch_size: int, repeats: int = 3) -> bool:
-    """Whether a training step (loss and backward) of `model` on one batch runs at least BFLOAT16_MIN_SPEEDUP times
-    faster in bfloat16 than in float32 here: medians of `repeats` alternating timings after one warm-up each.
-
-    The weights are not changed and neither the caller's random streams nor the global one are drawn from.
-    """
-    index = torch.arange(min(batch_size, len(x_num)), device=x_num.device)
-    batch = (x_num[index], x_cat[index], None if y is None else y[index])
-    generator = torch.Generator(device=x_num.device).manual_seed(0)
-    seconds: dict[bool, list[float]] = {False: [], True: []}
-    was_training = model.training
-    model.train()
-    with torch.random.fork_rng(devices=[x_num.device] if x_num.device.type == "cuda" else []):
-        for repeat in range(repeats + 1):
-            for low_precision in (False, True):
-                start = time.perf_counter()
-                loss_num, loss_cat = diffusion.loss(model, *batch, generator, low_precision)
-                (loss_num + loss_cat).backward()
-                if repeat:
-                    seconds[low_precision].append(time.perf_counter() - start)
-    model.zero_grad(set_to_none=True)
-    model.train(was_training)
-    median = {low: sorted(times)[len(times) // 2] for low, times in seconds.items()}
-    return median[False] >= BFLOAT16_MIN_SPEEDUP * median[True]
-
-
 @dataclass
 class History:
     """Per-step losses of one fit, kept on the synthesizer for plotting and diagnosis."""

@@ -319,22 +319,23 @@ def test_marginal_calibration_brings_numeric_columns_to_the_training_marginals(m
     assert fits[True].sample(30, seed=1).shape == (30, table.shape[1])
 
 
-def test_auto_training_precision_times_both_on_a_bfloat16_cpu_and_records_the_choice(mixed_table, monkeypatch):
+def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choice(mixed_table, monkeypatch):
     from tabdiffusion import synthesizer
-    from tabdiffusion.training import bfloat16_is_faster
 
-    monkeypatch.setattr(synthesizer, "bfloat16_is_native", lambda device: True)
     for faster, expected in ((True, "bfloat16"), (False, "float32")):
-        monkeypatch.setattr(synthesizer, "bfloat16_is_faster", lambda *args, **kwargs: faster)
+        monkeypatch.setattr(synthesizer, "bfloat16_trains_faster", lambda device: faster)
         synth = td.Synthesizer(seed=0, training_precision="auto", **FAST).fit(mixed_table, target="label")
         assert synth.config_.training_precision == expected
-    # The timing itself trains nothing and draws from no random stream of the caller's.
-    fitted = td.Synthesizer(seed=0, **FAST).fit(mixed_table, target="label")
-    model = copy.deepcopy(fitted.model_).requires_grad_(True).eval()  # as fit passes it: trainable weights
-    before = [p.detach().clone() for p in model.parameters()]
-    encoded = fitted.encoder_.encode(mixed_table)
-    state = torch.get_rng_state()
-    answer = bfloat16_is_faster(model, fitted.diffusion_, torch.from_numpy(encoded.x_num),
-                                torch.from_numpy(encoded.x_cat), torch.from_numpy(encoded.y), batch_size=64)
-    assert isinstance(answer, bool) and torch.equal(torch.get_rng_state(), state)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())) and not model.training
+    # The rule reads the hardware only: AMX, or AVX512-BF16 on a CPU that is not Intel's (design.md).
+    monkeypatch.undo()
+    cpu = torch.device("cpu")
+    for amx, avx512_bf16, vendor, expected in (
+        (True, True, "GenuineIntel", True), (False, True, "GenuineIntel", False),
+        (False, True, "AuthenticAMD", True), (False, False, "AuthenticAMD", False),
+    ):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+        monkeypatch.setattr(synthesizer, "cpu_vendor", lambda: vendor)
+        assert synthesizer.uses_bfloat16("auto", cpu, training=True) is expected, (amx, avx512_bf16, vendor)
+        assert synthesizer.uses_bfloat16("auto", cpu) is (amx or avx512_bf16)  # sampling: native is enough
+        assert synthesizer.uses_bfloat16("float32", cpu, training=True) is False
