@@ -209,7 +209,28 @@ def test_subsampling_is_recorded(real, holdout):
     r = evaluate(real, table(400, 4), holdout, limits=limits, n_jobs=1, verbose=False, metrics=["detection", "privacy"])
     assert r.details["subsampled"]["privacy"]["synthetic"] == [400, 100]
     assert r.details["subsampled"]["detection"]["real"] == [400, 150]
-    assert r.details["privacy"]["equal_size_samples"] == 100
+    assert r.details["privacy"]["equal_size_samples"] == 100 and r.details["privacy"]["equal_size_draws"] == 1
+
+
+def test_dcr_share_averages_disjoint_training_samples_when_the_training_split_is_larger(real):
+    from tabdiffusion.evaluation.privacy import _disjoint_draws, dcr_share_and_mia
+
+    r = evaluate(real, table(300, 4), table(100, 5), metrics=["privacy"], **KW)
+    assert r.details["privacy"]["equal_size_samples"] == 100 and r.details["privacy"]["equal_size_draws"] == 4
+    draws = _disjoint_draws(650, 100, 10_000, np.random.default_rng(0))
+    assert len(draws) == 6 and len(np.unique(np.concatenate(draws))) == 600  # each training row at most once
+    # A generator that memorised 100 of 600 training rows: which 100 training rows are drawn moves the one-sample
+    # share; averaging over the six disjoint samples keeps the same expectation with a far smaller spread.
+    gen = np.random.default_rng(1)
+    train, hold = gen.normal(size=(600, 4)), gen.normal(size=(100, 4))
+    syn = np.r_[train[:100] + 0.01 * gen.normal(size=(100, 4)), gen.normal(size=(200, 4))]
+    one, six = [], []
+    for seed in range(20):
+        rows = _disjoint_draws(600, 100, 10_000, np.random.default_rng(seed))
+        one.append(dcr_share_and_mia(syn, [train[rows[0]]], hold)[0])
+        six.append(dcr_share_and_mia(syn, [train[r] for r in rows], hold)[0])
+    assert abs(np.mean(one) - np.mean(six)) < 0.02
+    assert np.std(six) < 0.5 * np.std(one)
 
 
 def test_efficacy_reports_models_for_classification_and_regression(real, holdout, independent):
