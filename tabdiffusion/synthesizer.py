@@ -28,10 +28,11 @@ from .training import History, train
 from .transforms.calibration import MarginalCalibration
 from .transforms.table import Encoded, TableEncoder
 
-# Small tables train at most this many epochs per row (auto_steps). Four fits of diabetes: DCR share 0.545 at one
-# epoch per row, 0.534-0.537 at 0.7-0.8, for detection AUC 0.44 -> 0.46-0.48 and an efficacy change within the
-# fit-to-fit noise (design.md, "Steps on the small tables").
-EPOCHS_PER_ROW = 0.7
+# Small tables train at most EPOCHS_PER_ROW_TENTHS / 10 epochs per row (auto_steps). Four fits of diabetes: DCR share
+# 0.545 at one epoch per row, 0.534-0.537 at 0.7-0.8; the price is detection AUC 0.44 -> 0.46-0.48 (insurance
+# 0.46 -> 0.51), shape errors about 0.002 higher, and a test score 0.019 lower at 343 steps, about the fit-to-fit
+# noise (design.md, "Steps on the small tables").
+EPOCHS_PER_ROW_TENTHS = 7  # integer tenths: the step count is exact integer arithmetic
 
 # Marginal calibration (config.calibrate) learns from CALIBRATION_ROWS_PER_ROW codes of the model's per training row,
 # between CALIBRATION_MIN_ROWS and CALIBRATION_MAX_ROWS; under a time budget it gets the last CALIBRATION_SHARE of
@@ -114,7 +115,8 @@ def bfloat16_is_native(device: torch.device) -> bool:
 
 
 def cpu_vendor() -> str:
-    """The CPU's vendor string ('GenuineIntel', 'AuthenticAMD', ...) where the OS reports it, else ''."""
+    """The CPU's vendor string ('GenuineIntel', 'AuthenticAMD', ...) from /proc/cpuinfo, else what
+    platform.processor() says (on Windows it ends in the vendor; elsewhere it may be '' or only the architecture)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
@@ -131,16 +133,19 @@ def bfloat16_trains_faster(device: torch.device) -> bool:
 
     Native bfloat16 is not enough on a CPU: AVX512-BF16 made the default's training steps 1.4-1.6x faster on an AMD
     EPYC but 0.90-0.98x on an Intel Xeon without AMX (design.md, "Mixed-precision training"). So a CPU trains in
-    bfloat16 with AMX (built for bfloat16 matrix products; not measured here) or with AVX512-BF16 on a non-Intel CPU.
+    bfloat16 with AMX (built for bfloat16 matrix products; not measured here) or with AVX512-BF16 on a CPU known to
+    be AMD's; an unknown vendor stays in float32.
     """
     if device.type != "cpu":
         return bfloat16_is_native(device)
-    try:
-        if torch.cpu._is_amx_tile_supported():
-            return True
-        return bool(torch.cpu._is_avx512_bf16_supported()) and "intel" not in cpu_vendor().lower()
-    except AttributeError:
-        return False
+    if _cpu_has("_is_amx_tile_supported"):
+        return True
+    return _cpu_has("_is_avx512_bf16_supported") and "amd" in cpu_vendor().lower()
+
+
+def _cpu_has(helper: str) -> bool:
+    """One of torch.cpu's private feature checks (present since torch 2.1), False where it is missing."""
+    return bool(getattr(torch.cpu, helper, lambda: False)())
 
 
 def uses_bfloat16(precision: str, device: torch.device, training: bool = False) -> bool:
@@ -153,7 +158,7 @@ def uses_bfloat16(precision: str, device: torch.device, training: bool = False) 
 
 def auto_steps(n_rows: int, batch_size: int) -> int:
     """Training steps for a table of n_rows: about 1000 epochs, at least 3000 and at most 10,000 steps, and never
-    more than EPOCHS_PER_ROW epochs per row of the table (at least 100 steps).
+    more than 0.7 epochs per row of the table (EPOCHS_PER_ROW_TENTHS; at least 100 steps).
 
     Larger tables need more steps to resolve fine joint structure. Tables under about 2,100 rows would reach
     thousands of epochs at the 3000-step floor and memorise rows: diabetes (491 rows) at 3000 steps puts about 66%
@@ -163,7 +168,7 @@ def auto_steps(n_rows: int, batch_size: int) -> int:
     rows_per_batch = max(1, min(batch_size, n_rows))
     batches_per_epoch = -(-n_rows // rows_per_batch)
     steps = min(10_000, max(3_000, 1_000 * batches_per_epoch))
-    return int(max(100, min(steps, EPOCHS_PER_ROW * n_rows * n_rows // rows_per_batch)))
+    return int(max(100, min(steps, EPOCHS_PER_ROW_TENTHS * n_rows * n_rows // (10 * rows_per_batch))))
 
 
 def auto_width(input_width: int) -> int:

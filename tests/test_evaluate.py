@@ -219,6 +219,8 @@ def test_dcr_share_averages_disjoint_training_samples_when_the_training_split_is
     assert r.details["privacy"]["equal_size_samples"] == 100 and r.details["privacy"]["equal_size_draws"] == 4
     draws = _disjoint_draws(650, 100, 10_000, np.random.default_rng(0))
     assert len(draws) == 6 and len(np.unique(np.concatenate(draws))) == 600  # each training row at most once
+    assert len(_disjoint_draws(100_000, 100, 5_000, np.random.default_rng(0))) == 50  # up to the row cap
+    assert len(_disjoint_draws(150, 100, 10_000, np.random.default_rng(0))) == 1
     # A generator that memorised 100 of 600 training rows: which 100 training rows are drawn moves the one-sample
     # share; averaging over the six disjoint samples keeps the same expectation with a far smaller spread.
     gen = np.random.default_rng(1)

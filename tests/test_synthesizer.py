@@ -332,6 +332,7 @@ def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choic
     for amx, avx512_bf16, vendor, expected in (
         (True, True, "GenuineIntel", True), (False, True, "GenuineIntel", False),
         (False, True, "AuthenticAMD", True), (False, False, "AuthenticAMD", False),
+        (False, True, "", False), (False, True, "x86_64", False),  # vendor unknown: float32
     ):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
@@ -339,3 +340,8 @@ def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choic
         assert synthesizer.uses_bfloat16("auto", cpu, training=True) is expected, (amx, avx512_bf16, vendor)
         assert synthesizer.uses_bfloat16("auto", cpu) is (amx or avx512_bf16)  # sampling: native is enough
         assert synthesizer.uses_bfloat16("float32", cpu, training=True) is False
+    # Without /proc/cpuinfo the vendor comes from platform.processor().
+    monkeypatch.undo()
+    monkeypatch.setattr("builtins.open", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("no /proc")))
+    monkeypatch.setattr(synthesizer.platform, "processor", lambda: "AMD64 Family 25 Model 17, AuthenticAMD")
+    assert synthesizer.cpu_vendor() == "AMD64 Family 25 Model 17, AuthenticAMD"
