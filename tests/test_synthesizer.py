@@ -325,7 +325,7 @@ def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choic
         monkeypatch.setattr(synthesizer, "bfloat16_trains_faster", lambda device: faster)
         synth = td.Synthesizer(seed=0, training_precision="auto", **FAST).fit(mixed_table, target="label")
         assert synth.config_.training_precision == expected
-    # The rule reads the hardware only: AMX, or AVX512-BF16 on a CPU that is not Intel's (design.md).
+    # The rule reads the hardware only: AMX, or AVX512-BF16 on a CPU known to be AMD's (design.md).
     monkeypatch.undo()
     cpu = torch.device("cpu")
     for amx, avx512_bf16, vendor, expected in (

@@ -100,8 +100,8 @@ def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.G
         # DCR share and membership inference on equal-size training and holdout samples.
         n = min(len(prep.real), len(prep.holdout), cap)
         eq_hold = embedder.transform(prep.holdout.iloc[subsample(len(prep.holdout), n, rng)])
-        train_draws = _disjoint_draws(len(prep.real), n, cap, rng)
-        train_draws = [embedder.transform(prep.real.iloc[rows]) for rows in train_draws]
+        draw_rows = _disjoint_draws(len(prep.real), n, cap, rng)
+        train_draws = [embedder.transform(prep.real.iloc[rows]) for rows in draw_rows]
         scores["privacy.dcr_share"], scores["privacy.mia_auc"] = dcr_share_and_mia(syn, train_draws, eq_hold)
         details["equal_size_draws"] = len(train_draws)
         details["subsampled"]["holdout"] = [len(prep.holdout), len(hold_rows)]
