@@ -45,6 +45,19 @@ def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.
             yield order[start : start + batch_size]
 
 
+def schedule_progress(step: int, steps: int, loop_seconds: float, loop_budget: float | None) -> float:
+    """Share of training done, for the linear learning-rate decay: step / steps, or the share of the loop's time
+    budget spent once that is larger, i.e. once the mean step so far would not fit all `steps` in the budget.
+
+    Time counts from the first step (not the set-up), so a budget that does not bind gives the same fit, bit for
+    bit, as no budget; one that binds decays the rate by time and the fit depends on the machine's speed.
+    """
+    by_steps = step / steps
+    if loop_budget is None or step == 0:
+        return by_steps
+    return min(1.0, max(by_steps, loop_seconds / loop_budget))
+
+
 def train(
     model: torch.nn.Module,
     diffusion: MixedDiffusion,
@@ -67,8 +80,8 @@ def train(
 
     With a time budget, training stops while one more step (at the mean step time so far) would still fit, leaving
     that step's time for the work after the loop, so the whole fit ends inside the budget (the first step always
-    runs); the learning rate decays linearly with whichever of steps or time runs out first, so the stopping step
-    depends on the machine's speed. low_precision runs the denoiser's forward pass in bfloat16 (autocast) while
+    runs); the learning rate decays linearly with whichever of steps or time runs out first (schedule_progress), so
+    the stopping step depends on the machine's speed only where the budget binds. low_precision runs the denoiser's forward pass in bfloat16 (autocast) while
     weights, optimizer state and losses stay float32 (mixed precision).
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
@@ -86,12 +99,15 @@ def train(
     devices = [x_num.device] if x_num.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=x_num.device)))
+        loop_start = time.perf_counter()
+        loop_budget = None if time_budget is None else max(1e-9, time_budget - (loop_start - start))
         for step in range(steps):
-            elapsed = time.perf_counter() - start
+            now = time.perf_counter()
+            elapsed = now - start
             if time_budget is not None and step > 0 and elapsed * (step + 2) / step >= time_budget:
                 history.stopped_by = "time_budget"
                 break
-            progress = min(1.0, max(step / steps, elapsed / time_budget if time_budget else 0.0))
+            progress = schedule_progress(step, steps, now - loop_start, loop_budget)
             for group in optimizer.param_groups:
                 group["lr"] = lr * (1 - progress)
             index = next(batches)

@@ -344,3 +344,22 @@ def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choic
     monkeypatch.setattr("builtins.open", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("no /proc")))
     monkeypatch.setattr(synthesizer.platform, "processor", lambda: "AMD64 Family 25 Model 17, AuthenticAMD")
     assert synthesizer.cpu_vendor() == "AMD64 Family 25 Model 17, AuthenticAMD"
+
+
+def test_a_time_budget_that_does_not_bind_gives_the_same_fit_as_none(mixed_table):
+    free = td.Synthesizer(seed=7, **FAST).fit(mixed_table, target="label")
+    budgeted = td.Synthesizer(seed=7, time_budget=600, **FAST).fit(mixed_table, target="label")
+    assert budgeted.history_.stopped_by == "steps"
+    for (name, p), q in zip(free.model_.state_dict().items(), budgeted.model_.state_dict().values()):
+        assert torch.equal(p, q), name
+    pd.testing.assert_frame_equal(free.sample(100, seed=3), budgeted.sample(100, seed=3))
+
+
+def test_learning_rate_progress_follows_the_clock_only_when_the_budget_binds():
+    from tabdiffusion.training import schedule_progress
+
+    assert schedule_progress(0, 100, 5.0, 10.0) == 0.0  # step 0 always runs at the full rate
+    assert schedule_progress(50, 100, 1.0, 10.0) == 0.5  # 0.02 s per step: 100 steps fit in 10 s
+    assert schedule_progress(50, 100, 8.0, 10.0) == 0.8  # 0.16 s per step: they do not, the clock leads
+    assert schedule_progress(50, 100, 20.0, 10.0) == 1.0
+    assert schedule_progress(50, 100, 8.0, None) == 0.5
