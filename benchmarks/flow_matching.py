@@ -47,8 +47,9 @@ GRID = 1000  # t in [0, 1) lives on 1000 levels: the denoiser embeds integer tim
 class Flow:
     """Rectified flow between N(0, I) and the table's row vectors, with the loss `training.train` expects."""
 
-    def __init__(self, n_numeric: int, category_sizes: list[int], param: str) -> None:
+    def __init__(self, n_numeric: int, category_sizes: list[int], param: str, t_power: float = 1.0) -> None:
         self.n_numeric, self.layout, self.param = n_numeric, multinomial.Layout(category_sizes), param
+        self.t_power = t_power  # t = 1 - (1 - u)^p: p > 1 trains (and the teacher steps) more near the data
 
     @property
     def width(self) -> int:
@@ -65,7 +66,11 @@ class Flow:
     def pair_loss(self, model, z, x_num, x_cat, y, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Numeric and categorical loss on the path from noise z to the rows (x_num, x_cat) at uniform t."""
         x1 = self.to_vector(x_num, x_cat)
-        ti = torch.randint(0, GRID, (len(x1),), generator=generator)
+        if self.t_power == 1.0:
+            ti = torch.randint(0, GRID, (len(x1),), generator=generator)
+        else:
+            u = torch.rand((len(x1),), generator=generator)
+            ti = ((1 - (1 - u) ** self.t_power) * GRID).long().clamp(max=GRID - 1)
         t = (ti / GRID)[:, None]
         out = model((1 - t) * z + t * x1, ti, y)
         d, zero = self.n_numeric, out.new_zeros(())
@@ -78,7 +83,8 @@ class Flow:
         logits = self.layout.pad_logits(out[:, d:])
         return loss_num, torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x_cat.reshape(-1))
 
-    def loss(self, model, x_num, x_cat, y, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(self, model, x_num, x_cat, y, generator, low_precision=False) -> tuple[torch.Tensor, torch.Tensor]:
+        """`training.train`'s loss hook (float32 only: low_precision is not used)."""
         z = torch.randn((len(x_num), self.width), generator=generator)
         return self.pair_loss(model, z, x_num, x_cat, y, generator)
 
@@ -92,9 +98,10 @@ class Flow:
         return (x1 - x) / (1 - ti[:, None].float() / GRID)
 
     @torch.no_grad()
-    def sample(self, model, z: torch.Tensor, y, steps: int) -> torch.Tensor:
-        """Euler from t = 0 to 1 in `steps` steps, on the grid of t levels (equal steps where steps divides GRID)."""
-        grid = [round(i * GRID / steps) for i in range(steps + 1)]
+    def sample(self, model, z: torch.Tensor, y, steps: int, power: float = 1.0) -> torch.Tensor:
+        """Euler from t = 0 to 1 in `steps` steps, on the grid of t levels at t_i = 1 - (1 - i / steps)^power
+        (equal steps where power is 1 and steps divides GRID; levels that round together are merged)."""
+        grid = sorted({round((1 - (1 - i / steps) ** power) * GRID) for i in range(steps + 1)})
         x = z
         for now, later in zip(grid, grid[1:]):
             ti = torch.full((len(z),), now, dtype=torch.long)
@@ -109,7 +116,7 @@ class Coupled:
         self.flow, self.z = flow, z
         self.x_num, self.x_cat = flow.split(rows)
 
-    def loss(self, model, index, _x_cat, y, generator):
+    def loss(self, model, index, _x_cat, y, generator, low_precision=False):
         rows = index[:, 0].long()
         return self.flow.pair_loss(model, self.z[rows], self.x_num[rows], self.x_cat[rows], y, generator)
 
@@ -126,6 +133,8 @@ def main() -> None:
     parser.add_argument("--student-steps", default="4,2,1", help="Euler steps of the reflowed flow")
     parser.add_argument("--catboost-seeds", type=int, default=3)
     parser.add_argument("--baseline", action="store_true", help="also fit and score the default preset at the same steps")
+    parser.add_argument("--film", action="store_true", help="FiLM in the flow's denoiser, as the default preset has")
+    parser.add_argument("--t-power", type=float, default=1.0, help="t = 1 - (1 - u)^p for training and the teacher's steps")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -133,11 +142,11 @@ def main() -> None:
     task = "classification" if data.is_classification else "regression"
     encoder = td.Synthesizer(seed=args.seed, steps=1, verbose=False).fit(data.train, target=TARGET, task=task).encoder_
     encoded = encoder.encode(data.train, dequantize=np.random.default_rng(args.seed))
-    flow = Flow(len(encoder.numeric_), encoder.category_sizes, args.param)
+    flow = Flow(len(encoder.numeric_), encoder.category_sizes, args.param, args.t_power)
     preset = PRESETS["default"]
     d_t = auto_width(MLPDenoiser.input_features(flow.width, flow.n_numeric, preset.fourier_features))
     model = MLPDenoiser(flow.width, list(preset.d_layers), encoder.n_classes, d_t, n_numeric=flow.n_numeric,
-                        fourier_features=preset.fourier_features)
+                        fourier_features=preset.fourier_features, film=args.film)
     generator = torch.Generator().manual_seed(args.seed)
     reset_parameters(model, generator)
     steps = args.steps or auto_steps(len(data.train), preset.batch_size)
@@ -162,25 +171,25 @@ def main() -> None:
                           "test": round(float(np.mean([s["score"] for s in scored])), 4),
                           **{k.split(".")[1]: round(result.scores[k], 4) for k in keep if k in result.scores}}), flush=True)
 
-    def score(name: str, net, euler_steps: int) -> None:
+    def score(name: str, net, euler_steps: int, power: float = 1.0) -> None:
         g = torch.Generator().manual_seed(args.seed + 1)
         count = len(data.train)
         y_new, z = labels(count, g), torch.randn((count, flow.width), generator=g)
         start = time.perf_counter()
-        x_num, x_cat = flow.split(flow.sample(net, z, y_new, euler_steps))
+        x_num, x_cat = flow.split(flow.sample(net, z, y_new, euler_steps, power))
         fake = encoder.decode(Encoded(x_num.numpy(), x_cat.numpy(), None if y_new is None else y_new.numpy()),
                               np.random.default_rng(args.seed + 1))
         report(name, fake, count / (time.perf_counter() - start))
 
     for k in map(int, args.sample_steps.split(",")):
-        score(f"flow euler {k}", teacher, k)
+        score(f"flow euler {k}", teacher, k, args.t_power)
 
     if args.reflow_steps:
         pairs = args.pairs or max(50_000, 4 * len(data.train))
         g = torch.Generator().manual_seed(args.seed + 7)
         y_pairs, z_pairs = labels(pairs, g), torch.randn((pairs, flow.width), generator=g)
         start = time.perf_counter()
-        rows = torch.cat([flow.sample(teacher, z_pairs[i : i + 16384], None if y_pairs is None else y_pairs[i : i + 16384], args.teacher_steps)
+        rows = torch.cat([flow.sample(teacher, z_pairs[i : i + 16384], None if y_pairs is None else y_pairs[i : i + 16384], args.teacher_steps, args.t_power)
                           for i in range(0, pairs, 16384)])
         pair_seconds = time.perf_counter() - start
         index = torch.arange(pairs, dtype=torch.float32)[:, None]
