@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import time
 
 import numpy as np
@@ -88,24 +89,39 @@ class Flow:
         z = torch.randn((len(x_num), self.width), generator=generator)
         return self.pair_loss(model, z, x_num, x_cat, y, generator)
 
-    def velocity(self, model, x: torch.Tensor, ti: torch.Tensor, y) -> torch.Tensor:
+    def predict_x1(self, model, x: torch.Tensor, ti: torch.Tensor, y) -> torch.Tensor:
+        """E[x1 | x_t] as one row vector: the numerics, and 2p - 1 for each categorical level (x1 param only)."""
         out = model(x, ti, y)
-        if self.param == "velocity":
-            return out
         d = self.n_numeric
         probs = torch.softmax(self.layout.pad_logits(out[:, d:]), dim=-1)[:, self.layout.mask]  # flat one-hot order
-        x1 = torch.cat([out[:, :d], 2 * probs - 1], dim=1)
-        return (x1 - x) / (1 - ti[:, None].float() / GRID)
+        return torch.cat([out[:, :d], 2 * probs - 1], dim=1)
+
+    def velocity(self, model, x: torch.Tensor, ti: torch.Tensor, y) -> torch.Tensor:
+        if self.param == "velocity":
+            return model(x, ti, y)
+        return (self.predict_x1(model, x, ti, y) - x) / (1 - ti[:, None].float() / GRID)
 
     @torch.no_grad()
-    def sample(self, model, z: torch.Tensor, y, steps: int, power: float = 1.0) -> torch.Tensor:
+    def sample(self, model, z: torch.Tensor, y, steps: int, power: float = 1.0, eta: float = 0.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """Euler from t = 0 to 1 in `steps` steps, on the grid of t levels at t_i = 1 - (1 - i / steps)^power
-        (equal steps where power is 1 and steps divides GRID; levels that round together are merged)."""
+        (equal steps where power is 1 and steps divides GRID; levels that round together are merged).
+
+        eta > 0 (x1 param): Euler-Maruyama on the SDE with the same marginals, dx = [v + eta (t x1_hat - x) /
+        (1 - t)] dt + sqrt(2 eta (1 - t)) dW (the score of x_t ~ N(t x1, (1 - t)^2) scaled by half the noise
+        variance); no noise on the last step."""
         grid = sorted({round((1 - (1 - i / steps) ** power) * GRID) for i in range(steps + 1)})
         x = z
         for now, later in zip(grid, grid[1:]):
             ti = torch.full((len(z),), now, dtype=torch.long)
-            x = x + self.velocity(model, x, ti, y) * ((later - now) / GRID)
+            h, t = (later - now) / GRID, now / GRID
+            if eta == 0.0 or later == GRID:
+                x = x + self.velocity(model, x, ti, y) * h
+                continue
+            x1 = self.predict_x1(model, x, ti, y)
+            drift = (x1 - x) / (1 - t) + eta * (t * x1 - x) / (1 - t)
+            noise = torch.randn(x.shape, generator=generator)
+            x = x + drift * h + math.sqrt(2 * eta * (1 - t) * h) * noise
         return x
 
 
@@ -133,6 +149,7 @@ def main() -> None:
     parser.add_argument("--student-steps", default="4,2,1", help="Euler steps of the reflowed flow")
     parser.add_argument("--catboost-seeds", type=int, default=3)
     parser.add_argument("--baseline", action="store_true", help="also fit and score the default preset at the same steps")
+    parser.add_argument("--eta", default="0", help="comma-separated noise levels of the flow's own sampler (0: Euler ODE)")
     parser.add_argument("--film", action="store_true", help="FiLM in the flow's denoiser, as the default preset has")
     parser.add_argument("--t-power", type=float, default=1.0, help="t = 1 - (1 - u)^p for training and the teacher's steps")
     parser.add_argument("--seed", type=int, default=0)
@@ -171,18 +188,19 @@ def main() -> None:
                           "test": round(float(np.mean([s["score"] for s in scored])), 4),
                           **{k.split(".")[1]: round(result.scores[k], 4) for k in keep if k in result.scores}}), flush=True)
 
-    def score(name: str, net, euler_steps: int, power: float = 1.0) -> None:
+    def score(name: str, net, euler_steps: int, power: float = 1.0, eta: float = 0.0) -> None:
         g = torch.Generator().manual_seed(args.seed + 1)
         count = len(data.train)
         y_new, z = labels(count, g), torch.randn((count, flow.width), generator=g)
         start = time.perf_counter()
-        x_num, x_cat = flow.split(flow.sample(net, z, y_new, euler_steps, power))
+        x_num, x_cat = flow.split(flow.sample(net, z, y_new, euler_steps, power, eta, g))
         fake = encoder.decode(Encoded(x_num.numpy(), x_cat.numpy(), None if y_new is None else y_new.numpy()),
                               np.random.default_rng(args.seed + 1))
         report(name, fake, count / (time.perf_counter() - start))
 
     for k in map(int, args.sample_steps.split(",")):
-        score(f"flow euler {k}", teacher, k, args.t_power)
+        for eta in map(float, args.eta.split(",")):
+            score(f"flow euler {k}" + (f" eta {eta:g}" if eta else ""), teacher, k, args.t_power, eta)
 
     if args.reflow_steps:
         pairs = args.pairs or max(50_000, 4 * len(data.train))

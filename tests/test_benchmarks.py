@@ -367,6 +367,8 @@ def test_flow_candidate_lands_on_its_prediction_and_decodes_its_own_rows():
     assert float(loss_num) == 0.0 and float(loss_cat) < 1e-6
     for steps in (1, 4):  # a grid denser near the data (t_power) also lands on a perfect prediction
         assert torch.allclose(flow.sample(perfect, z, None, steps, power=2.0), target, atol=1e-5)
+    noisy = flow.sample(perfect, z, None, 8, eta=1.0, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(noisy, target, atol=1e-5)  # the stochastic sampler's last step is noiseless too
 
 
 def test_flow_candidate_trains_with_the_package_training_loop():
