@@ -43,14 +43,19 @@ from tabdiffusion.training import train
 from tabdiffusion.transforms.table import Encoded
 
 GRID = 1000  # t in [0, 1) lives on 1000 levels: the denoiser embeds integer timesteps
+SNR_WEIGHT_CAP = 100.0
 
 
 class Flow:
     """Rectified flow between N(0, I) and the table's row vectors, with the loss `training.train` expects."""
 
-    def __init__(self, n_numeric: int, category_sizes: list[int], param: str, t_power: float = 1.0) -> None:
+    def __init__(self, n_numeric: int, category_sizes: list[int], param: str, t_power: float = 1.0,
+                 snr_weight: bool = False) -> None:
         self.n_numeric, self.layout, self.param = n_numeric, multinomial.Layout(category_sizes), param
         self.t_power = t_power  # t = 1 - (1 - u)^p: p > 1 trains (and the teacher steps) more near the data
+        # x1 param: weight the numerics' squared error by 1 + (t / (1 - t))^2 (at most SNR_WEIGHT_CAP), which is how
+        # an epsilon-predicting model's loss weighs the implied x1 error on this path (plus 1 to keep high noise).
+        self.snr_weight = snr_weight
 
     @property
     def width(self) -> int:
@@ -78,7 +83,11 @@ class Flow:
         if self.param == "velocity":
             err = (out - (x1 - z)) ** 2
             return (err[:, :d].mean() if d else zero), (err[:, d:].mean() if self.layout.n_columns else zero)
-        loss_num = ((out[:, :d] - x_num) ** 2).mean() if d else zero
+        if self.snr_weight:
+            weight = (1 + (t / (1 - t)) ** 2).clamp(max=SNR_WEIGHT_CAP)
+            loss_num = (weight * (out[:, :d] - x_num) ** 2).mean() / weight.mean() if d else zero
+        else:
+            loss_num = ((out[:, :d] - x_num) ** 2).mean() if d else zero
         if not self.layout.n_columns:
             return loss_num, zero
         logits = self.layout.pad_logits(out[:, d:])
@@ -150,6 +159,7 @@ def main() -> None:
     parser.add_argument("--catboost-seeds", type=int, default=3)
     parser.add_argument("--baseline", action="store_true", help="also fit and score the default preset at the same steps")
     parser.add_argument("--eta", default="0", help="comma-separated noise levels of the flow's own sampler (0: Euler ODE)")
+    parser.add_argument("--snr-weight", action="store_true", help="x1 param: epsilon-like weights on the numerics' error")
     parser.add_argument("--film", action="store_true", help="FiLM in the flow's denoiser, as the default preset has")
     parser.add_argument("--t-power", type=float, default=1.0, help="t = 1 - (1 - u)^p for training and the teacher's steps")
     parser.add_argument("--seed", type=int, default=0)
@@ -159,7 +169,7 @@ def main() -> None:
     task = "classification" if data.is_classification else "regression"
     encoder = td.Synthesizer(seed=args.seed, steps=1, verbose=False).fit(data.train, target=TARGET, task=task).encoder_
     encoded = encoder.encode(data.train, dequantize=np.random.default_rng(args.seed))
-    flow = Flow(len(encoder.numeric_), encoder.category_sizes, args.param, args.t_power)
+    flow = Flow(len(encoder.numeric_), encoder.category_sizes, args.param, args.t_power, args.snr_weight)
     preset = PRESETS["default"]
     d_t = auto_width(MLPDenoiser.input_features(flow.width, flow.n_numeric, preset.fourier_features))
     model = MLPDenoiser(flow.width, list(preset.d_layers), encoder.n_classes, d_t, n_numeric=flow.n_numeric,
