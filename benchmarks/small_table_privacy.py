@@ -43,6 +43,7 @@ def main() -> None:
             synth = td.Synthesizer(seed=seed, verbose=False, **overrides).fit(train, target=target, task=task)
             fit_seconds.append(time.perf_counter() - start)
             steps.append(synth.history_.steps)
+            this_fit: list[float] = []
             for sample_seed in SAMPLE_SEEDS:
                 fake = synth.sample(len(train), seed=sample_seed)
                 s = td.evaluate(train, fake, holdout, target=target, task=task, seed=0, verbose=False,
@@ -53,9 +54,10 @@ def main() -> None:
                 for catboost_seed in CATBOOST_SEEDS if data is not None else ():
                     scored = catboost_score(fake, data, seed=catboost_seed)
                     scores["test"].append(scored["score"])
+                    this_fit.append(scored["score"])
                     scores["val"].append(scored["val_score"])
-            if data is not None:  # this fit's mean over its 2 sets x 3 CatBoost seeds
-                test_per_fit.append(round(float(np.mean(scores["test"][-len(SAMPLE_SEEDS) * len(CATBOOST_SEEDS):])), 4))
+            if this_fit:  # this fit's mean over its 2 sets x 3 CatBoost seeds
+                test_per_fit.append(round(float(np.mean(this_fit)), 4))
         print(json.dumps({"dataset": args.dataset, "variant": name, "overrides": overrides, "steps": steps,
                           "fit_seconds": round(float(np.median(fit_seconds)), 1), "sets": len(scores["dcr_share"]),
                           **{k: round(float(np.mean(v)), 4) for k, v in scores.items() if v},
