@@ -26,6 +26,7 @@ import argparse
 import copy
 import json
 import math
+import os
 import time
 
 import numpy as np
@@ -40,6 +41,7 @@ from tabdiffusion.diffusion.mixed import NORMAL_CLIP as CLIP
 from tabdiffusion.nn.mlp import MLPDenoiser, reset_parameters
 from tabdiffusion.synthesizer import PRESETS, auto_steps, auto_width
 from tabdiffusion.training import train
+from tabdiffusion.transforms.calibration import MarginalCalibration
 from tabdiffusion.transforms.table import Encoded
 
 GRID = 1000  # t in [0, 1) lives on 1000 levels: the denoiser embeds integer timesteps
@@ -64,16 +66,27 @@ class Flow:
     def to_vector(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
         return torch.cat([x_num, 2 * self.layout.flat_onehot(x_cat) - 1], dim=1)
 
-    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Row vectors at t = 1 -> clipped numerics and categorical codes (argmax of each block)."""
-        codes = self.layout.pad_logits(x[:, self.n_numeric :]).argmax(-1) if self.layout.n_columns else x.new_zeros((len(x), 0), dtype=torch.long)
+    def split(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row vectors at t = 1 -> clipped numerics and categorical codes: the argmax of each block, or with a
+        generator a draw from p = (x + 1) / 2 (x1 param: the last Euler step lands on 2 p - 1)."""
+        if not self.layout.n_columns:
+            return x[:, : self.n_numeric].clamp(-CLIP, CLIP), x.new_zeros((len(x), 0), dtype=torch.long)
+        blocks = self.layout.pad_logits(x[:, self.n_numeric :])
+        if generator is None:
+            codes = blocks.argmax(-1)
+        else:
+            p = torch.where(self.layout.mask, ((blocks + 1) / 2).clamp(min=1e-6), 0.0)
+            codes = torch.multinomial(p.reshape(-1, p.shape[-1]), 1, generator=generator).reshape(p.shape[:2])
         return x[:, : self.n_numeric].clamp(-CLIP, CLIP), codes
 
-    def pair_loss(self, model, z, x_num, x_cat, y, generator, weighted: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def pair_loss(self, model, z, x_num, x_cat, y, generator, weighted: bool = True,
+                  levels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Numeric and categorical loss on the path from noise z to the rows (x_num, x_cat); `weighted=False` drops
-        the SNR weight even where the flow has one (the reflow round)."""
+        the SNR weight even where the flow has one (the reflow round); `levels` restricts t to those grid levels."""
         x1 = self.to_vector(x_num, x_cat)
-        if self.t_power == 1.0:
+        if levels is not None:
+            ti = levels[torch.randint(0, len(levels), (len(x1),), generator=generator)]
+        elif self.t_power == 1.0:
             ti = torch.randint(0, GRID, (len(x1),), generator=generator)
         else:
             u = torch.rand((len(x1),), generator=generator)
@@ -138,15 +151,16 @@ class Flow:
 class Coupled:
     """Reflow's training set: fixed (noise, teacher row) pairs, read by the row index that `train` batches."""
 
-    def __init__(self, flow: Flow, z: torch.Tensor, rows: torch.Tensor) -> None:
-        self.flow, self.z = flow, z
+    def __init__(self, flow: Flow, z: torch.Tensor, rows: torch.Tensor, levels: torch.Tensor | None = None) -> None:
+        self.flow, self.z, self.levels = flow, z, levels
         self.x_num, self.x_cat = flow.split(rows)
 
     def loss(self, model, index, _x_cat, y, generator, low_precision=False):
         """Unweighted: a 1-2 step student is evaluated at t = 0 (and 0.5), where the SNR weight is smallest (with it,
         design.md: test R2 0.7723 at one step from a 0.8051 teacher)."""
         rows = index[:, 0].long()
-        return self.flow.pair_loss(model, self.z[rows], self.x_num[rows], self.x_cat[rows], y, generator, weighted=False)
+        return self.flow.pair_loss(model, self.z[rows], self.x_num[rows], self.x_cat[rows], y, generator, weighted=False,
+                                   levels=self.levels)
 
 
 def main() -> None:
@@ -165,6 +179,13 @@ def main() -> None:
     parser.add_argument("--snr-weight", action="store_true", help="x1 param: epsilon-like weights on the numerics' error")
     parser.add_argument("--film", action="store_true", help="FiLM in the flow's denoiser, as the default preset has")
     parser.add_argument("--t-power", type=float, default=1.0, help="t = 1 - (1 - u)^p for training and the teacher's steps")
+    parser.add_argument("--student-times", default="all", choices=["all", "grid"],
+                        help="reflow round trains on every t (all) or only on the students' Euler grid levels (grid)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="also score each set after the package's marginal calibration (maps learnt from 20,000 rows)")
+    parser.add_argument("--categories", default="argmax", choices=["argmax", "sample"],
+                        help="scored sets: each categorical is the argmax of its block at t = 1, or drawn from it")
+    parser.add_argument("--teacher", help="weights file (scratch): load the teacher and its couplings if present, else save them")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -184,8 +205,14 @@ def main() -> None:
                generator=generator, time_budget=None, verbose=False)
     y = None if encoded.y is None else torch.from_numpy(encoded.y)
     start = time.perf_counter()
-    teacher, history = train(model, flow, torch.from_numpy(encoded.x_num), torch.from_numpy(encoded.x_cat), y, steps=steps, lr=preset.lr, **fit)
-    print(json.dumps({"stage": "flow fit", "param": args.param, "steps": steps, "seconds": round(time.perf_counter() - start, 1)}), flush=True)
+    saved = torch.load(args.teacher, weights_only=True) if args.teacher and os.path.exists(args.teacher) else {}
+    if saved:
+        teacher = model.requires_grad_(False).eval()
+        teacher.load_state_dict(saved["teacher"])
+    else:
+        teacher, history = train(model, flow, torch.from_numpy(encoded.x_num), torch.from_numpy(encoded.x_cat), y, steps=steps, lr=preset.lr, **fit)
+    print(json.dumps({"stage": "flow fit", "param": args.param, "steps": steps, "loaded": bool(saved),
+                      "seconds": round(time.perf_counter() - start, 1)}), flush=True)
 
     def labels(count: int, g: torch.Generator) -> torch.Tensor | None:
         freq = encoder.class_frequencies_
@@ -196,20 +223,29 @@ def main() -> None:
                              metrics=["fidelity", "detection", "privacy"])
         scored = [catboost_score(fake, data, seed=s) for s in range(args.catboost_seeds)]
         keep = ("fidelity.column_shapes_error", "fidelity.column_pair_trends_error", "detection.gbm_auc", "detection.logreg_auc", "privacy.dcr_share")
-        print(json.dumps({"variant": name, "rows_per_s": round(rows_per_s),
+        print(json.dumps({"variant": name, "rows_per_s": round(rows_per_s) if rows_per_s == rows_per_s else None,
                           "val": round(float(np.mean([s["val_score"] for s in scored])), 4),
                           "test": round(float(np.mean([s["score"] for s in scored])), 4),
                           **{k.split(".")[1]: round(result.scores[k], 4) for k in keep if k in result.scores}}), flush=True)
 
-    def score(name: str, net, euler_steps: int, power: float = 1.0, eta: float = 0.0) -> None:
-        g = torch.Generator().manual_seed(args.seed + 1)
-        count = len(data.train)
+    def draw(net, count: int, euler_steps: int, power: float, eta: float, seed: int) -> Encoded:
+        g = torch.Generator().manual_seed(seed)
         y_new, z = labels(count, g), torch.randn((count, flow.width), generator=g)
+        x_num, x_cat = flow.split(flow.sample(net, z, y_new, euler_steps, power, eta, g), g if args.categories == "sample" else None)
+        return Encoded(x_num.numpy(), x_cat.numpy(), None if y_new is None else y_new.numpy())
+
+    def score(name: str, net, euler_steps: int, power: float = 1.0, eta: float = 0.0) -> None:
         start = time.perf_counter()
-        x_num, x_cat = flow.split(flow.sample(net, z, y_new, euler_steps, power, eta, g))
-        fake = encoder.decode(Encoded(x_num.numpy(), x_cat.numpy(), None if y_new is None else y_new.numpy()),
-                              np.random.default_rng(args.seed + 1))
-        report(name, fake, count / (time.perf_counter() - start))
+        codes = draw(net, len(data.train), euler_steps, power, eta, args.seed + 1)
+        fake = encoder.decode(codes, np.random.default_rng(args.seed + 1))
+        report(name, fake, len(data.train) / (time.perf_counter() - start))
+        if args.calibrate and flow.n_numeric:
+            own = draw(net, 20_000, euler_steps, power, eta, args.seed + 2)
+            snapped = np.array([column.snap_values_ is not None for column in encoder.numeric_])
+            calibration = MarginalCalibration.fit(own.x_num, encoded.x_num, encoder.observed_numeric(own.x_cat),
+                                                  encoder.observed_numeric(encoded.x_cat), fixed=snapped)
+            calibrated = Encoded(calibration.apply(codes.x_num).astype(np.float32), codes.x_cat, codes.y)
+            report(name + " calibrated", encoder.decode(calibrated, np.random.default_rng(args.seed + 1)), float("nan"))
 
     for k in map(int, args.sample_steps.split(",")):
         for eta in map(float, args.eta.split(",")):
@@ -220,14 +256,23 @@ def main() -> None:
         g = torch.Generator().manual_seed(args.seed + 7)
         y_pairs, z_pairs = labels(pairs, g), torch.randn((pairs, flow.width), generator=g)
         start = time.perf_counter()
-        rows = torch.cat([flow.sample(teacher, z_pairs[i : i + 16384], None if y_pairs is None else y_pairs[i : i + 16384], args.teacher_steps, args.t_power)
-                          for i in range(0, pairs, 16384)])
+        if "rows" in saved and len(saved["rows"]) == pairs:
+            rows = saved["rows"]
+        else:
+            rows = torch.cat([flow.sample(teacher, z_pairs[i : i + 16384], None if y_pairs is None else y_pairs[i : i + 16384], args.teacher_steps, args.t_power)
+                              for i in range(0, pairs, 16384)])
+        if args.teacher and not saved:
+            torch.save({"teacher": teacher.state_dict(), "rows": rows}, args.teacher)
         pair_seconds = time.perf_counter() - start
         index = torch.arange(pairs, dtype=torch.float32)[:, None]
+        levels = None
+        if args.student_times == "grid":
+            levels = torch.tensor(sorted({round(i * GRID / k) for k in map(int, args.student_steps.split(",")) for i in range(k)}))
         start = time.perf_counter()
-        student, _ = train(copy.deepcopy(teacher).requires_grad_(True), Coupled(flow, z_pairs, rows), index,
-                           torch.zeros((pairs, 0), dtype=torch.long), y_pairs, steps=args.reflow_steps, lr=5e-4, **fit)
-        print(json.dumps({"stage": "reflow", "pairs": pairs, "pair_seconds": round(pair_seconds, 1),
+        student, _ = train(copy.deepcopy(teacher).requires_grad_(True), Coupled(flow, z_pairs, rows, levels), index,
+                           torch.zeros((pairs, 0), dtype=torch.long), y_pairs, steps=args.reflow_steps, lr=5e-4,
+                           **{**fit, "generator": torch.Generator().manual_seed(args.seed + 11)})  # same whether the teacher was loaded or trained
+        print(json.dumps({"stage": "reflow", "pairs": pairs, "levels": None if levels is None else levels.tolist(), "pair_seconds": round(pair_seconds, 1),
                           "train_seconds": round(time.perf_counter() - start, 1)}), flush=True)
         for k in map(int, args.student_steps.split(",")):
             score(f"reflow euler {k}", student, k)
