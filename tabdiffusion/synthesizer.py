@@ -67,6 +67,7 @@ class ModelConfig:
     film: bool = False  # modulate every hidden layer by the timestep/label embedding (False: input only, as TabDDPM;
     # the default preset turns it on: gesture +0.02 to +0.05 macro F1 inside the 300 s CPU budget, design.md)
     calibrate: bool = False  # after training, map the numeric codes' marginals onto the training codes' (calibration.py)
+    derive_columns: bool = False  # numeric columns fixed by a categorical one are derived from it (transforms/derived.py)
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -75,6 +76,7 @@ PRESETS: dict[str, ModelConfig] = {
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
         training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
+        derive_columns=True,
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
@@ -246,6 +248,7 @@ class Synthesizer:
         fourier_features: int | None = None,
         film: bool | None = None,
         calibrate: bool | None = None,
+        derive_columns: bool | None = None,
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
@@ -258,6 +261,7 @@ class Synthesizer:
         self.sampling_precision, self.training_precision = sampling_precision, training_precision
         self.dequantize = dequantize
         self.fourier_features, self.film, self.calibrate = fourier_features, film, calibrate
+        self.derive_columns = derive_columns
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
 
@@ -270,7 +274,7 @@ class Synthesizer:
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
                          "sampler", "sampling_steps", "eta", "sampling_precision", "training_precision", "dequantize",
-                         "fourier_features", "film", "calibrate")
+                         "fourier_features", "film", "calibrate", "derive_columns")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
@@ -284,7 +288,7 @@ class Synthesizer:
             raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
         if config.sampler not in ("ancestral", "ddim"):
             raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
-        for name in ("dequantize", "film", "calibrate"):
+        for name in ("dequantize", "film", "calibrate", "derive_columns"):
             if not isinstance(getattr(config, name), (bool, np.bool_)):
                 raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
         if isinstance(config.fourier_features, bool) or not isinstance(config.fourier_features, (int, np.integer)) or config.fourier_features < 0:
@@ -339,7 +343,7 @@ class Synthesizer:
             raise ParameterError(f"seed must be an integer or None, got {seed!r}.")
         rng = numpy_rng(int(seed))
         schema = infer_schema(df, column_types)
-        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed)).fit(df)
+        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns).fit(df)
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         if config.steps is None:
             config = replace(config, steps=auto_steps(len(df), config.batch_size))

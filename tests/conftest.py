@@ -43,3 +43,12 @@ def fitted() -> tuple[td.Synthesizer, pd.DataFrame]:
     """One synthesizer fitted once for the read-only tests."""
     table = make_mixed_table()
     return td.Synthesizer(seed=0, **FAST).fit(table, target="label"), table
+
+
+def make_coded_table(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """A label column, its integer code (a function of it, as Adult's education-num of education) and noise."""
+    rng = np.random.default_rng(seed)
+    degree = rng.choice(["school", "college", "bachelors", "masters", "doctorate"], size=n)
+    code = {"school": 9, "college": 10, "bachelors": 13, "masters": 14, "doctorate": 16}
+    return pd.DataFrame({"degree": degree, "degree_num": [code[d] for d in degree], "x": rng.normal(size=n)})
+

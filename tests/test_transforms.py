@@ -12,7 +12,7 @@ from tabdiffusion.schema import infer_schema
 from tabdiffusion.transforms.categorical import RARE, CategoricalColumn
 from tabdiffusion.transforms.numeric import NumericColumn
 from tabdiffusion.transforms.table import Encoded, TableEncoder, dequantized_quantile_normal
-from conftest import make_mixed_table
+from conftest import make_coded_table, make_mixed_table
 
 SERIES = {
     "float": pd.Series([0.5, np.nan, 2.25, -1.0]),
@@ -154,3 +154,28 @@ def test_marginal_calibration_gives_training_marginals_and_keeps_ranks():
     assert np.array_equal(partial.apply(fresh)[:, 0], mapped[:, 0])
     with pytest.raises(ValueError, match="one flag per column"):
         MarginalCalibration.fit(generated, training, fixed=np.array([True]))
+
+
+def test_a_numeric_column_fixed_by_a_category_is_derived_from_it_and_survives_the_model_file_state():
+    table = make_coded_table()
+    encoder = TableEncoder(infer_schema(table)).fit(table)
+    assert [c.name for c in encoder.numeric_] == ["x"] and [c.name for c in encoder.derived_] == ["degree_num"]
+    meta, arrays = encoder.state()
+    restored = TableEncoder.from_state(json.loads(json.dumps(meta)), arrays)
+    out = restored.decode(encoder.encode(table), np.random.default_rng(0))
+    pd.testing.assert_frame_equal(out[["degree", "degree_num"]], table[["degree", "degree_num"]])
+    assert [c.name for c in TableEncoder(infer_schema(table), derive=False).fit(table).numeric_] == ["degree_num", "x"]
+
+
+@pytest.mark.parametrize("change", ["varies_in_a_level", "missing_value", "few_rows_per_level"])
+def test_a_numeric_column_is_derived_only_when_every_level_fixes_it(change):
+    table = make_coded_table()
+    if change == "varies_in_a_level":
+        table.loc[table.index[table["degree"] == "masters"][0], "degree_num"] = 15
+    elif change == "missing_value":
+        table["degree_num"] = table["degree_num"].astype("float64")
+        table.loc[0, "degree_num"] = np.nan
+    else:
+        table = table.head(40)  # 5 levels in 40 rows: under MIN_ROWS_PER_LEVEL rows per level, a mapping by chance
+    encoder = TableEncoder(infer_schema(table)).fit(table)
+    assert encoder.derived_ == [] and "degree_num" in [c.name for c in encoder.numeric_]

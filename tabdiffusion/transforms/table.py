@@ -13,6 +13,7 @@ from sklearn.preprocessing import QuantileTransformer
 from ..errors import SchemaError
 from ..schema import LABEL_KINDS, NUMERIC_KINDS, TableSchema, Task, infer_task
 from .categorical import CategoricalColumn, to_json_value
+from .derived import DerivedColumn, determines
 from .numeric import NumericColumn
 from .unmodelled import ConstantColumn, IdColumn
 
@@ -81,9 +82,23 @@ class TableEncoder:
         task: Task | None = None,
         max_categories: int | None = 100,
         seed: int = 0,
+        derive: bool = True,
     ) -> None:
         self.schema, self.target, self.task = schema, target, task
-        self.max_categories, self.seed = max_categories, seed
+        self.max_categories, self.seed, self.derive = max_categories, seed, derive
+
+    def _derived_sources(self, df: pd.DataFrame) -> dict[str, str]:
+        """Numeric column -> the categorical column that fixes its value in every training row (the first such)."""
+        if not self.derive:
+            return {}
+        sources = [c.name for c in self.schema.columns if c.kind in LABEL_KINDS and c.name != self.target]
+        found = {}
+        for spec in self.schema.columns:
+            if spec.kind in NUMERIC_KINDS and spec.name != self.target:
+                source = next((name for name in sources if determines(df[name], df[spec.name])), None)
+                if source is not None:
+                    found[spec.name] = source
+        return found
 
     def fit(self, df: pd.DataFrame) -> "TableEncoder":
         """Learn every column's transform; the regression target leads the numeric block, as in TabDDPM."""
@@ -92,8 +107,13 @@ class TableEncoder:
             _check_target(self.schema, df, self.target, self.task)
         self.numeric_, self.categorical_, self.unmodelled_ = [], [], []
         self.label_ = None
+        derived_sources = self._derived_sources(df)
+        self.derived_ = [DerivedColumn(NumericColumn(name, self.schema[name].kind, self.schema[name].dtype), source)
+                         .fit(df[name], df[source]) for name, source in derived_sources.items()]
         for spec in self.schema.columns:
             series = df[spec.name]
+            if spec.name in derived_sources:
+                continue
             if spec.name == self.target and self.task == "classification":
                 self.label_ = CategoricalColumn(spec.name, spec.dtype).fit(series)
             elif spec.name == self.target:
@@ -175,6 +195,8 @@ class TableEncoder:
             columns[self.target] = self.label_.decode(encoded.y, rng)
         for column in self.unmodelled_:
             columns[column.name] = column.generate(n, rng)
+        for derived in self.derived_:
+            columns[derived.name] = derived.generate(columns[derived.source])
         return pd.DataFrame({name: columns[name].reset_index(drop=True) for name in self.schema.names})
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -185,6 +207,7 @@ class TableEncoder:
             "numeric": [c.state() for c in self.numeric_],
             "categorical": [c.state() for c in self.categorical_],
             "unmodelled": [{"type": type(c).__name__, **c.state()} for c in self.unmodelled_],
+            "derived": [c.state() for c in self.derived_],
             "label": self.label_.state() if self.label_ else None,
             "class_frequencies": None if self.class_frequencies_ is None else self.class_frequencies_.tolist(),
         }
@@ -200,6 +223,7 @@ class TableEncoder:
         encoder.categorical_ = [CategoricalColumn.from_state(s) for s in meta["categorical"]]
         kinds = {"ConstantColumn": ConstantColumn, "IdColumn": IdColumn}
         encoder.unmodelled_ = [kinds[s["type"]].from_state(s) for s in meta["unmodelled"]]
+        encoder.derived_ = [DerivedColumn.from_state(s) for s in meta.get("derived", [])]  # absent in files saved before derived columns
         encoder.label_ = CategoricalColumn.from_state(meta["label"]) if meta["label"] else None
         freqs = meta["class_frequencies"]
         encoder.class_frequencies_ = None if freqs is None else np.asarray(freqs)
