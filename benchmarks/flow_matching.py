@@ -185,6 +185,7 @@ def main() -> None:
                         help="also score each set after the package's marginal calibration (maps learnt from 20,000 rows)")
     parser.add_argument("--categories", default="argmax", choices=["argmax", "sample"],
                         help="scored sets: each categorical is the argmax of its block at t = 1, or drawn from it")
+    parser.add_argument("--save-sets", help="folder: write each scored set as <variant>.parquet (scratch analysis)")
     parser.add_argument("--teacher", help="weights file (scratch): load the teacher and its couplings if present, else save them")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -219,6 +220,9 @@ def main() -> None:
         return None if freq is None else torch.multinomial(torch.as_tensor(freq, dtype=torch.float32), count, replacement=True, generator=g)
 
     def report(name: str, fake, rows_per_s: float) -> None:
+        if args.save_sets:
+            os.makedirs(args.save_sets, exist_ok=True)
+            fake.to_parquet(os.path.join(args.save_sets, name.replace(" ", "_") + ".parquet"))
         result = td.evaluate(data.train, fake, data.test, target=TARGET, task=task, seed=args.seed, verbose=False,
                              metrics=["fidelity", "detection", "privacy"])
         scored = [catboost_score(fake, data, seed=s) for s in range(args.catboost_seeds)]

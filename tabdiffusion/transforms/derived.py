@@ -46,8 +46,8 @@ class DerivedColumn:
     def generate(self, source: pd.Series) -> pd.Series:
         """The column's values for the generated source column (every generated level is a training level)."""
         lookup = dict(zip(self.levels_, self.values_))
-        values = np.array([lookup[to_json_value(v)] for v in source], dtype=np.float64)
-        return self.column.from_float(values)
+        codes, uniques = pd.factorize(pd.Series(source, copy=False), use_na_sentinel=False)  # one lookup per level
+        return self.column.from_float(np.array([lookup[to_json_value(u)] for u in uniques], dtype=np.float64)[codes])
 
     def state(self) -> dict:
         return {"column": self.column.state(), "source": self.source, "levels": self.levels_, "values": self.values_}
