@@ -185,6 +185,8 @@ def main() -> None:
                         help="also score each set after the package's marginal calibration (maps learnt from 20,000 rows)")
     parser.add_argument("--categories", default="argmax", choices=["argmax", "sample"],
                         help="scored sets: each categorical is the argmax of its block at t = 1, or drawn from it")
+    parser.add_argument("--throughput-rows", type=int, default=0,
+                        help="also time each student on this many rows (batches of 16,384; float32 and bfloat16)")
     parser.add_argument("--save-sets", help="folder: write each scored set as <variant>.parquet (scratch analysis)")
     parser.add_argument("--teacher", help="weights file (scratch): load the teacher and its couplings if present, else save them")
     parser.add_argument("--seed", type=int, default=0)
@@ -238,6 +240,18 @@ def main() -> None:
         x_num, x_cat = flow.split(flow.sample(net, z, y_new, euler_steps, power, eta, g), g if args.categories == "sample" else None)
         return Encoded(x_num.numpy(), x_cat.numpy(), None if y_new is None else y_new.numpy())
 
+    def throughput(name: str, net, euler_steps: int, batch: int = 16384) -> None:
+        """Rows/s of sampling plus decoding `--throughput-rows` rows in batches, float32 and bfloat16 matrix products."""
+        for precision in ("float32", "bfloat16"):
+            start = time.perf_counter()
+            for i in range(0, args.throughput_rows, batch):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                    codes = draw(net, min(batch, args.throughput_rows - i), euler_steps, 1.0, 0.0, args.seed + 3 + i)
+                encoder.decode(Encoded(codes.x_num.astype(np.float32), codes.x_cat, codes.y), np.random.default_rng(i))
+            seconds = time.perf_counter() - start
+            print(json.dumps({"throughput": name, "precision": precision, "rows": args.throughput_rows,
+                              "seconds": round(seconds, 2), "rows_per_s": round(args.throughput_rows / seconds)}), flush=True)
+
     def score(name: str, net, euler_steps: int, power: float = 1.0, eta: float = 0.0) -> None:
         start = time.perf_counter()
         codes = draw(net, len(data.train), euler_steps, power, eta, args.seed + 1)
@@ -251,7 +265,7 @@ def main() -> None:
             calibrated = Encoded(calibration.apply(codes.x_num).astype(np.float32), codes.x_cat, codes.y)
             report(name + " calibrated", encoder.decode(calibrated, np.random.default_rng(args.seed + 1)), float("nan"))
 
-    for k in map(int, args.sample_steps.split(",")):
+    for k in [int(v) for v in args.sample_steps.split(",") if v]:  # "": no teacher rows
         for eta in map(float, args.eta.split(",")):
             score(f"flow euler {k}" + (f" eta {eta:g}" if eta else ""), teacher, k, args.t_power, eta)
 
@@ -280,6 +294,8 @@ def main() -> None:
                           "train_seconds": round(time.perf_counter() - start, 1)}), flush=True)
         for k in map(int, args.student_steps.split(",")):
             score(f"reflow euler {k}", student, k)
+            if args.throughput_rows:
+                throughput(f"reflow euler {k}", student, k)
 
     if args.baseline:
         start = time.perf_counter()
