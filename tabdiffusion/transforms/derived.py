@@ -16,12 +16,17 @@ from .numeric import NumericColumn
 MIN_ROWS_PER_LEVEL = 10  # on average: fewer, and a column could be constant within levels by chance
 
 
-def determines(source: pd.Series, values: pd.Series) -> bool:
-    """Whether `source` (categorical) fixes `values` (numeric, no missing, at least two values) in every row."""
-    if values.isna().any() or values.nunique() < 2:
+def level_codes(source: pd.Series) -> tuple[np.ndarray, list]:
+    """Each row's level index in `source` (missing is a level) and each level's JSON value (None for missing)."""
+    codes, uniques = pd.factorize(pd.Series(source, copy=False), use_na_sentinel=False)
+    return codes, [to_json_value(u) for u in uniques]
+
+
+def determines(codes: np.ndarray, n_levels: int, values: pd.Series, n_values: int) -> bool:
+    """Whether the levels `codes` (from level_codes) fix `values` (n_values = values.nunique()) in every row."""
+    if len(codes) < n_levels * MIN_ROWS_PER_LEVEL or n_values > n_levels:  # more values than levels: a level has two
         return False
-    per_level = values.groupby(source.astype(object).map(to_json_value).fillna("\0missing"), sort=False).nunique()
-    return len(per_level) * MIN_ROWS_PER_LEVEL <= len(values) and bool((per_level == 1).all())
+    return bool((values.groupby(codes, sort=False).nunique() == 1).all())
 
 
 class DerivedColumn:
@@ -37,17 +42,16 @@ class DerivedColumn:
     def fit(self, series: pd.Series, source: pd.Series) -> "DerivedColumn":
         """Learn the value of each source level (JSON keys, so the mapping goes into the model file as is)."""
         self.column.fit(series)
-        floats = pd.Series(self.column.to_float(series), index=series.index)
-        first = floats.groupby(source.astype(object).map(to_json_value).fillna("\0missing"), sort=False).first()
-        self.levels_ = [None if level == "\0missing" else level for level in first.index]
+        codes, self.levels_ = level_codes(source)
+        first = pd.Series(self.column.to_float(series)).groupby(codes).first()  # every level has rows: index 0..k-1
         self.values_ = first.to_numpy(dtype=np.float64).tolist()
         return self
 
     def generate(self, source: pd.Series) -> pd.Series:
         """The column's values for the generated source column (every generated level is a training level)."""
         lookup = dict(zip(self.levels_, self.values_))
-        codes, uniques = pd.factorize(pd.Series(source, copy=False), use_na_sentinel=False)  # one lookup per level
-        return self.column.from_float(np.array([lookup[to_json_value(u)] for u in uniques], dtype=np.float64)[codes])
+        codes, levels = level_codes(source)  # one lookup per level, not per row
+        return self.column.from_float(np.array([lookup[level] for level in levels], dtype=np.float64)[codes])
 
     def state(self) -> dict:
         return {"column": self.column.state(), "source": self.source, "levels": self.levels_, "values": self.values_}

@@ -13,7 +13,7 @@ from sklearn.preprocessing import QuantileTransformer
 from ..errors import SchemaError
 from ..schema import LABEL_KINDS, NUMERIC_KINDS, TableSchema, Task, infer_task
 from .categorical import CategoricalColumn, to_json_value
-from .derived import DerivedColumn, determines
+from .derived import DerivedColumn, determines, level_codes
 from .numeric import NumericColumn
 from .unmodelled import ConstantColumn, IdColumn
 
@@ -88,16 +88,22 @@ class TableEncoder:
         self.max_categories, self.seed, self.derive = max_categories, seed, derive
 
     def _derived_sources(self, df: pd.DataFrame) -> dict[str, str]:
-        """Numeric column -> the categorical column that fixes its value in every training row (the first such)."""
+        """Numeric column without missing values -> the categorical column that fixes its value in every training row
+        (the first such)."""
         if not self.derive:
             return {}
-        sources = [c.name for c in self.schema.columns if c.kind in LABEL_KINDS and c.name != self.target]
+        sources = {c.name: level_codes(df[c.name]) for c in self.schema.columns
+                   if c.kind in LABEL_KINDS and c.name != self.target}  # factorised once, tested against every numeric
         found = {}
         for spec in self.schema.columns:
-            if spec.kind in NUMERIC_KINDS and spec.name != self.target:
-                source = next((name for name in sources if determines(df[name], df[spec.name])), None)
-                if source is not None:
-                    found[spec.name] = source
+            values = df[spec.name]
+            if spec.kind not in NUMERIC_KINDS or spec.name == self.target or values.isna().any():
+                continue
+            n_values = values.nunique()  # once per column: under 2 it is a constant column, not a derived one
+            source = next((name for name, (codes, levels) in sources.items()
+                           if n_values >= 2 and determines(codes, len(levels), values, n_values)), None)
+            if source is not None:
+                found[spec.name] = source
         return found
 
     def fit(self, df: pd.DataFrame) -> "TableEncoder":
