@@ -17,7 +17,7 @@ lr, weight decay, EMA), without FiLM as when design.md's flow measurements were 
 levels so that its integer (t, label) embedding applies; training uses tabdiffusion's loop with the default's steps.
 Every variant is scored with evaluate (train split as real, test split as holdout) and the paper's tuned CatBoost
 (`--catboost-seeds` seeds, one synthetic set of train size). rows_per_s is sampling plus decoding, end to end,
-in float32 (the default's row uses its own bfloat16 sampler where the CPU has it).
+in float32 (the default's row uses its own precision, 'auto').
 """
 
 from __future__ import annotations

@@ -59,9 +59,9 @@ class ModelConfig:
     sampler: Literal["ancestral", "ddim"] = "ancestral"
     sampling_steps: int | None = None  # None: every training timestep
     eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
-    sampling_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: bfloat16 where it is native
-    training_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: where it trains faster (see
-    # bfloat16_trains_faster); bfloat16 runs the training forward pass's matrix products in it
+    sampling_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: where it is faster (bfloat16_is_faster)
+    training_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: likewise; bfloat16 runs the
+    # training forward pass's matrix products in it
     dequantize: bool = False  # spread tied numeric values over their quantile interval (see transforms.table)
     fourier_features: int = 0  # learned periodic features per numeric column in the denoiser's input (0: none)
     film: bool = False  # modulate every hidden layer by the timestep/label embedding (False: input only, as TabDDPM;
@@ -126,14 +126,15 @@ def cpu_vendor() -> str:
     return platform.processor()
 
 
-def bfloat16_trains_faster(device: torch.device) -> bool:
-    """Whether mixed-precision (bfloat16) training steps are faster than float32 ones on `device`, decided from the
-    hardware alone so that a seeded fit is reproducible on one machine.
+def bfloat16_is_faster(device: torch.device) -> bool:
+    """Whether the denoiser's matrix products run faster in bfloat16 than in float32 on `device` (training steps and
+    sampling), decided from the hardware alone so that a seeded fit is reproducible on one machine.
 
     Native bfloat16 is not enough on a CPU: AVX512-BF16 made the default's training steps 1.4-1.6x faster on an AMD
-    EPYC but 0.90-0.98x on an Intel Xeon without AMX (design.md, "Mixed-precision training"). So a CPU trains in
-    bfloat16 with AMX (built for bfloat16 matrix products; not measured here) or with AVX512-BF16 on a CPU known to
-    be AMD's; an unknown vendor stays in float32.
+    EPYC but 0.90-0.98x on an Intel Xeon without AMX (design.md, "Mixed-precision training"), and sampling there is
+    1.1x faster in float32 since the sampler's forward pass is mostly matrix products ("Grouped FiLM"). So a CPU
+    uses bfloat16 with AMX (built for bfloat16 matrix products; not measured here) or with AVX512-BF16 on a CPU known
+    to be AMD's; an unknown vendor stays in float32.
     """
     if device.type != "cpu":
         return bfloat16_is_native(device)
@@ -147,12 +148,11 @@ def _cpu_has(helper: str) -> bool:
     return bool(getattr(torch.cpu, helper, lambda: False)())
 
 
-def uses_bfloat16(precision: str, device: torch.device, training: bool = False) -> bool:
-    """Whether a precision setting ('auto', 'float32' or 'bfloat16') runs the denoiser in bfloat16 on `device`, for
-    sampling or (`training`) for the training forward pass."""
+def uses_bfloat16(precision: str, device: torch.device) -> bool:
+    """Whether a precision setting ('auto', 'float32' or 'bfloat16') runs the denoiser in bfloat16 on `device`."""
     if precision != "auto":
         return precision == "bfloat16"
-    return bfloat16_trains_faster(device) if training else bfloat16_is_native(device)
+    return bfloat16_is_faster(device)
 
 
 def auto_steps(n_rows: int, batch_size: int) -> int:
@@ -353,7 +353,7 @@ class Synthesizer:
         model.to(device)
         x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
         y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
-        low_precision = uses_bfloat16(config.training_precision, device, training=True)
+        low_precision = uses_bfloat16(config.training_precision, device)
         # The precision this fit trained in, as d_t above: 'auto' resolved on this machine.
         config = replace(config, training_precision="bfloat16" if low_precision else "float32")
         deadline = None if self.time_budget is None else started + self.time_budget

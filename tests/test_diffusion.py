@@ -159,3 +159,23 @@ def test_denoiser_computes_the_embedding_once_per_distinct_timestep_and_label():
     one_by_one = torch.cat([model(x[i : i + 1], t[i : i + 1], y[i : i + 1]) for i in range(12)])
     assert torch.allclose(together, one_by_one, atol=1e-6)
     assert MLPDenoiser(6, [16])(x[:0], t[:0]).shape == (0, 6)  # an empty batch is fine too
+
+
+def test_grouped_inference_path_gives_the_training_path_outputs_in_the_callers_row_order():
+    # Sampling batches (many rows per (t, y) pair, eval mode, no autograd) take the grouped FiLM path; its outputs
+    # must be the gathered path's, row for row, whatever order the labels come in.
+    from tabdiffusion.nn import mlp
+
+    model = MLPDenoiser(6, [16, 16], n_classes=3, d_t=8, n_numeric=2, fourier_features=3, film=True).eval()
+    reset_parameters(model, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    rows = 3 * 2 * mlp.GROUPED_MIN_ROWS
+    x, y = torch.randn(rows, 6, generator=g), torch.randint(0, 3, (rows,), generator=g)
+    t = torch.where(torch.rand(rows, generator=g) < 0.5, 4, 9)  # two timesteps, three labels: six groups, shuffled
+    gathered = model(x, t, y)  # autograd on: the training path
+    with torch.no_grad():
+        grouped = model(x, t, y)
+        model.train()
+        assert torch.allclose(model(x, t, y), gathered)  # dropout may be active in training mode: never grouped
+    assert not torch.equal(torch.argsort(y, stable=True), torch.arange(rows))  # the labels are really interleaved
+    assert torch.allclose(grouped, gathered, atol=1e-6)

@@ -322,7 +322,7 @@ def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choic
     from tabdiffusion import synthesizer
 
     for faster, expected in ((True, "bfloat16"), (False, "float32")):
-        monkeypatch.setattr(synthesizer, "bfloat16_trains_faster", lambda device: faster)
+        monkeypatch.setattr(synthesizer, "bfloat16_is_faster", lambda device: faster)
         synth = td.Synthesizer(seed=0, training_precision="auto", **FAST).fit(mixed_table, target="label")
         assert synth.config_.training_precision == expected
     # The rule reads the hardware only: AMX, or AVX512-BF16 on a CPU known to be AMD's (design.md).
@@ -336,9 +336,8 @@ def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choic
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
         monkeypatch.setattr(synthesizer, "cpu_vendor", lambda: vendor)
-        assert synthesizer.uses_bfloat16("auto", cpu, training=True) is expected, (amx, avx512_bf16, vendor)
-        assert synthesizer.uses_bfloat16("auto", cpu) is (amx or avx512_bf16)  # sampling: native is enough
-        assert synthesizer.uses_bfloat16("float32", cpu, training=True) is False
+        assert synthesizer.uses_bfloat16("auto", cpu) is expected, (amx, avx512_bf16, vendor)
+        assert synthesizer.uses_bfloat16("float32", cpu) is False and synthesizer.uses_bfloat16("bfloat16", cpu) is True
     # Without /proc/cpuinfo the vendor comes from platform.processor().
     monkeypatch.undo()
     monkeypatch.setattr("builtins.open", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("no /proc")))

@@ -8,6 +8,10 @@ import math
 import torch
 from torch import nn
 
+# Inference with FiLM groups the rows by (t, y) pair when a batch has at least this many rows per pair on average
+# (sampling: one pair per class); training batches, one pair per row, keep the gathered path.
+GROUPED_MIN_ROWS = 64
+
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding of integer timesteps (Vaswani et al. 2017; as in DDPM); (B,) -> (B, dim)."""
@@ -85,6 +89,8 @@ class MLPDenoiser(nn.Module):
         emb, rows = self._embedding(t, y)
         if self.periodic is not None:
             x = torch.cat([x, self.periodic(x[:, : self.n_numeric])], dim=1)
+        if self.modulations is not None and not self.training and not torch.is_grad_enabled() and len(x) >= GROUPED_MIN_ROWS * len(emb):
+            return self._modulated_by_group(x, emb, rows)
         # index_select, not emb[rows]: the same gather, but its backward (index_add) is far cheaper on CPU than
         # advanced indexing's (index_put with accumulate): 52.7 -> 35.6 ms per training step on a gesture-like layout.
         h = self.input_projection(x) + emb.index_select(0, rows)
@@ -96,6 +102,27 @@ class MLPDenoiser(nn.Module):
             scale, shift = modulation(condition).chunk(2, dim=-1)
             h = torch.addcmul(shift.index_select(0, rows), h, (1 + scale).index_select(0, rows))  # h * (1 + scale) + shift
         return self.head(h)
+
+    def _modulated_by_group(self, x: torch.Tensor, emb: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The FiLM forward pass for inference, with the rows of each (t, y) pair made contiguous: every layer's
+        embedding, scale and shift then apply in place to a slice, instead of being gathered into (B, width) copies.
+
+        Sampling holds one pair per class, so this is the sampler's path. Same function as `forward`'s other path
+        (up to float rounding); the default's forward pass on 16,384 rows runs 1.6-1.8x faster (design.md, "Grouped FiLM").
+        """
+        order = torch.argsort(rows, stable=True)
+        counts = torch.bincount(rows, minlength=len(emb)).tolist()
+        h = self.input_projection(x.index_select(0, order))
+        for k, part in enumerate(h.split(counts)):
+            part.add_(emb[k])
+        condition = nn.functional.silu(emb)
+        for i, modulation in enumerate(self.modulations):
+            h = torch.relu_(self.mlp[3 * i](h))  # Linear, ReLU; Dropout is the identity outside training
+            scale, shift = modulation(condition).chunk(2, dim=-1)
+            for k, part in enumerate(h.split(counts)):
+                part.mul_(1 + scale[k]).add_(shift[k])
+        out = self.head(h)
+        return torch.empty_like(out).index_copy_(0, order, out)  # back in the caller's row order
 
 
 @torch.no_grad()
