@@ -75,6 +75,7 @@ def main() -> None:
         worst = dict(sorted(errors.items(), key=lambda kv: -kv[1])[:4])
         print(json.dumps({"variant": name, "overrides": overrides, "fit_seconds": round(fit_seconds, 1),
                           "steps": synth.history_.steps, "sample_seconds": round(sample_seconds, 2), **protocol,
+                          **({"reflow_steps": synth.reflow_history_.steps} if synth.reflow_history_ else {}),
                           **{k: round(v, 4) for k, v in result.scores.items()
                              if k.endswith(("_error", "_auc", "dcr_share", "exact_copies_share", "ratio_mean"))},
                           "worst_columns": {k: round(v, 3) for k, v in worst.items()}}), flush=True)

@@ -46,7 +46,7 @@ def fit(
     time_budget: Annotated[Optional[float], typer.Option(help="Stop training after this many seconds.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Training steps (default: the preset's).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible fits.")] = None,
-    preset: Annotated[str, typer.Option(help="Hyperparameter preset: default or tabddpm.")] = "default",
+    preset: Annotated[str, typer.Option(help="Hyperparameter preset: default, flow (samples in one step) or tabddpm.")] = "default",
     column_type: Annotated[Optional[list[str]], typer.Option(help="Override a column kind: COLUMN=KIND (repeatable).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -61,7 +61,8 @@ def fit(
         synth.save(out)
     except TabDiffusionError as error:
         _fail(error)
-    typer.echo(f"Fitted {synth.history_.steps} steps in {time.perf_counter() - start:.1f}s; model written to {out}")
+    reflow = f" + {synth.reflow_history_.steps} reflow" if synth.reflow_history_ is not None else ""
+    typer.echo(f"Fitted {synth.history_.steps}{reflow} steps in {time.perf_counter() - start:.1f}s; model written to {out}")
 
 
 @app.command()

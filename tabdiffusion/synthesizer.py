@@ -5,6 +5,7 @@ This is the one module that wires schema, transforms, diffusion, the denoiser an
 
 from __future__ import annotations
 
+import copy
 import os
 import platform
 import time
@@ -18,6 +19,7 @@ import torch
 
 from . import __version__
 from ._random import Seed, numpy_rng, torch_generator
+from .diffusion.flow import Couplings, RectifiedFlow
 from .diffusion.mixed import MixedDiffusion
 from .errors import ModelFileError, NotFittedError, ParameterError, SchemaError
 from .modelfile import read_model_file, write_model_file
@@ -42,6 +44,18 @@ CALIBRATION_MIN_ROWS = 2_000
 CALIBRATION_MAX_ROWS = 20_000
 CALIBRATION_SHARE = 0.05
 
+# preset="flow": the teacher flow trains for `steps`, then maps REFLOW_PAIRS_PER_ROW noise draws per training row
+# (REFLOW_MIN_PAIRS to REFLOW_MAX_PAIRS) to rows with TEACHER_EULER_STEPS Euler steps, and the student (a copy of it)
+# trains on those pairs for reflow_steps (None: 3/4 of steps) at REFLOW_LR_SCALE times lr. Under a time budget the
+# teacher gets TEACHER_SHARE of it and the couplings at most COUPLING_SHARE of what is left (design.md, "A fast preset").
+REFLOW_PAIRS_PER_ROW = 4
+REFLOW_MIN_PAIRS = 50_000
+REFLOW_MAX_PAIRS = 100_000
+TEACHER_EULER_STEPS = 50
+REFLOW_LR_SCALE = 0.5
+TEACHER_SHARE = 0.55
+COUPLING_SHARE = 0.25
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -56,8 +70,8 @@ class ModelConfig:
     dropout: float
     ema_decay: float
     d_t: int | None = 128  # width of the input projection and embeddings; None: auto_width(input width), resolved by fit
-    sampler: Literal["ancestral", "ddim"] = "ancestral"
-    sampling_steps: int | None = None  # None: every training timestep
+    sampler: Literal["ancestral", "ddim", "euler"] = "ancestral"  # euler: the flow's (process="flow")
+    sampling_steps: int | None = None  # None: every training timestep (flow: 1 Euler step)
     eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
     sampling_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: where it is faster (bfloat16_is_faster)
     training_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: likewise; bfloat16 runs the
@@ -68,6 +82,8 @@ class ModelConfig:
     # the default preset turns it on: gesture +0.02 to +0.05 macro F1 inside the 300 s CPU budget, design.md)
     calibrate: bool = False  # after training, map the numeric codes' marginals onto the training codes' (calibration.py)
     derive_columns: bool = False  # numeric columns fixed by a categorical one are derived from it (transforms/derived.py)
+    process: Literal["diffusion", "flow"] = "diffusion"  # flow: rectified flow plus reflow (diffusion/flow.py)
+    reflow_steps: int | None = None  # flow only: training steps of the reflow round (None: 3/4 of steps; 0: none)
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -77,6 +93,14 @@ PRESETS: dict[str, ModelConfig] = {
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
         training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
         derive_columns=True,
+    ),
+    # Few-step sampling (issue 5, target 5): a rectified flow with the default's denoiser and encoding, reflowed so
+    # that one Euler step draws a row; about 40x the default's sampling speed for some quality (design.md).
+    "flow": ModelConfig(
+        d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
+        dropout=0.0, ema_decay=0.999, dequantize=True, sampler="euler", sampling_steps=1, sampling_precision="auto",
+        training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True, derive_columns=True,
+        process="flow",
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
@@ -228,7 +252,7 @@ class Synthesizer:
     def __init__(
         self,
         *,
-        preset: Literal["default", "tabddpm"] = "default",
+        preset: Literal["default", "flow", "tabddpm"] = "default",
         seed: int | None = None,
         steps: int | None = None,
         time_budget: float | None = None,
@@ -239,7 +263,7 @@ class Synthesizer:
         num_timesteps: int | None = None,
         dropout: float | None = None,
         ema_decay: float | None = None,
-        sampler: Literal["ancestral", "ddim"] | None = None,
+        sampler: Literal["ancestral", "ddim", "euler"] | None = None,
         sampling_steps: int | None = None,
         eta: float | None = None,
         sampling_precision: Literal["auto", "float32", "bfloat16"] | None = None,
@@ -249,6 +273,7 @@ class Synthesizer:
         film: bool | None = None,
         calibrate: bool | None = None,
         derive_columns: bool | None = None,
+        reflow_steps: int | None = None,
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
@@ -261,7 +286,7 @@ class Synthesizer:
         self.sampling_precision, self.training_precision = sampling_precision, training_precision
         self.dequantize = dequantize
         self.fourier_features, self.film, self.calibrate = fourier_features, film, calibrate
-        self.derive_columns = derive_columns
+        self.derive_columns, self.reflow_steps = derive_columns, reflow_steps
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
 
@@ -274,7 +299,7 @@ class Synthesizer:
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
                          "sampler", "sampling_steps", "eta", "sampling_precision", "training_precision", "dequantize",
-                         "fourier_features", "film", "calibrate", "derive_columns")
+                         "fourier_features", "film", "calibrate", "derive_columns", "reflow_steps")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
@@ -286,8 +311,15 @@ class Synthesizer:
             raise ParameterError(f"lr must be positive, got {config.lr!r}.")
         if not 0 <= config.dropout < 1 or not 0 <= config.ema_decay < 1 or config.weight_decay < 0:
             raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
-        if config.sampler not in ("ancestral", "ddim"):
+        if config.process == "flow":
+            if config.sampler != "euler":
+                raise ParameterError(f"sampler={config.sampler!r}, but preset={self.preset!r} is a flow; its sampler is 'euler'.")
+            if config.reflow_steps is not None and (isinstance(config.reflow_steps, bool) or not isinstance(config.reflow_steps, (int, np.integer)) or config.reflow_steps < 0):
+                raise ParameterError(f"reflow_steps must be an integer >= 0 (0: no reflow) or None, got {config.reflow_steps!r}.")
+        elif config.sampler not in ("ancestral", "ddim"):
             raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
+        elif config.reflow_steps is not None:
+            raise ParameterError(f"reflow_steps applies to preset='flow' only; preset={self.preset!r} is a diffusion model.")
         for name in ("dequantize", "film", "calibrate", "derive_columns"):
             if not isinstance(getattr(config, name), (bool, np.bool_)):
                 raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
@@ -309,8 +341,11 @@ class Synthesizer:
         _check_positive_int("sample_batch_size", self.sample_batch_size)
         return replace(config, d_layers=tuple(int(d) for d in config.d_layers))
 
-    def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion, MLPDenoiser]:
-        diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device)
+    def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion | RectifiedFlow, MLPDenoiser]:
+        if config.process == "flow":
+            diffusion: MixedDiffusion | RectifiedFlow = RectifiedFlow(len(encoder.numeric_), encoder.category_sizes, device)
+        else:
+            diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device)
         d_t = config.d_t or auto_width(MLPDenoiser.input_features(diffusion.input_width, diffusion.n_numeric, config.fourier_features))
         model = MLPDenoiser(
             diffusion.input_width, list(config.d_layers), encoder.n_classes, d_t, config.dropout,
@@ -347,6 +382,8 @@ class Synthesizer:
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         if config.steps is None:
             config = replace(config, steps=auto_steps(len(df), config.batch_size))
+        if config.process == "flow" and config.reflow_steps is None:
+            config = replace(config, reflow_steps=max(1, 3 * config.steps // 4))
         diffusion, model = self._build(encoder, config, device)
         config = replace(config, d_t=model.d_t)  # the resolved width, so that the model file rebuilds the same network
         reset_parameters(model, torch_generator(rng, "cpu"))
@@ -358,18 +395,66 @@ class Synthesizer:
         config = replace(config, training_precision="bfloat16" if low_precision else "float32")
         deadline = None if self.time_budget is None else started + self.time_budget
         reserved = CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0
+        reflowing = config.process == "flow" and config.reflow_steps > 0
+        left = None if deadline is None else deadline - reserved - time.perf_counter()
         ema, history = train(
             model, diffusion, x_num, x_cat, y,
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-            time_budget=None if deadline is None else max(1e-6, deadline - reserved - time.perf_counter()),
+            time_budget=None if left is None else max(1e-6, left * (TEACHER_SHARE if reflowing else 1.0)),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
             low_precision=low_precision, verbose=self.verbose,
         )
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
+        self.reflow_history_ = None
+        if reflowing:
+            self.model_, self.reflow_history_ = self._reflow(ema, len(df), rng, None if deadline is None else deadline - reserved, low_precision)
         self.calibration_ = self._fit_calibration(encoded, rng, deadline) if config.calibrate and encoder.numeric_ else None
         self._sample_rng = _sample_stream(self.seed_)
         return self
+
+    def _reflow(self, teacher: MLPDenoiser, n_rows: int, rng: np.random.Generator, deadline: float | None,
+                low_precision: bool) -> tuple[MLPDenoiser, History]:
+        """Reflow (flow preset): pair noise draws with the teacher's rows, then train a copy of the teacher on those
+        pairs at the one- and two-step Euler times; returns the student (its EMA copy) and its loss history.
+
+        Under a deadline the couplings stop after COUPLING_SHARE of the time left (at least one batch) and the
+        student trains until the deadline.
+        """
+        config, flow = self.config_, self.diffusion_
+        pairs = min(REFLOW_MAX_PAIRS, max(REFLOW_MIN_PAIRS, REFLOW_PAIRS_PER_ROW * n_rows))
+        generator = torch_generator(rng, self.device_)
+        y_all = self._draw_labels(pairs, generator)
+        batch = self.sample_batch_size
+        stop = None if deadline is None else time.perf_counter() + COUPLING_SHARE * max(0.0, deadline - time.perf_counter())
+        noise, rows = [], []
+        for start in range(0, pairs, batch):
+            began = time.perf_counter()
+            z = torch.randn((min(batch, pairs - start), flow.input_width), generator=generator, device=self.device_)
+            labels = None if y_all is None else y_all[start : start + len(z)]
+            noise.append(z)
+            rows.append(flow.euler(teacher, z, labels, TEACHER_EULER_STEPS, low_precision))
+            now = time.perf_counter()
+            if stop is not None and now + (now - began) > stop:
+                break
+        z, rows_t = torch.cat(noise), torch.cat(rows)
+        y = None if y_all is None else y_all[: len(z)]
+        index = torch.arange(len(z), dtype=torch.float32, device=self.device_)[:, None]
+        return train(
+            copy.deepcopy(teacher).requires_grad_(True), Couplings(flow, z, rows_t), index,
+            torch.zeros((len(z), 0), dtype=torch.long, device=self.device_), y,
+            steps=config.reflow_steps, batch_size=config.batch_size, lr=REFLOW_LR_SCALE * config.lr,
+            time_budget=None if deadline is None else max(1e-6, deadline - time.perf_counter()),
+            weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=generator,
+            low_precision=low_precision, verbose=self.verbose,
+        )
+
+    def _draw_labels(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """n class labels drawn with the training frequencies (None without a class target)."""
+        if self.encoder_.class_frequencies_ is None:
+            return None
+        weights = torch.as_tensor(self.encoder_.class_frequencies_, dtype=torch.float32, device=self.device_)
+        return torch.multinomial(weights, n, replacement=True, generator=generator)
 
     def _fit_calibration(self, encoded: Encoded, rng: np.random.Generator, deadline: float | None) -> MarginalCalibration:
         """Draw codes from the fitted model (fewer if the deadline comes) and learn the maps onto the training codes.
@@ -420,10 +505,7 @@ class Synthesizer:
 
     def _sample_codes(self, n: int, generator: torch.Generator) -> Encoded:
         """`n` rows of model codes, labels drawn with the training frequencies, in batches of sample_batch_size."""
-        y = None
-        if self.encoder_.class_frequencies_ is not None:
-            weights = torch.as_tensor(self.encoder_.class_frequencies_, dtype=torch.float32, device=self.device_)
-            y = torch.multinomial(weights, n, replacement=True, generator=generator)
+        y = self._draw_labels(n, generator)
         low_precision = uses_bfloat16(self.config_.sampling_precision, self.device_)
         parts_num, parts_cat = [], []
         for start in range(0, n, self.sample_batch_size):
@@ -449,6 +531,7 @@ class Synthesizer:
             "config": asdict(self.config_),
             "encoder": encoder_meta,
             "history": asdict(self.history_),
+            "reflow_history": None if self.reflow_history_ is None else asdict(self.reflow_history_),
         }
         tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
         tensors.update({f"encoder.{k}": v for k, v in encoder_arrays.items()})
@@ -470,6 +553,7 @@ class Synthesizer:
             diffusion, model = synth._build(encoder, config, synth.device_)
             model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
             history = History(**payload["history"])
+            reflow_history = History(**payload["reflow_history"]) if payload.get("reflow_history") else None
             calibration_arrays = {k.removeprefix("calibration."): v.numpy() for k, v in tensors.items() if k.startswith("calibration.")}
             calibration = MarginalCalibration.from_state(calibration_arrays) if calibration_arrays else None
             seed = int(payload["seed"])
@@ -480,7 +564,7 @@ class Synthesizer:
             ) from None
         synth.seed_, synth.config_, synth.schema_, synth.encoder_ = seed, config, encoder.schema, encoder
         synth.diffusion_, synth.model_, synth.history_ = diffusion, model.to(synth.device_).eval(), history
-        synth.calibration_ = calibration
+        synth.calibration_, synth.reflow_history_ = calibration, reflow_history
         synth._sample_rng = _sample_stream(seed)
         return synth
 

@@ -374,3 +374,26 @@ def test_sampled_rows_keep_a_column_that_a_category_fixes_exactly_also_after_sav
     assert [c.name for c in synth.encoder_.derived_] == ["degree_num"]
     assert td.Synthesizer(seed=0, derive_columns=False, **FAST).fit(table).encoder_.derived_ == []
     assert td.Synthesizer(preset="tabddpm", seed=0, **FAST).fit(table).encoder_.derived_ == []  # the paper's method models it
+
+
+def test_flow_preset_reflows_samples_in_one_step_and_round_trips(mixed_table, tmp_path):
+    settings = {**FAST, "steps": 40}
+    synth = td.Synthesizer(preset="flow", seed=0, **settings).fit(mixed_table, target="label")
+    assert synth.config_.process == "flow" and synth.config_.sampling_steps == 1
+    assert synth.config_.reflow_steps == 30 and synth.reflow_history_.steps == 30  # 3/4 of the teacher's steps
+    fake = synth.sample(300, seed=1)
+    assert list(fake.columns) == list(mixed_table.columns) and fake.dtypes.to_dict() == mixed_table.dtypes.to_dict()
+    assert set(fake["label"].dropna()) <= set(mixed_table["label"].dropna())
+    with patch.object(synth.model_, "forward", wraps=synth.model_.forward) as forward:
+        synth.sample(10, seed=2)
+    assert forward.call_count == 1  # one network evaluation per batch
+    loaded = td.Synthesizer.load(synth.save(tmp_path / "flow.tdm"))
+    assert loaded.reflow_history_.steps == 30
+    pd.testing.assert_frame_equal(loaded.sample(50, seed=1), synth.sample(50, seed=1))
+    # reflow_steps=0: the flow without reflow, sampled with its own Euler steps; the diffusion presets refuse it.
+    plain = td.Synthesizer(preset="flow", seed=0, reflow_steps=0, sampling_steps=4, **settings).fit(mixed_table, target="label")
+    assert plain.reflow_history_ is None and plain.sample(20, seed=0).shape == (20, mixed_table.shape[1])
+    with pytest.raises(td.ParameterError, match="reflow_steps applies to preset='flow' only"):
+        td.Synthesizer(reflow_steps=10, **settings).fit(mixed_table, target="label")
+    with pytest.raises(td.ParameterError, match="its sampler is 'euler'"):
+        td.Synthesizer(preset="flow", sampler="ddim", **settings).fit(mixed_table, target="label")
