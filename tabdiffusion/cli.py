@@ -72,18 +72,18 @@ def sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.csv or .parquet).")],
     seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible samples.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    chunk_rows: Annotated[Optional[int], typer.Option(help="Rows generated and written at a time, which bounds memory (default: 100,000).")] = None,
 ) -> None:
-    """Generate synthetic rows from a saved model."""
+    """Generate synthetic rows from a saved model, written chunk by chunk."""
     from .synthesizer import Synthesizer
-    from .tables import write_table
+    from .tables import write_chunks
 
     try:
         start = time.perf_counter()
-        table = Synthesizer.load(model, device=device).sample(rows, seed=seed)
-        write_table(table, out)
+        _, written = write_chunks(Synthesizer.load(model, device=device).sample_chunks(rows, seed=seed, chunk_rows=chunk_rows), out)
     except TabDiffusionError as error:
         _fail(error)
-    typer.echo(f"Wrote {len(table)} rows to {out} in {time.perf_counter() - start:.1f}s")
+    typer.echo(f"Wrote {written} rows to {out} in {time.perf_counter() - start:.1f}s")
 
 
 @app.command()

@@ -11,7 +11,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Iterator, Literal, Mapping
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,10 @@ CALIBRATION_ROWS_PER_ROW = 4
 CALIBRATION_MIN_ROWS = 2_000
 CALIBRATION_MAX_ROWS = 20_000
 CALIBRATION_SHARE = 0.05
+
+# sample() and sample_chunks() decode at most SAMPLE_CHUNK_ROWS rows at a time: what sample_chunks holds in memory,
+# whatever n is (the CLI's `sample` writes chunk by chunk). Up to this n, one chunk: the same rows as one batch.
+SAMPLE_CHUNK_ROWS = 100_000
 
 # preset="flow": the teacher flow trains for `steps`, then maps REFLOW_PAIRS_PER_ROW noise draws per training row
 # (REFLOW_MIN_PAIRS to REFLOW_MAX_PAIRS) to rows with TEACHER_EULER_STEPS Euler steps, and the student (a copy of it)
@@ -491,17 +495,32 @@ class Synthesizer:
     def sample(self, n: int, seed: Seed = None) -> pd.DataFrame:
         """`n` synthetic rows with the training table's columns, order and dtypes.
 
-        With `seed=None` successive calls continue one random stream started at fit (or load) time.
+        With `seed=None` successive calls continue one random stream started at fit (or load) time. The rows are
+        `sample_chunks(n, seed)` put together.
+        """
+        chunks = list(self.sample_chunks(n, seed))
+        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+
+    def sample_chunks(self, n: int, seed: Seed = None, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+        """`n` synthetic rows as consecutive tables of at most `chunk_rows` rows (None: SAMPLE_CHUNK_ROWS), each
+        generated when it is asked for, so memory stays bounded by `chunk_rows` however large `n` is; with the
+        default `chunk_rows` and the same seed they put together the table `sample(n, seed)` returns. Generated keys
+        stay unique across chunks.
         """
         self._check_fitted("sample")
         if isinstance(n, float) and n.is_integer() and n > 0:
             raise ParameterError(f"n must be an integer number of rows, got the float {n!r}; pass int(n).")
         n = _check_positive_int("n", n)
+        chunk_rows = SAMPLE_CHUNK_ROWS if chunk_rows is None else _check_positive_int("chunk_rows", chunk_rows)
         rng = self._sample_rng if seed is None else numpy_rng(seed)
-        encoded = self._sample_codes(n, torch_generator(rng, self.device_))
-        if self.calibration_ is not None:
-            encoded = replace(encoded, x_num=self.calibration_.apply(encoded.x_num).astype(np.float32))
-        return self.encoder_.decode(encoded, rng)
+        return self._chunks(n, chunk_rows, rng, torch_generator(rng, self.device_))
+
+    def _chunks(self, n: int, chunk_rows: int, rng: np.random.Generator, generator: torch.Generator) -> Iterator[pd.DataFrame]:
+        for first_row in range(0, n, chunk_rows):
+            encoded = self._sample_codes(min(chunk_rows, n - first_row), generator)
+            if self.calibration_ is not None:
+                encoded = replace(encoded, x_num=self.calibration_.apply(encoded.x_num).astype(np.float32))
+            yield self.encoder_.decode(encoded, rng, first_row)
 
     def _sample_codes(self, n: int, generator: torch.Generator) -> Encoded:
         """`n` rows of model codes, labels drawn with the training frequencies, in batches of sample_batch_size."""

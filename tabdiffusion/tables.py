@@ -6,6 +6,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
@@ -72,12 +73,37 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a DataFrame to .csv or .parquet (chosen by suffix), atomically."""
+    return write_chunks([df], path)[0]
+
+
+def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tuple[Path, int]:
+    """Write consecutive tables with the same columns as one .csv or .parquet file, one chunk in memory at a time,
+    atomically (a failure part-way leaves no file); returns the path and the number of rows written."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        return atomic_write(path, lambda temp: df.to_csv(temp, index=False))
-    if suffix in (".parquet", ".pq"):
-        return atomic_write(path, lambda temp: df.to_parquet(temp, index=False))
-    raise ParameterError(f"Cannot write {str(path)!r}: the file name must end in .csv or .parquet.")
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ParameterError(f"Cannot write {str(path)!r}: the file name must end in .csv or .parquet.")
+    rows = 0
+
+    def write(temp: str) -> None:
+        nonlocal rows
+        writer = None
+        try:
+            for i, chunk in enumerate(chunks):
+                if suffix == ".csv":
+                    chunk.to_csv(temp, index=False, header=i == 0, mode="w" if i == 0 else "a")
+                else:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    table = pa.Table.from_pandas(chunk, schema=None if writer is None else writer.schema, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(temp, table.schema)
+                    writer.write_table(table)
+                rows += len(chunk)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    return atomic_write(path, write), rows
 
 
 def load_demo_table() -> pd.DataFrame:

@@ -397,3 +397,26 @@ def test_flow_preset_reflows_samples_in_one_step_and_round_trips(mixed_table, tm
         td.Synthesizer(reflow_steps=10, **settings).fit(mixed_table, target="label")
     with pytest.raises(td.ParameterError, match="its sampler is 'euler'"):
         td.Synthesizer(preset="flow", sampler="ddim", **settings).fit(mixed_table, target="label")
+
+
+def test_sample_chunks_are_made_when_asked_for_and_add_up_to_sample(monkeypatch):
+    from tabdiffusion import synthesizer
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"row_id": rng.permutation(np.arange(1, 51)), "x": rng.normal(size=50), "c": rng.choice(["a", "b"], 50)})
+    synth = td.Synthesizer(seed=0, **FAST).fit(table)
+    with patch.object(synth, "_sample_codes", wraps=synth._sample_codes) as codes:
+        stream = synth.sample_chunks(130, seed=3, chunk_rows=40)
+        first = next(stream)
+        assert codes.call_count == 1 and len(first) == 40  # one chunk's rows exist, not n
+        rest = list(stream)
+    assert [len(chunk) for chunk in rest] == [40, 40, 10] and codes.call_count == 4
+    together = pd.concat([first, *rest], ignore_index=True)
+    assert together["row_id"].is_unique and together["row_id"].min() > 50  # keys never repeat across chunks
+    assert together.dtypes.to_dict() == table.dtypes.to_dict()
+    # sample() is its chunks put together: one chunk up to SAMPLE_CHUNK_ROWS rows, several past it.
+    pd.testing.assert_frame_equal(synth.sample(130, seed=3), next(synth.sample_chunks(130, seed=3)))
+    monkeypatch.setattr(synthesizer, "SAMPLE_CHUNK_ROWS", 40)
+    pd.testing.assert_frame_equal(synth.sample(130, seed=3), together)
+    with pytest.raises(td.ParameterError, match="chunk_rows must be a positive integer"):
+        synth.sample_chunks(10, chunk_rows=0)

@@ -186,8 +186,9 @@ class TableEncoder:
         y = self.label_.encode(df[self.target]) if self.label_ else None
         return Encoded(x_num, x_cat, y)
 
-    def decode(self, encoded: Encoded, rng: np.random.Generator) -> pd.DataFrame:
-        """A table in the original column order and dtypes from model arrays."""
+    def decode(self, encoded: Encoded, rng: np.random.Generator, first_row: int = 0) -> pd.DataFrame:
+        """A table in the original column order and dtypes from model arrays; first_row counts the rows already
+        decoded for the same sample (a later chunk), so that generated keys stay unique across chunks."""
         n = len(encoded.x_num)  # x_num always has one row per row, even with no numeric columns
         columns: dict[str, pd.Series] = {}
         if self.numeric_:
@@ -200,7 +201,7 @@ class TableEncoder:
         if self.label_:
             columns[self.target] = self.label_.decode(encoded.y, rng)
         for column in self.unmodelled_:
-            columns[column.name] = column.generate(n, rng)
+            columns[column.name] = column.generate(n, rng, first_row)
         for derived in self.derived_:
             columns[derived.name] = derived.generate(columns[derived.source])
         return pd.DataFrame({name: columns[name].reset_index(drop=True) for name in self.schema.names})

@@ -18,7 +18,8 @@ class ConstantColumn:
         self.value_ = to_json_value(series.iloc[0]) if len(series) else None
         return self
 
-    def generate(self, n: int, rng: np.random.Generator) -> pd.Series:
+    def generate(self, n: int, rng: np.random.Generator, first_row: int = 0) -> pd.Series:
+        """n copies of the value (rng and first_row are IdColumn's interface)."""
         return restore_dtype([self.value_] * n, self.dtype, self.name)
 
     def state(self) -> dict:
@@ -42,10 +43,11 @@ class IdColumn:
         self.start_ = int(series.max()) + 1 if self.is_integer_ else 0
         return self
 
-    def generate(self, n: int, rng: np.random.Generator) -> pd.Series:
-        """n distinct fresh values; integers are shuffled so row order carries no information."""
+    def generate(self, n: int, rng: np.random.Generator, first_row: int = 0) -> pd.Series:
+        """n distinct fresh values; integers are shuffled so row order carries no information. first_row: rows
+        generated before this chunk of one sample (integers continue after theirs, so chunks never repeat a key)."""
         if self.is_integer_:
-            return pd.Series(self.start_ + rng.permutation(n), name=self.name).astype(self.dtype)
+            return pd.Series(self.start_ + first_row + rng.permutation(n), name=self.name).astype(self.dtype)
         # 64 random bits per token: collisions are negligible and checked anyway.
         tokens = [f"syn-{v:016x}" for v in rng.integers(0, 2**63 - 1, size=n, dtype=np.int64)]
         if len(set(tokens)) < n:
