@@ -25,9 +25,9 @@ REBUILT = {
 NEW_SPLIT = {"insurance", "default"}
 PAPER_COLUMNS = (("real", "Real"), ("tabddpm", "TabDDPM"), ("smote", "SMOTE"), ("tvae", "TVAE"),
                  ("ctabgan_plus", "CTAB-GAN+"), ("ctabgan", "CTAB-GAN"))
-LABELS = {"real": "Real", "tabdiffusion": "tabdiffusion", "tabddpm": "tabdiffusion tabddpm preset", "smote": "SMOTE",
+LABELS = {"real": "Real", "tabdiffusion": "tabdiffusion", "tdflow": "tabdiffusion flow preset", "tabddpm": "tabdiffusion tabddpm preset", "smote": "SMOTE",
           "tvae": "TVAE (SDV)", "ctgan": "CTGAN (SDV)", "gaussiancopula": "GaussianCopula (SDV)"}
-SHORT = {"real": "Real", "tabdiffusion": "td default", "tabddpm": "td tabddpm", "smote": "SMOTE", "tvae": "TVAE",
+SHORT = {"real": "Real", "tabdiffusion": "td default", "tdflow": "td flow", "tabddpm": "td tabddpm", "smote": "SMOTE", "tvae": "TVAE",
          "ctgan": "CTGAN", "gaussiancopula": "GC"}
 FIDELITY = (("fidelity.column_shapes_error", "shape error"), ("fidelity.column_pair_trends_error", "trend error"),
             ("detection.gbm_auc", "detection AUC (GBM)"), ("privacy.dcr_share", "DCR share"),

@@ -118,7 +118,7 @@ def _code_files(method: str, commit: str | None) -> dict[PurePosixPath, bytes]:
     paths = [PurePosixPath("benchmarks/protocol.py"), PurePosixPath("benchmarks/tabddpm_data.py")]
     if method == "smote":
         paths.append(PurePosixPath("benchmarks/smote.py"))
-    packaged = method in ("tabdiffusion", "tabddpm")
+    packaged = method in ("tabdiffusion", "tdflow", "tabddpm")
     if commit is None:
         files = {path: (ROOT.parent / path).read_bytes() for path in paths}
         if packaged:  # the imported package: an installed copy is hashed as installed
