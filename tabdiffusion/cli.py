@@ -63,6 +63,9 @@ def fit(
         _fail(error)
     reflow = f" + {synth.reflow_history_.steps} reflow" if synth.reflow_history_ is not None else ""
     typer.echo(f"Fitted {synth.history_.steps}{reflow} steps in {time.perf_counter() - start:.1f}s; model written to {out}")
+    derived = [f"{column.name} (from {column.source})" for column in synth.encoder_.derived_]
+    if derived:
+        typer.echo("Read off a categorical column, not modelled: " + ", ".join(derived))
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from tabdiffusion import Synthesizer
 from tabdiffusion.cli import app
 from tabdiffusion.tables import read_table, write_table
-from conftest import make_mixed_table
+from conftest import make_coded_table, make_mixed_table
 
 runner = CliRunner()
 
@@ -19,7 +19,7 @@ def test_fit_then_sample_through_the_cli(tmp_path):
     result = runner.invoke(app, ["fit", str(tmp_path / "train.csv"), "--target", "label", "--out", str(tmp_path / "m.tdm"),
                                  "--steps", "150", "--seed", "1", "--quiet"])  # enough steps to learn the 25% missing rate
     assert result.exit_code == 0, result.output
-    assert "model written to" in result.output
+    assert "model written to" in result.output and "not modelled" not in result.output  # no derived column here
     for suffix in ("csv", "parquet"):
         out = tmp_path / f"fake.{suffix}"
         result = runner.invoke(app, ["sample", str(tmp_path / "m.tdm"), "--rows", "120", "--out", str(out), "--seed", "2"])
@@ -40,6 +40,13 @@ def test_fit_then_sample_through_the_cli(tmp_path):
         assert result.exit_code == 0 and "Wrote 120 rows" in result.output, result.output
         write_table(expected, tmp_path / f"expected.{suffix}")
         pd.testing.assert_frame_equal(read_table(out), read_table(tmp_path / f"expected.{suffix}"))
+
+
+def test_fit_names_the_columns_it_reads_off_a_categorical_column(tmp_path):
+    make_coded_table().to_csv(tmp_path / "coded.csv", index=False)
+    result = runner.invoke(app, ["fit", str(tmp_path / "coded.csv"), "--out", str(tmp_path / "c.tdm"), "--steps", "5", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "Read off a categorical column, not modelled: degree_num (from degree)" in result.output
 
 
 def test_cli_errors_are_one_line_messages(tmp_path):
