@@ -11,7 +11,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Iterator, Literal, Mapping
+from typing import Callable, Iterable, Iterator, Literal, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -214,6 +214,22 @@ def _check_positive_int(name: str, value: object) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ParameterError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+_Part = TypeVar("_Part")
+
+
+def _draw_until(items: Iterable, deadline: float | None, draw: Callable[..., _Part]) -> list[_Part]:
+    """draw(item) for each item in turn, stopping early when the next draw, if it took as long as the last, would end
+    past `deadline` (perf_counter seconds; None: never). At least one draw runs."""
+    parts = []
+    for item in items:
+        start = time.perf_counter()
+        parts.append(draw(item))
+        now = time.perf_counter()
+        if deadline is not None and now + (now - start) > deadline:
+            break
+    return parts
 
 
 def _sample_stream(seed: int) -> np.random.Generator:
@@ -431,17 +447,14 @@ class Synthesizer:
         y_all = self._draw_labels(pairs, generator)
         batch = self.sample_batch_size
         stop = None if deadline is None else time.perf_counter() + COUPLING_SHARE * max(0.0, deadline - time.perf_counter())
-        noise, rows = [], []
-        for start in range(0, pairs, batch):
-            began = time.perf_counter()
+
+        def couple(start: int) -> tuple[torch.Tensor, torch.Tensor]:
             z = torch.randn((min(batch, pairs - start), flow.input_width), generator=generator, device=self.device_)
             labels = None if y_all is None else y_all[start : start + len(z)]
-            noise.append(z)
-            rows.append(flow.euler(teacher, z, labels, TEACHER_EULER_STEPS, low_precision))
-            now = time.perf_counter()
-            if stop is not None and now + (now - began) > stop:
-                break
-        z, rows_t = torch.cat(noise), torch.cat(rows)
+            return z, flow.euler(teacher, z, labels, TEACHER_EULER_STEPS, low_precision)
+
+        coupled = _draw_until(range(0, pairs, batch), stop, couple)
+        z, rows_t = torch.cat([part[0] for part in coupled]), torch.cat([part[1] for part in coupled])
         y = None if y_all is None else y_all[: len(z)]
         index = torch.arange(len(z), dtype=torch.float32, device=self.device_)[:, None]
         return train(
@@ -467,15 +480,7 @@ class Synthesizer:
         """
         rows = min(CALIBRATION_MAX_ROWS, max(CALIBRATION_MIN_ROWS, CALIBRATION_ROWS_PER_ROW * len(encoded.x_num)))
         generator, batch = torch_generator(rng, self.device_), min(self.sample_batch_size, CALIBRATION_MIN_ROWS)
-        parts: list[Encoded] = []
-        drawn = 0
-        while drawn < rows:
-            start = time.perf_counter()
-            parts.append(self._sample_codes(batch, generator))
-            drawn += batch
-            now = time.perf_counter()
-            if deadline is not None and now + (now - start) > deadline:  # the next batch would end past it
-                break
+        parts = _draw_until([batch] * -(-rows // batch), deadline, lambda size: self._sample_codes(size, generator))
         x_num, x_cat = np.concatenate([p.x_num for p in parts]), np.concatenate([p.x_cat for p in parts])
         snapped = np.array([column.snap_values_ is not None for column in self.encoder_.numeric_])
         return MarginalCalibration.fit(x_num, encoded.x_num, self.encoder_.observed_numeric(x_cat),
