@@ -86,15 +86,15 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tup
 
     def write(temp: str) -> None:
         nonlocal rows
+        if suffix != ".csv":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
         writer = None
         try:
             for i, chunk in enumerate(chunks):
                 if suffix == ".csv":
                     chunk.to_csv(temp, index=False, header=i == 0, mode="w" if i == 0 else "a")
                 else:
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-
                     table = pa.Table.from_pandas(chunk, schema=None if writer is None else writer.schema, preserve_index=False)
                     writer = writer or pq.ParquetWriter(temp, table.schema)
                     writer.write_table(table)
