@@ -76,6 +76,24 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return write_chunks([df], path)[0]
 
 
+def _without_null_types(table):
+    """The first chunk's arrow table with each entirely-missing column typed as text instead of arrow's null type.
+
+    The Parquet file's schema is the first chunk's, and a column with no value in it (an object column of text
+    categories, missing in every row of the chunk) has no type to infer; typed null, no later chunk with values
+    would fit it. Text is what such a column holds here (other dtypes keep their type when missing).
+    """
+    import pyarrow as pa
+
+    null_columns = [i for i, field in enumerate(table.schema) if pa.types.is_null(field.type)]
+    if not null_columns:
+        return table
+    schema = table.schema
+    for i in null_columns:
+        schema = schema.set(i, schema.field(i).with_type(pa.large_string()))
+    return table.cast(schema)
+
+
 def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tuple[Path, int]:
     """Write consecutive tables with the same columns as one .csv or .parquet file, one chunk in memory at a time,
     atomically (a failure part-way leaves no file); returns the path and the number of rows written."""
@@ -95,8 +113,11 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tup
                 if suffix == ".csv":
                     chunk.to_csv(temp, index=False, header=i == 0, mode="w" if i == 0 else "a")
                 else:
-                    table = pa.Table.from_pandas(chunk, schema=None if writer is None else writer.schema, preserve_index=False)
-                    writer = writer or pq.ParquetWriter(temp, table.schema)
+                    if writer is None:
+                        table = _without_null_types(pa.Table.from_pandas(chunk, preserve_index=False))
+                        writer = pq.ParquetWriter(temp, table.schema)
+                    else:
+                        table = pa.Table.from_pandas(chunk, schema=writer.schema, preserve_index=False)
                     writer.write_table(table)
                 rows += len(chunk)
         finally:

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from tabdiffusion import Synthesizer
 from tabdiffusion.cli import app
-from tabdiffusion.tables import read_table, write_table
+from tabdiffusion.tables import read_table, write_chunks, write_table
 from conftest import make_coded_table, make_mixed_table
 
 runner = CliRunner()
@@ -40,6 +40,16 @@ def test_fit_then_sample_through_the_cli(tmp_path):
         assert result.exit_code == 0 and "Wrote 120 rows" in result.output, result.output
         write_table(expected, tmp_path / f"expected.{suffix}")
         pd.testing.assert_frame_equal(read_table(out), read_table(tmp_path / f"expected.{suffix}"))
+
+
+def test_parquet_chunks_take_a_text_column_that_is_missing_in_the_whole_first_chunk(tmp_path):
+    # The file's schema comes from the first chunk; a text column with no value there must not be typed null.
+    first = pd.DataFrame({"city": pd.Series([None, None], dtype=object), "income": [1.0, None]})
+    second = pd.DataFrame({"city": pd.Series(["Oslo", None], dtype=object), "income": [2.0, 3.0]})
+    path, rows = write_chunks(iter([first, second]), tmp_path / "t.parquet")
+    back = read_table(path)
+    assert rows == 4 and back["city"].tolist()[2] == "Oslo" and back["city"].isna().tolist() == [True, True, False, True]
+    assert back["income"].fillna(-1.0).tolist() == [1.0, -1.0, 2.0, 3.0]
 
 
 def test_fit_names_the_columns_it_reads_off_a_categorical_column(tmp_path):
