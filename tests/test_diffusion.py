@@ -48,35 +48,34 @@ def test_ddim_with_true_noise_jumps_exactly_along_the_forward_process():
     assert torch.allclose(gaussian.ddim_step(xt, t, torch.full((8,), -1), noise, schedule, 1.0, g), x0, atol=1e-4)
 
 
-def _posterior(x0: torch.Tensor, codes_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule, layout) -> torch.Tensor:
-    weights = multinomial.posterior_weights(x0, codes_t, t, s, schedule, layout)
-    return weights / weights.sum(-1, keepdim=True)
+def _posterior(codes_0: torch.Tensor, codes_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule, layout) -> torch.Tensor:
+    weights = multinomial.posterior_weights(layout.flat_onehot(codes_0), codes_t, t, s, schedule, layout)
+    return weights / layout.per_level(layout.column_sums(weights))
 
 
 def test_strided_multinomial_posterior_matches_two_single_steps():
     layout, schedule = multinomial.Layout([4]), Schedule.cosine(20)
-    x0 = layout.onehot(torch.tensor([[2]]))
+    x0 = torch.tensor([[2]])
     # q(x_s | x_t, x0) for s = t - 2 must equal the sum over x_{t-1} of the two one-step posteriors.
     t, s, x_t = torch.tensor([10]), torch.tensor([8]), torch.tensor([[1]])
-    direct = _posterior(x0, x_t, t, s, schedule, layout)[0, 0]
-    mid = _posterior(x0, x_t, t, t - 1, schedule, layout)[0, 0]
-    two = sum(mid[k] * _posterior(x0, torch.tensor([[k]]), t - 1, t - 2, schedule, layout)[0, 0] for k in range(4))
+    direct = _posterior(x0, x_t, t, s, schedule, layout)[0]
+    mid = _posterior(x0, x_t, t, t - 1, schedule, layout)[0]
+    two = sum(mid[k] * _posterior(x0, torch.tensor([[k]]), t - 1, t - 2, schedule, layout)[0] for k in range(4))
     assert torch.allclose(direct, two, atol=1e-5)
 
 
 def test_multinomial_marginals_and_posterior_are_distributions():
     layout, schedule = multinomial.Layout(SIZES), Schedule.cosine(30)
     codes = torch.tensor([[1, 4, 0], [0, 2, 2]])
-    x0 = layout.onehot(codes)
     t = torch.tensor([29, 7])
-    for p in (multinomial.q_probs(x0, t, schedule, layout), _posterior(x0, codes, t, t - 1, schedule, layout)):
-        assert torch.allclose(p.sum(-1), torch.ones(2, 3), atol=1e-5)
-        assert (p[:, ~layout.mask] == 0).all()
+    for p in (multinomial.q_probs(codes, t, schedule, layout), _posterior(codes, codes, t, t - 1, schedule, layout)):
+        assert torch.allclose(layout.column_sums(p), torch.ones(2, 3), atol=1e-5) and (p > 0).all()
     # At the last step q(x_T | x0) is close to uniform; at t=0 the posterior concentrates on x0.
-    last = multinomial.q_probs(x0, torch.tensor([29, 29]), schedule, layout)
-    assert torch.allclose(last[0, 1, :5], torch.full((5,), 0.2), atol=0.01)
+    last = multinomial.q_probs(codes, torch.tensor([29, 29]), schedule, layout)
+    assert torch.allclose(last[0, 2:7], torch.full((5,), 0.2), atol=0.01)  # the second column's 5 levels
     zero = torch.zeros(2, dtype=torch.long)
-    assert (_posterior(x0, codes, zero, zero - 1, schedule, layout).argmax(-1) == codes).all()
+    at_t0 = layout.pad_logits(_posterior(codes, codes, zero, zero - 1, schedule, layout))
+    assert (at_t0.argmax(-1) == codes).all()
 
 
 def _reference_loss(logits, codes_0, codes_t, t, schedule, sizes) -> torch.Tensor:
@@ -109,20 +108,25 @@ def test_multinomial_loss_matches_bayes_rule_and_vanishes_for_a_perfect_predicti
     g = torch.Generator().manual_seed(0)
     codes = torch.tensor([[1, 4, 0], [0, 2, 2], [1, 1, 1], [0, 3, 2]])
     t = torch.tensor([0, 3, 15, 29])
-    codes_t = multinomial.sample_weights(multinomial.q_probs(layout.onehot(codes), t, schedule, layout), g)
-    logits = layout.pad_logits(torch.randn(4, layout.flat_width, generator=g) * 3)
+    codes_t = multinomial.draw(multinomial.q_probs(codes, t, schedule, layout), layout, g)
+    logits = torch.randn(4, layout.flat_width, generator=g) * 3
     got = multinomial.loss(logits, codes, codes_t, t, schedule, layout)
-    assert torch.allclose(got.double(), _reference_loss(logits, codes, codes_t, t, schedule, SIZES), rtol=1e-4, atol=1e-4)
-    perfect = multinomial.loss(layout.pad_logits(layout.flat_onehot(codes) * 40), codes, codes_t, t, schedule, layout)
+    expected = _reference_loss(layout.pad_logits(logits), codes, codes_t, t, schedule, SIZES)
+    assert torch.allclose(got.double(), expected, rtol=1e-4, atol=1e-4)
+    # A column whose logits all sit far below another column's (the softmax's shift falls back to each column's max).
+    far = logits - 200 * (torch.arange(layout.flat_width) >= 2)
+    assert torch.allclose(multinomial.loss(far, codes, codes_t, t, schedule, layout), got, rtol=1e-4, atol=1e-4)
+    perfect = multinomial.loss(layout.flat_onehot(codes) * 40, codes, codes_t, t, schedule, layout)
     assert (perfect.abs() < 1e-3).all() and (got > perfect).all()
 
 
-def test_sample_weights_follows_the_weights_and_never_draws_a_zero_one():
-    weights = torch.tensor([[[0.0, 2.0, 0.0, 6.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]]]).expand(40000, 2, 5)
-    codes = multinomial.sample_weights(weights, torch.Generator().manual_seed(0))
+def test_draw_follows_the_weights_of_each_column_and_never_draws_a_zero_one():
+    layout = multinomial.Layout([5, 1, 3])
+    weights = torch.tensor([[0.0, 2.0, 0.0, 6.0, 0.0, 1.0, 0.0, 0.0, 1e-3]]).expand(40000, -1)
+    codes = multinomial.draw(weights, layout, torch.Generator().manual_seed(0))
     freq = torch.bincount(codes[:, 0], minlength=5) / 40000.0
     assert torch.allclose(freq, torch.tensor([0.0, 0.25, 0.0, 0.75, 0.0]), atol=0.01)
-    assert (codes[:, 1] == 0).all()
+    assert (codes[:, 1] == 0).all() and (codes[:, 2] == 2).all()  # a column's scale does not matter
 
 
 def test_one_hundred_categorical_columns_give_finite_loss_and_gradients():

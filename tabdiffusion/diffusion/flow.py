@@ -14,7 +14,6 @@ needed many. Measured on adult in design.md ("A deterministic flow and reflow", 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from . import multinomial
 from .mixed import NORMAL_CLIP, Denoiser
@@ -76,8 +75,8 @@ class RectifiedFlow:
             loss_num = error.mean()
         if not self.layout.n_columns:
             return loss_num, zero
-        logits = self.layout.pad_logits(out[:, d:])
-        return loss_num, F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x_cat.reshape(-1))
+        log_probs = multinomial.log_softmax(out[:, d:], self.layout)
+        return loss_num, -log_probs.gather(1, x_cat + self.layout.offsets).mean()  # cross-entropy per column
 
     def loss(
         self, model: Denoiser, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator,
@@ -97,7 +96,7 @@ class RectifiedFlow:
             ti = torch.full((len(z),), now, dtype=torch.long, device=z.device)
             out = self._forward(model, x, ti, y, low_precision)
             d = self.n_numeric
-            probs = torch.softmax(self.layout.pad_logits(out[:, d:]), dim=-1)[:, self.layout.mask]  # flat one-hot order
+            probs = multinomial.softmax(out[:, d:], self.layout)
             x1_hat = torch.cat([out[:, :d], 2 * probs - 1], dim=1)
             x = x + (x1_hat - x) * ((later - now) / (GRID - now))  # Euler on the velocity (x1_hat - x) / (1 - t)
         return x

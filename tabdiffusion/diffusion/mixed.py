@@ -34,7 +34,7 @@ class MixedDiffusion:
         return self.n_numeric + self.layout.flat_width
 
     def _denoise(self, model: Denoiser, x_num_t, codes_t, t, y, low_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """The denoiser's noise prediction (B, d_num) and padded x_0 logits (B, F, K), always float32.
+        """The denoiser's noise prediction (B, d_num) and flat x_0 logits (B, sum K), always float32.
 
         low_precision runs the denoiser's matrix products in bfloat16 (autocast); the caller's losses and any
         weights stay float32, as in mixed-precision training.
@@ -42,7 +42,7 @@ class MixedDiffusion:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=low_precision):
             out = model(torch.cat([x_num_t, self.layout.flat_onehot(codes_t)], dim=1), t, y)
         out = out.float()
-        return out[:, : self.n_numeric], self.layout.pad_logits(out[:, self.n_numeric :])
+        return out[:, : self.n_numeric], out[:, self.n_numeric :]
 
     def loss(
         self, model: Denoiser, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator,
@@ -53,8 +53,7 @@ class MixedDiffusion:
         t = torch.randint(0, self.schedule.num_timesteps, (batch,), generator=generator, device=self.device)
         noise = torch.randn(x_num.shape, generator=generator, device=self.device)
         x_num_t = gaussian.q_sample(x_num, t, noise, self.schedule)
-        q_t = multinomial.q_probs(self.layout.onehot(x_cat), t, self.schedule, self.layout)
-        codes_t = multinomial.sample_weights(q_t, generator)
+        codes_t = multinomial.draw(multinomial.q_probs(x_cat, t, self.schedule, self.layout), self.layout, generator)
         eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision)
         loss_num = gaussian.loss(eps_pred, noise).mean()
         loss_cat = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout).mean()
@@ -78,7 +77,7 @@ class MixedDiffusion:
         evenly spaced timesteps with DDIM for the numerics and the matching multinomial posterior for categories.
         """
         x_num = torch.randn((n, self.n_numeric), generator=generator, device=self.device)
-        codes = multinomial.sample_weights(self.layout.mask.float().expand(n, -1, -1), generator)
+        codes = multinomial.draw(self.layout.flat_uniform.expand(n, -1), self.layout, generator)
         path = self.timesteps(None if sampler == "ancestral" else steps)
         for step, next_step in zip(path, path[1:] + [-1]):
             t = torch.full((n,), step, device=self.device, dtype=torch.long)
