@@ -49,8 +49,7 @@ def test_ddim_with_true_noise_jumps_exactly_along_the_forward_process():
 
 
 def _posterior(codes_0: torch.Tensor, codes_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule, layout) -> torch.Tensor:
-    weights = multinomial.posterior_weights(layout.flat_onehot(codes_0), codes_t, t, s, schedule, layout)
-    return weights / layout.per_level(layout.column_sums(weights))
+    return layout.normalized(multinomial.posterior_weights(layout.flat_onehot(codes_0), codes_t, t, s, schedule, layout))
 
 
 def test_strided_multinomial_posterior_matches_two_single_steps():
