@@ -88,6 +88,8 @@ class ModelConfig:
     derive_columns: bool = False  # numeric columns fixed by a categorical one are derived from it (transforms/derived.py)
     process: Literal["diffusion", "flow"] = "diffusion"  # flow: rectified flow plus reflow (diffusion/flow.py)
     reflow_steps: int | None = None  # flow only: training steps of the reflow round (None: 3/4 of steps; 0: none)
+    timestep_strata: int = 0  # diffusion only: each training batch draws one timestep per stratum of [0, T), shared
+    # by its rows (mixed.stratified_timesteps); 0: one independent draw per row, as TabDDPM
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -96,7 +98,7 @@ PRESETS: dict[str, ModelConfig] = {
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
         training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
-        derive_columns=True,
+        derive_columns=True, timestep_strata=16,
     ),
     # Few-step sampling (issue 5, target 5): a rectified flow with the default's denoiser and encoding, reflowed so
     # that one Euler step draws a row; about 40x the default's sampling speed for some quality (design.md).
@@ -294,6 +296,7 @@ class Synthesizer:
         calibrate: bool | None = None,
         derive_columns: bool | None = None,
         reflow_steps: int | None = None,
+        timestep_strata: int | None = None,
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
@@ -306,7 +309,7 @@ class Synthesizer:
         self.sampling_precision, self.training_precision = sampling_precision, training_precision
         self.dequantize = dequantize
         self.fourier_features, self.film, self.calibrate = fourier_features, film, calibrate
-        self.derive_columns, self.reflow_steps = derive_columns, reflow_steps
+        self.derive_columns, self.reflow_steps, self.timestep_strata = derive_columns, reflow_steps, timestep_strata
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
 
@@ -319,7 +322,7 @@ class Synthesizer:
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
                          "sampler", "sampling_steps", "eta", "sampling_precision", "training_precision", "dequantize",
-                         "fourier_features", "film", "calibrate", "derive_columns", "reflow_steps")
+                         "fourier_features", "film", "calibrate", "derive_columns", "reflow_steps", "timestep_strata")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
@@ -343,8 +346,12 @@ class Synthesizer:
         for name in ("dequantize", "film", "calibrate", "derive_columns"):
             if not isinstance(getattr(config, name), (bool, np.bool_)):
                 raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
-        if isinstance(config.fourier_features, bool) or not isinstance(config.fourier_features, (int, np.integer)) or config.fourier_features < 0:
-            raise ParameterError(f"fourier_features must be an integer >= 0 (0 turns them off), got {config.fourier_features!r}.")
+        for name in ("fourier_features", "timestep_strata"):
+            value = getattr(config, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ParameterError(f"{name} must be an integer >= 0 (0 turns it off), got {value!r}.")
+        if config.process == "flow" and config.timestep_strata:
+            raise ParameterError(f"timestep_strata applies to diffusion presets only; preset={self.preset!r} is a flow.")
         for name in ("sampling_precision", "training_precision"):
             if getattr(config, name) not in ("auto", "float32", "bfloat16"):
                 raise ParameterError(f"{name}={getattr(config, name)!r}; use 'auto', 'float32' or 'bfloat16'.")
@@ -365,7 +372,9 @@ class Synthesizer:
         if config.process == "flow":
             diffusion: MixedDiffusion | RectifiedFlow = RectifiedFlow(len(encoder.numeric_), encoder.category_sizes, device)
         else:
-            diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device)
+            diffusion = MixedDiffusion(
+                len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device, config.timestep_strata
+            )
         d_t = config.d_t or auto_width(MLPDenoiser.input_features(diffusion.input_width, diffusion.n_numeric, config.fourier_features))
         model = MLPDenoiser(
             diffusion.input_width, list(config.d_layers), encoder.n_classes, d_t, config.dropout,

@@ -7,7 +7,7 @@ import copy
 import torch
 
 from tabdiffusion.diffusion import gaussian, multinomial
-from tabdiffusion.diffusion.mixed import MixedDiffusion
+from tabdiffusion.diffusion.mixed import MixedDiffusion, stratified_timesteps
 from tabdiffusion.diffusion.schedules import Schedule, cosine_alphas_cumprod
 from tabdiffusion.nn.mlp import MLPDenoiser, reset_parameters
 
@@ -17,6 +17,24 @@ SIZES = [2, 5, 3]
 def test_cosine_schedule_is_decreasing_and_ends_near_zero():
     acp = cosine_alphas_cumprod(100)
     assert (acp[1:] < acp[:-1]).all() and acp[0] > 0.99 and acp[-1] < 1e-3
+
+
+def test_stratified_timesteps_are_uniform_and_a_batch_holds_one_per_stratum():
+    g = torch.Generator().manual_seed(0)
+    for batch, strata in [(16, 16), (23, 16), (10, 16), (7, 7)]:
+        # every row's timestep is uniform on 0..99 (strata straddle integers here). Rows of a stratum share a draw, so
+        # 20,000 batches give 20,000 x min(batch, strata) independent draws: each value's share within 5 standard errors
+        draws = torch.stack([stratified_timesteps(batch, 100, strata, g) for _ in range(20_000)])
+        shares = torch.bincount(draws.flatten(), minlength=100).double() / draws.numel()
+        standard_error = (0.01 * 0.99 / (20_000 * min(batch, strata))) ** 0.5
+        assert (shares - 0.01).abs().max() < 5 * standard_error, (batch, strata, shares.min(), shares.max())
+        # with T a multiple of the strata, a batch holds exactly one value per stratum, each on about batch / strata rows
+        used = min(batch, strata)
+        for _ in range(20):
+            t = stratified_timesteps(batch * 40 + 3, 10 * used, used, g)
+            per_stratum = torch.bincount(t // 10, minlength=used)
+            assert len(per_stratum) == used and len(t.unique()) == used
+            assert per_stratum.max() - per_stratum.min() <= 1
 
 
 def test_gaussian_q_sample_has_the_right_moments():

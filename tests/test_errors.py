@@ -119,10 +119,14 @@ def test_bad_hyperparameters_name_the_argument():
         td.Synthesizer(training_precision="fp16").fit(table)
     with pytest.raises(td.ParameterError, match="dequantize must be True or False, got 'no'"):
         td.Synthesizer(dequantize="no").fit(table)
-    with pytest.raises(td.ParameterError, match="fourier_features must be an integer >= 0 \\(0 turns them off\\), got -1"):
+    with pytest.raises(td.ParameterError, match="fourier_features must be an integer >= 0 \\(0 turns it off\\), got -1"):
         td.Synthesizer(fourier_features=-1).fit(table)
     with pytest.raises(td.ParameterError, match="film must be True or False, got 'yes'"):
         td.Synthesizer(film="yes").fit(table)
+    with pytest.raises(td.ParameterError, match="timestep_strata must be an integer >= 0 \\(0 turns it off\\), got 2.5"):
+        td.Synthesizer(timestep_strata=2.5).fit(table)
+    with pytest.raises(td.ParameterError, match="timestep_strata applies to diffusion presets only"):
+        td.Synthesizer(preset="flow", timestep_strata=8).fit(table)
 
 
 def test_errors_are_value_errors_for_generic_handlers():

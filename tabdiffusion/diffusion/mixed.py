@@ -19,11 +19,31 @@ NORMAL_CLIP = 5.2  # quantile-normal data never leave +-5.2 (QuantileTransformer
 Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
+def stratified_timesteps(
+    batch: int, num_timesteps: int, strata: int, generator: torch.Generator, device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """(batch,) timesteps, each uniform on 0..T-1, drawn as one value per stratum of [0, T) shared by batch / strata rows.
+
+    The rows (already in random order) take the strata in turn from a random offset, so every stratum holds about
+    batch / strata rows and each row's timestep is uniform in expectation. A batch then holds at most `strata`
+    distinct timesteps, so the denoiser computes its per-timestep embeddings and FiLM modulations for those only,
+    and the loss averages over the noise levels evenly (a stratified, low-discrepancy draw, as in Kingma et al. 2021).
+    """
+    strata = min(strata, batch)
+    values = ((torch.arange(strata, device=device) + torch.rand(strata, generator=generator, device=device)) * (num_timesteps / strata))
+    values = values.long().clamp_(max=num_timesteps - 1)  # the clamp guards float rounding at the top edge only
+    offset = torch.randint(0, strata, (1,), generator=generator, device=device)
+    return values[(torch.arange(batch, device=device) + offset) % strata]
+
+
 class MixedDiffusion:
     """The forward processes, the training loss and the ancestral sampler for one table layout."""
 
-    def __init__(self, n_numeric: int, category_sizes: list[int], num_timesteps: int, device: torch.device | str = "cpu") -> None:
-        self.n_numeric = n_numeric
+    def __init__(
+        self, n_numeric: int, category_sizes: list[int], num_timesteps: int, device: torch.device | str = "cpu",
+        timestep_strata: int = 0,
+    ) -> None:
+        self.n_numeric, self.timestep_strata = n_numeric, timestep_strata
         self.layout = multinomial.Layout(category_sizes, device)
         self.schedule = Schedule.cosine(num_timesteps, device)
         self.device = torch.device(device)
@@ -48,9 +68,13 @@ class MixedDiffusion:
         self, model: Denoiser, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator,
         low_precision: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean Gaussian MSE and mean multinomial loss for a batch at uniformly drawn timesteps."""
+        """Mean Gaussian MSE and mean multinomial loss for a batch at uniformly drawn timesteps (stratified_timesteps
+        when timestep_strata > 0; else one independent draw per row, as TabDDPM)."""
         batch = x_num.shape[0]
-        t = torch.randint(0, self.schedule.num_timesteps, (batch,), generator=generator, device=self.device)
+        if self.timestep_strata:
+            t = stratified_timesteps(batch, self.schedule.num_timesteps, self.timestep_strata, generator, self.device)
+        else:
+            t = torch.randint(0, self.schedule.num_timesteps, (batch,), generator=generator, device=self.device)
         noise = torch.randn(x_num.shape, generator=generator, device=self.device)
         x_num_t = gaussian.q_sample(x_num, t, noise, self.schedule)
         codes_t = multinomial.draw(multinomial.q_probs(x_cat, t, self.schedule, self.layout), self.layout, generator)

@@ -100,7 +100,9 @@ class MLPDenoiser(nn.Module):
         for i, modulation in enumerate(self.modulations):
             h = self.mlp[3 * i + 2](self.mlp[3 * i + 1](self.mlp[3 * i](h)))  # Linear, ReLU, Dropout
             scale, shift = modulation(condition).chunk(2, dim=-1)
-            h = torch.addcmul(shift.index_select(0, rows), h, (1 + scale).index_select(0, rows))  # h * (1 + scale) + shift
+            # h * (1 + scale) + shift, not addcmul: addcmul's backward multiplies by its scalar value too, two more
+            # (B, width) products per layer (design.md, "Stratified timesteps").
+            h = h * (1 + scale).index_select(0, rows) + shift.index_select(0, rows)
         return self.head(h)
 
     def _modulated_by_group(self, x: torch.Tensor, emb: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
