@@ -4,6 +4,7 @@
     python -m benchmarks.step_time --numeric 9 --categorical 0 --optimizer fused   # fused AdamW instead
     PYTHONPATH=/path/to/other/checkout python benchmarks/step_time.py ...   # compare two versions, one process each
     python -m benchmarks.step_time --numeric 32 --categorical 0 --classes 5 --default-denoiser --precision float32,bfloat16
+    python -m benchmarks.step_time --numeric 32 --categorical 0 --classes 5 --default-denoiser --timestep-strata 16
 
 Uses TabDDPM's plain denoiser (no periodic features, no FiLM) so that versions with different denoiser options time
 the same network; `--default-denoiser` times the default preset's instead (16 periodic features, FiLM). Prints the
@@ -35,6 +36,8 @@ def main() -> None:
     parser.add_argument("--optimizer", choices=["fused", "foreach"], default="foreach",
                         help="AdamW implementation (training uses PyTorch's default, foreach)")
     parser.add_argument("--default-denoiser", action="store_true", help="periodic features and FiLM, as the default preset")
+    parser.add_argument("--timestep-strata", type=int, default=0,
+                        help="timesteps per batch drawn by stratum, as the default preset's timestep_strata (0: one per row)")
     parser.add_argument("--precision", default="float32",
                         help="comma-separated float32,bfloat16: the forward pass's precision (training_precision)")
     parser.add_argument("--repeats", type=int, default=1, help="alternating timings of each precision")
@@ -43,7 +46,7 @@ def main() -> None:
     if set(precisions) - {"float32", "bfloat16"}:
         parser.error(f"--precision {args.precision!r}: use float32, bfloat16 or both")
     generator = torch.Generator().manual_seed(0)
-    diffusion = MixedDiffusion(args.numeric, [args.levels] * args.categorical, 100)
+    diffusion = MixedDiffusion(args.numeric, [args.levels] * args.categorical, 100, timestep_strata=args.timestep_strata)
     options = dict(n_numeric=args.numeric, fourier_features=16, film=True) if args.default_denoiser else {}
     initial = MLPDenoiser(diffusion.input_width, [512, 512, 512], n_classes=args.classes, **options)
     reset_parameters(initial, torch.Generator().manual_seed(0))
@@ -74,7 +77,8 @@ def main() -> None:
         for precision in precisions:
             times[precision].append(seconds_per_step(precision == "bfloat16"))
     layout = (f"{args.batch} rows, {args.numeric} numeric, {args.categorical} categorical x {args.levels} levels, "
-              f"{args.classes} classes, {'default' if args.default_denoiser else 'plain'} denoiser, {args.optimizer} AdamW")
+              f"{args.classes} classes, {'default' if args.default_denoiser else 'plain'} denoiser, {args.optimizer} AdamW, "
+              f"timestep strata {args.timestep_strata}")
     for precision, values in times.items():
         print(f"{precision}: {statistics.median(values):.4f} s per step, median of "
               f"{' / '.join(f'{v:.4f}' for v in values)} ({layout})")
