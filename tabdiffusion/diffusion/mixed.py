@@ -30,8 +30,8 @@ def stratified_timesteps(
     and the loss averages over the noise levels evenly (a stratified, low-discrepancy draw, as in Kingma et al. 2021).
     """
     strata = min(strata, batch)
-    values = ((torch.arange(strata, device=device) + torch.rand(strata, generator=generator, device=device)) * (num_timesteps / strata))
-    values = values.long().clamp_(max=num_timesteps - 1)  # the clamp guards float rounding at the top edge only
+    positions = torch.arange(strata, device=device) + torch.rand(strata, generator=generator, device=device)  # in strata units
+    values = (positions * (num_timesteps / strata)).long().clamp_(max=num_timesteps - 1)  # clamp: float rounding at the top
     offset = torch.randint(0, strata, (1,), generator=generator, device=device)
     return values[(torch.arange(batch, device=device) + offset) % strata]
 
