@@ -39,7 +39,7 @@ from benchmarks.wide_table import load_any as load
 from tabdiffusion.diffusion import multinomial
 from tabdiffusion.diffusion.mixed import NORMAL_CLIP as CLIP
 from tabdiffusion.nn.mlp import MLPDenoiser, reset_parameters
-from tabdiffusion.synthesizer import PRESETS, auto_steps, auto_width
+from tabdiffusion.config import PRESETS, auto_steps, auto_width
 from tabdiffusion.training import train
 from tabdiffusion.transforms.calibration import MarginalCalibration
 from tabdiffusion.transforms.table import Encoded

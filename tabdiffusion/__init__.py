@@ -6,7 +6,8 @@ from .errors import (  # noqa: E402
     ModelFileError, NotFittedError, ParameterError, SchemaError, TabDiffusionError, TrainingDivergedError,
 )
 from .schema import ColumnSpec, TableSchema, infer_schema  # noqa: E402
-from .synthesizer import PRESETS, ModelConfig, Synthesizer  # noqa: E402
+from .config import PRESETS, ModelConfig  # noqa: E402
+from .synthesizer import Synthesizer  # noqa: E402
 from .evaluation import evaluate  # noqa: E402  (the function; the subpackage is tabdiffusion.evaluation)
 
 __all__ = [

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import copy
 import os
-import platform
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal, Mapping, TypeVar
 
@@ -19,9 +18,11 @@ import torch
 
 from . import __version__
 from ._random import Seed, numpy_rng, torch_generator
+from .config import PRESETS, ModelConfig, auto_steps, auto_width
 from .diffusion.flow import Couplings, RectifiedFlow
 from .diffusion.mixed import MixedDiffusion
 from .errors import ModelFileError, NotFittedError, ParameterError, SchemaError
+from .hardware import resolve_device, uses_bfloat16
 from .modelfile import read_model_file, write_model_file
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .schema import TableSchema, infer_schema
@@ -29,12 +30,6 @@ from .tables import as_dataframe
 from .training import History, train
 from .transforms.calibration import MarginalCalibration
 from .transforms.table import Encoded, TableEncoder
-
-# Small tables train at most EPOCHS_PER_ROW_TENTHS / 10 epochs per row (auto_steps). Four fits of diabetes: DCR share
-# 0.545 at one epoch per row, 0.534-0.537 at 0.7-0.8; the price is detection AUC 0.44 -> 0.46-0.48 (insurance
-# 0.46 -> 0.51), shape errors about 0.002 higher, and a test score 0.019 lower at 343 steps, about the fit-to-fit
-# noise (design.md, "Steps on the small tables").
-EPOCHS_PER_ROW_TENTHS = 7  # integer tenths: the step count is exact integer arithmetic
 
 # Marginal calibration (config.calibrate) learns from CALIBRATION_ROWS_PER_ROW codes of the model's per training row,
 # between CALIBRATION_MIN_ROWS and CALIBRATION_MAX_ROWS; under a time budget it gets the last CALIBRATION_SHARE of
@@ -59,157 +54,6 @@ TEACHER_EULER_STEPS = 50
 REFLOW_LR_SCALE = 0.5
 TEACHER_SHARE = 0.55
 COUPLING_SHARE = 0.25
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Every hyperparameter of one fit; a preset fills it and keyword arguments override single fields."""
-
-    d_layers: tuple[int, ...]
-    num_timesteps: int
-    steps: int | None  # None: auto_steps(rows, batch_size), resolved by fit
-    batch_size: int
-    lr: float
-    weight_decay: float
-    dropout: float
-    ema_decay: float
-    d_t: int | None = 128  # width of the input projection and embeddings; None: auto_width(input width), resolved by fit
-    sampler: Literal["ancestral", "ddim", "euler"] = "ancestral"  # euler: the flow's (process="flow")
-    sampling_steps: int | None = None  # None: every training timestep (flow: 1 Euler step)
-    eta: float = 1.0  # DDIM noise: 0 deterministic, 1 like DDPM
-    sampling_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: where it is faster (bfloat16_is_faster)
-    training_precision: Literal["auto", "float32", "bfloat16"] = "float32"  # auto: likewise; bfloat16 runs the
-    # training forward pass's matrix products in it
-    dequantize: bool = False  # spread tied numeric values over their quantile interval (see transforms.table)
-    fourier_features: int = 0  # learned periodic features per numeric column in the denoiser's input (0: none)
-    film: bool = False  # modulate every hidden layer by the timestep/label embedding (False: input only, as TabDDPM;
-    # the default preset turns it on: gesture +0.02 to +0.05 macro F1 inside the 300 s CPU budget, design.md)
-    calibrate: bool = False  # after training, map the numeric codes' marginals onto the training codes' (calibration.py)
-    derive_columns: bool = False  # numeric columns fixed by a categorical one are derived from it (transforms/derived.py)
-    process: Literal["diffusion", "flow"] = "diffusion"  # flow: rectified flow plus reflow (diffusion/flow.py)
-    reflow_steps: int | None = None  # flow only: training steps of the reflow round (None: 3/4 of steps; 0: none)
-    timestep_strata: int = 0  # diffusion only: each training batch draws one timestep per stratum of [0, T), shared
-    # by its rows (mixed.stratified_timesteps); 0: one independent draw per row, as TabDDPM
-
-
-PRESETS: dict[str, ModelConfig] = {
-    # CPU-friendly starting point; issue 5 tunes it with the benchmark harness.
-    "default": ModelConfig(
-        d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
-        dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
-        training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
-        derive_columns=True, timestep_strata=16,
-    ),
-    # Few-step sampling (issue 5, target 5): a rectified flow with the default's denoiser and encoding, reflowed so
-    # that one Euler step draws a row; about 40x the default's sampling speed for some quality (design.md).
-    "flow": ModelConfig(
-        d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
-        dropout=0.0, ema_decay=0.999, dequantize=True, sampler="euler", sampling_steps=1, sampling_precision="auto",
-        training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True, derive_columns=True,
-        process="flow",
-    ),
-    # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
-    # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.
-    "tabddpm": ModelConfig(
-        d_layers=(512, 1024, 1024, 512), num_timesteps=1000, steps=30000, batch_size=4096, lr=1e-3,
-        weight_decay=0.0, dropout=0.0, ema_decay=0.999,
-    ),
-}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' is CUDA when available, else CPU; anything else must be a torch device string."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ParameterError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda'.") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} but PyTorch sees no CUDA GPU here; use device='auto' or 'cpu'.")
-    return resolved
-
-
-def bfloat16_is_native(device: torch.device) -> bool:
-    """Whether bfloat16 matrix products run in hardware here: a CUDA GPU of compute capability 8.0 or newer, or a
-    CPU with AVX512-BF16 or AMX.
-
-    Elsewhere bfloat16 is emulated and slower than float32, so 'auto' sampling and training precision stay in float32.
-    """
-    if device.type == "cuda":
-        return torch.cuda.get_device_capability(device) >= (8, 0)
-    if device.type != "cpu":
-        return False
-    return _cpu_has("_is_avx512_bf16_supported") or _cpu_has("_is_amx_tile_supported")
-
-
-def cpu_vendor() -> str:
-    """The CPU's vendor string ('GenuineIntel', 'AuthenticAMD', ...) from /proc/cpuinfo, else what
-    platform.processor() says (on Windows it ends in the vendor; elsewhere it may be '' or only the architecture)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def bfloat16_is_faster(device: torch.device) -> bool:
-    """Whether the denoiser's matrix products run faster in bfloat16 than in float32 on `device` (training steps and
-    sampling), decided from the hardware alone so that a seeded fit is reproducible on one machine.
-
-    Native bfloat16 is not enough on a CPU: AVX512-BF16 made the default's training steps 1.4-1.6x faster on an AMD
-    EPYC but 0.90-0.98x on an Intel Xeon without AMX (design.md, "Mixed-precision training"), and sampling there is
-    1.1x faster in float32 since the sampler's forward pass is mostly matrix products ("Grouped FiLM"). So a CPU
-    uses bfloat16 with AMX (built for bfloat16 matrix products; not measured here) or with AVX512-BF16 on a CPU known
-    to be AMD's; an unknown vendor stays in float32.
-    """
-    if device.type != "cpu":
-        return bfloat16_is_native(device)
-    if _cpu_has("_is_amx_tile_supported"):
-        return True
-    return _cpu_has("_is_avx512_bf16_supported") and "amd" in cpu_vendor().lower()
-
-
-def _cpu_has(helper: str) -> bool:
-    """One of torch.cpu's private feature checks (present since torch 2.1), False where it is missing."""
-    return bool(getattr(torch.cpu, helper, lambda: False)())
-
-
-def uses_bfloat16(precision: str, device: torch.device) -> bool:
-    """Whether a precision setting ('auto', 'float32' or 'bfloat16') runs the denoiser in bfloat16 on `device`."""
-    if precision != "auto":
-        return precision == "bfloat16"
-    return bfloat16_is_faster(device)
-
-
-def auto_steps(n_rows: int, batch_size: int) -> int:
-    """Training steps for a table of n_rows: about 1000 epochs, at least 3000 and at most 10,000 steps, and never
-    more than 0.7 epochs per row of the table (EPOCHS_PER_ROW_TENTHS; at least 100 steps).
-
-    Larger tables need more steps to resolve fine joint structure. Tables under about 2,100 rows would reach
-    thousands of epochs at the 3000-step floor and memorise rows: diabetes (491 rows) at 3000 steps puts about 66%
-    of its synthetic rows closer to a training row than to a holdout row, at 491 steps 54.5%, at 343 steps 53.4%
-    (design.md, "Steps on the small tables").
-    """
-    rows_per_batch = max(1, min(batch_size, n_rows))
-    batches_per_epoch = -(-n_rows // rows_per_batch)
-    steps = min(10_000, max(3_000, 1_000 * batches_per_epoch))
-    return int(max(100, min(steps, EPOCHS_PER_ROW_TENTHS * n_rows * n_rows // (10 * rows_per_batch))))
-
-
-def auto_width(input_width: int) -> int:
-    """Width of the denoiser's input projection and embeddings for an input of input_width entries (numeric columns,
-    their periodic features and one-hot levels): TabDDPM's 128 up to 1,280 entries, then one unit per 10 entries
-    (in steps of 64) up to 512.
-
-    A 128-wide projection of a wide table is a bottleneck: on the generated 200-column table (5,100 input entries)
-    512 cut the shape error from 0.141 to 0.047 and detection AUC from 1.000 to 0.716 (design.md). Every paper
-    benchmark table is under 1,280 entries and keeps 128.
-    """
-    return int(min(512, max(128, 64 * -(-input_width // 640))))
 
 
 def _check_positive_int(name: str, value: object) -> int:

@@ -267,7 +267,7 @@ def test_periodic_features_and_film_train_sample_and_round_trip(mixed_table, tmp
 
 
 def test_default_training_steps_grow_with_the_table_between_a_floor_and_a_cap():
-    from tabdiffusion.synthesizer import auto_steps
+    from tabdiffusion.config import auto_steps
 
     assert auto_steps(3000, 1024) == 3000  # small tables: the floor
     assert auto_steps(491, 1024) == 343 and auto_steps(1500, 1024) == 1538  # at most 0.7 epochs per row
@@ -280,7 +280,7 @@ def test_default_training_steps_grow_with_the_table_between_a_floor_and_a_cap():
 
 
 def test_denoiser_width_grows_with_the_input_between_tabddpm_and_512():
-    from tabdiffusion.synthesizer import auto_width
+    from tabdiffusion.config import auto_width
 
     assert auto_width(20) == auto_width(1280) == 128 and auto_width(1281) == 192 and auto_width(10**5) == 512
     wide = pd.DataFrame({f"c{i}": np.arange(60) % 30 for i in range(50)}).astype(str)  # 50 columns x 30 levels
@@ -319,10 +319,10 @@ def test_marginal_calibration_brings_numeric_columns_to_the_training_marginals(m
 
 
 def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choice(mixed_table, monkeypatch):
-    from tabdiffusion import synthesizer
+    from tabdiffusion import hardware
 
     for faster, expected in ((True, "bfloat16"), (False, "float32")):
-        monkeypatch.setattr(synthesizer, "bfloat16_is_faster", lambda device: faster)
+        monkeypatch.setattr(hardware, "bfloat16_is_faster", lambda device: faster)
         synth = td.Synthesizer(seed=0, training_precision="auto", **FAST).fit(mixed_table, target="label")
         assert synth.config_.training_precision == expected
     # The rule reads the hardware only: AMX, or AVX512-BF16 on a CPU known to be AMD's (design.md).
@@ -335,14 +335,14 @@ def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choic
     ):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
-        monkeypatch.setattr(synthesizer, "cpu_vendor", lambda: vendor)
-        assert synthesizer.uses_bfloat16("auto", cpu) is expected, (amx, avx512_bf16, vendor)
-        assert synthesizer.uses_bfloat16("float32", cpu) is False and synthesizer.uses_bfloat16("bfloat16", cpu) is True
+        monkeypatch.setattr(hardware, "cpu_vendor", lambda: vendor)
+        assert hardware.uses_bfloat16("auto", cpu) is expected, (amx, avx512_bf16, vendor)
+        assert hardware.uses_bfloat16("float32", cpu) is False and hardware.uses_bfloat16("bfloat16", cpu) is True
     # Without /proc/cpuinfo the vendor comes from platform.processor().
     monkeypatch.undo()
     monkeypatch.setattr("builtins.open", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("no /proc")))
-    monkeypatch.setattr(synthesizer.platform, "processor", lambda: "AMD64 Family 25 Model 17, AuthenticAMD")
-    assert synthesizer.cpu_vendor() == "AMD64 Family 25 Model 17, AuthenticAMD"
+    monkeypatch.setattr(hardware.platform, "processor", lambda: "AMD64 Family 25 Model 17, AuthenticAMD")
+    assert hardware.cpu_vendor() == "AMD64 Family 25 Model 17, AuthenticAMD"
 
 
 def test_a_time_budget_that_does_not_bind_gives_the_same_fit_as_none(mixed_table):
