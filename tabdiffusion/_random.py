@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .errors import ParameterError
+
 Seed = int | np.random.Generator | None
 
 
@@ -12,6 +14,8 @@ def numpy_rng(seed: Seed) -> np.random.Generator:
     """A numpy Generator from an int, an existing Generator (used as is) or None (fresh entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ParameterError(f"seed must be a non-negative integer, a numpy Generator or None, got {seed!r}.")
     return np.random.default_rng(seed)
 
 

@@ -53,9 +53,11 @@ def fit(
 ) -> None:
     """Fit a synthesizer to a table and save it."""
     from .synthesizer import Synthesizer
+    from .tables import check_writable
 
     try:
         start = time.perf_counter()
+        check_writable(out)  # before the fit, not after it
         synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, device=device, verbose=not quiet)
         synth.fit(data, target=target, column_types=_parse_column_types(column_type))
         synth.save(out)
@@ -105,11 +107,16 @@ def report(
     """Score a synthetic table against the real one (fidelity, detection, ML efficacy, privacy) as HTML."""
     from .evaluation import report_cli
     from .synthesizer import Synthesizer
-    from .tables import read_table
+    from .tables import check_writable, read_table
 
     try:
         if (synthetic is None) == (model is None):
             raise ParameterError("Pass exactly one of --synthetic (a table) or --model (a model file to sample from).")
+        if rows is not None and rows <= 0:
+            raise ParameterError(f"--rows must be a positive number of rows, got {rows}.")
+        for path in (out, json_out):
+            if path is not None:
+                check_writable(path)
         real_table = read_table(real)
         if model is not None:
             synthetic_table = Synthesizer.load(model).sample(rows or len(real_table), seed=seed)

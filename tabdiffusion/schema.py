@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Literal, Mapping
 
@@ -17,9 +18,15 @@ LABEL_KINDS: tuple[str, ...] = ("categorical", "boolean")  # modelled as categor
 Task = Literal["classification", "regression"]
 # An integer target with at most this many distinct values is taken as class labels (pass task= to override).
 MAX_INTEGER_CLASSES = 10
-# A text column with all values distinct, or an integer column that is a dense range of distinct values (1..n), is an
-# identifier rather than data once it has this many rows.
+# A column is an identifier rather than data (generated fresh, never learned, so no real key leaks) once it has
+# ID_MIN_ROWS values and either is text with at least ID_MIN_DISTINCT_SHARE of its values distinct (a key with a stray
+# duplicate or missing entry, or free text such as names), or holds integers that are all distinct and fill one dense
+# range (1..n), or holds integers at least ID_MIN_DISTINCT_SHARE distinct under a key-like name ("customer_id",
+# "CustomerID", "key"): a key that a train/holdout split has thinned out is no longer a dense range.
 ID_MIN_ROWS = 20
+ID_MIN_DISTINCT_SHARE = 0.95
+_KEY_NAME = re.compile(r"^(id|key|uuid|guid)$|[_\s.-](id|key|uuid|guid)$|^(id|key)[_\s.-]", re.IGNORECASE)
+_CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Key|UUID)$")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,15 @@ def _is_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, bytes, int, float, bool, np.generic, pd.Timestamp))
 
 
+def has_key_name(name: str) -> bool:
+    """Whether a column name reads as a key: 'id', 'customer_id', 'order-key', 'CustomerID', 'userId', 'id_card'."""
+    return bool(_KEY_NAME.search(name) or _CAMEL_ID.search(name))
+
+
+def _mostly_distinct(values: pd.Series) -> bool:
+    return len(values) >= ID_MIN_ROWS and values.nunique() >= ID_MIN_DISTINCT_SHARE * len(values)
+
+
 def _infer_kind(series: pd.Series) -> Kind:
     """The natural kind of one column from its dtype and values."""
     name, dtype = series.name, series.dtype
@@ -91,8 +107,11 @@ def _infer_kind(series: pd.Series) -> Kind:
             int(series.max()) - int(series.min()) + 1 == len(series)
         ):
             return "id"
-        return "integer"
+        return "id" if has_key_name(str(name)) and _mostly_distinct(non_null) else "integer"
     if pd.api.types.is_float_dtype(dtype):
+        # An integer key read as floats (a CSV column with a missing entry) under a key-like name.
+        if has_key_name(str(name)) and _mostly_distinct(non_null) and bool((non_null == np.round(non_null)).all()):
+            return "id"
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
@@ -101,7 +120,7 @@ def _infer_kind(series: pd.Series) -> Kind:
     if pd.api.types.is_string_dtype(dtype) or dtype == object:
         if non_null.map(lambda v: isinstance(v, (bool, np.bool_))).all():
             return "boolean"
-        if len(non_null) >= ID_MIN_ROWS and non_null.nunique() == len(non_null) and len(non_null) == len(series):
+        if _mostly_distinct(non_null):
             return "id"
         return "categorical"
     raise SchemaError(

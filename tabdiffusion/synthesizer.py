@@ -89,7 +89,16 @@ def _check_table(df: pd.DataFrame, target: str | None) -> None:
         raise SchemaError("The table has no columns. Pass a table with at least one column.")
     if len(df) == 0:
         raise SchemaError(f"The table has no rows (columns: {list(df.columns)}). Pass a table with at least one row.")
-    names = [str(c) for c in df.columns]
+    if isinstance(df.columns, pd.MultiIndex):
+        raise SchemaError("The table has multi-level column names. Flatten them first, e.g. "
+                          "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
+    unnamed = [c for c in df.columns if not isinstance(c, str)]
+    if unnamed:
+        raise SchemaError(
+            f"Column names must be text; {unnamed[:5]} are {type(unnamed[0]).__name__}. The synthetic table, model files "
+            "and column_types= name columns by text, so rename them first, e.g. df.columns = df.columns.astype(str)."
+        )
+    names = list(df.columns)
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise SchemaError(f"Column names must be unique; repeated: {duplicates}. Rename them before fitting.")
@@ -243,12 +252,11 @@ class Synthesizer:
         if task is not None and target is None:
             raise ParameterError("task= needs target=: name the column the task refers to.")
         _check_table(df, target)
-        df = df.rename(columns=str) if any(not isinstance(c, str) for c in df.columns) else df
         config = self._config()
         device = resolve_device(self.device)
         seed = int(numpy_rng(None).integers(2**31)) if self.seed is None else self.seed
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ParameterError(f"seed must be an integer or None, got {seed!r}.")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+            raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, or None, got {seed!r}.")
         rng = numpy_rng(int(seed))
         schema = infer_schema(df, column_types)
         encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns).fit(df)
@@ -419,6 +427,7 @@ class Synthesizer:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> "Synthesizer":
         """Read a model file written by `save`; loads onto `device` (a GPU-trained model loads on a CPU)."""
+        resolved_device = resolve_device(device)  # a bad device is the caller's error, not the file's
         payload, tensors = read_model_file(path)
         try:
             params = dict(payload["params"], device=device)
@@ -426,7 +435,7 @@ class Synthesizer:
             config = ModelConfig(**{**payload["config"], "d_layers": tuple(payload["config"]["d_layers"])})
             encoder_arrays = {k.removeprefix("encoder."): v.numpy() for k, v in tensors.items() if k.startswith("encoder.")}
             encoder = TableEncoder.from_state(payload["encoder"], encoder_arrays)
-            synth.device_ = resolve_device(device)
+            synth.device_ = resolved_device
             diffusion, model = synth._build(encoder, config, synth.device_)
             model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
             history = History(**payload["history"])

@@ -17,7 +17,11 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([
 
 
 def _parse_iso_dates(df: pd.DataFrame) -> pd.DataFrame:
-    """CSV has no date type: text columns whose every value is an ISO 8601 date or time become datetimes."""
+    """CSV has no date type: text columns whose every value is an ISO 8601 date or time become datetimes.
+
+    Values with different UTC offsets (a zone's summer and winter time, "+01:00" and "+02:00") name no single time
+    zone, so such a column is read as UTC: the same instants, written back with "+00:00".
+    """
     converted = {}
     for name in df.columns:
         series = df[name]
@@ -28,7 +32,11 @@ def _parse_iso_dates(df: pd.DataFrame) -> pd.DataFrame:
             try:
                 converted[name] = pd.to_datetime(series, format="ISO8601")
             except (ValueError, TypeError):
-                pass
+                if values.map(lambda v: bool(_ISO_DATE.match(v).group(4))).all():  # every value carries an offset
+                    try:
+                        converted[name] = pd.to_datetime(series, format="ISO8601", utc=True)
+                    except (ValueError, TypeError):
+                        pass
     return df.assign(**converted) if converted else df
 
 
@@ -38,11 +46,23 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     if not path.exists():
         raise ParameterError(f"No such file: {str(path)!r}. Pass a DataFrame or the path of a CSV or Parquet file.")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _parse_iso_dates(pd.read_csv(path))
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    raise ParameterError(f"Cannot read {str(path)!r}: the file name must end in .csv or .parquet.")
+    if suffix not in TABLE_SUFFIXES:
+        raise ParameterError(f"Cannot read {str(path)!r}: the file name must end in .csv or .parquet.")
+    try:
+        return _parse_iso_dates(pd.read_csv(path)) if suffix == ".csv" else pd.read_parquet(path)
+    except UnicodeDecodeError as error:
+        raise ParameterError(
+            f"Cannot read {str(path)!r}: it is not UTF-8 text ({error.reason} at byte {error.start}). Save it as UTF-8, "
+            "or read it with pd.read_csv(path, encoding=...) and pass the DataFrame."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise ParameterError(f"Cannot read {str(path)!r}: the file is empty (no header row). Pass a table with columns.") from None
+    except (pd.errors.ParserError, OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        kind = "CSV" if suffix == ".csv" else "Parquet"
+        raise ParameterError(
+            f"Cannot read {str(path)!r} as {kind} ({type(error).__name__}: {str(error).strip()[:300]}). Check the file, or "
+            "read it with pandas and pass the DataFrame."
+        ) from None
 
 
 def as_dataframe(data: pd.DataFrame | str | os.PathLike, argument: str = "data") -> pd.DataFrame:
@@ -56,10 +76,25 @@ def as_dataframe(data: pd.DataFrame | str | os.PathLike, argument: str = "data")
     )
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail now, with the path and the fix, if `path` cannot be written (a folder, or a place without write access),
+    rather than after a fit or sample has done its work; creates missing parent folders, as writing would."""
+    path = Path(path)
+    if path.is_dir():
+        raise ParameterError(f"Cannot write {str(path)!r}: it is a folder. Pass a file name, e.g. {str(path / 'out')!r} plus its suffix.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise ParameterError(f"Cannot write {str(path)!r} ({error.strerror or error}). Choose a folder you can write to.") from None
+    os.close(fd)
+    os.remove(temp)
+    return path
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call write(temp_path) and move the result onto `path` in one rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_writable(path)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -96,3 +96,18 @@ def test_report_from_a_synthetic_file_and_from_a_model(tmp_path):
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
     result = runner.invoke(app, ["report", "--real", str(tmp_path / "train.csv"), "--out", str(tmp_path / "r.html")])
     assert result.exit_code != 0 and "exactly one of --synthetic (a table) or --model" in result.output
+
+
+def test_an_unwritable_output_fails_before_the_fit(tmp_path, monkeypatch):
+    from tabdiffusion import synthesizer
+
+    (tmp_path / "t.csv").write_text("a,b\n1,x\n2,y\n3,x\n")
+    (tmp_path / "file").write_text("")
+    fits = []
+    monkeypatch.setattr(synthesizer.Synthesizer, "fit", lambda self, *args, **kwargs: fits.append(1))
+    result = runner.invoke(app, ["fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "file" / "m.tdm")])
+    assert result.exit_code == 1 and "Cannot write" in result.output and "Traceback" not in result.output
+    assert fits == []  # nothing was trained
+    result = runner.invoke(app, ["report", "--real", str(tmp_path / "t.csv"), "--synthetic", str(tmp_path / "t.csv"),
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "it is a folder" in result.output

@@ -157,3 +157,66 @@ def test_cuda_requested_without_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(td.ParameterError, match="device='cuda' but PyTorch sees no CUDA GPU"):
         td.Synthesizer(device="cuda").fit(pd.DataFrame({"x": [1.0, 2.0]}))
+
+
+def test_a_table_with_nothing_to_learn_says_so():
+    with pytest.raises(td.SchemaError, match="Nothing to learn.*a=constant.*b=id"):
+        fit(pd.DataFrame({"a": ["same"] * 30, "b": [f"k{i}" for i in range(30)]}))
+    with pytest.raises(td.SchemaError, match="Nothing to learn.*1 given"):
+        fit(pd.DataFrame({"x": [1.5], "c": ["u"]}))
+
+
+def test_column_names_must_be_text():
+    with pytest.raises(td.SchemaError, match="must be text.*df.columns = df.columns.astype\\(str\\)"):
+        fit(pd.DataFrame({0: [1.0, 2.0, 3.0], 1: ["a", "b", "a"]}))
+    table = pd.DataFrame([[1.0, "a"], [2.0, "b"]], columns=pd.MultiIndex.from_tuples([("x", "1"), ("y", "2")]))
+    with pytest.raises(td.SchemaError, match="multi-level column names"):
+        fit(table)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, "a", 1.5])
+def test_seeds_are_checked_where_they_are_given(mixed_table, seed):
+    with pytest.raises(td.ParameterError, match="seed must be"):
+        td.Synthesizer(seed=seed, **FAST).fit(mixed_table)
+
+
+@pytest.mark.parametrize("seed", [-1, "a"])
+def test_sample_seeds_are_checked(fitted, seed):
+    synth, _ = fitted
+    with pytest.raises(td.ParameterError, match="seed must be a non-negative integer"):
+        synth.sample(3, seed=seed)
+
+
+def test_loading_onto_a_bad_device_blames_the_device_not_the_file(fitted, tmp_path):
+    synth, _ = fitted
+    path = synth.save(tmp_path / "m.tdm")
+    with pytest.raises(td.ParameterError, match="device='gpu' is not a device"):
+        td.Synthesizer.load(path, device="gpu")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty"),
+    (b"a,b\n1,2\n3,4,5,6\n", "as CSV \\(ParserError"),
+    ("name,x\nJos\u00e9,1\n".encode("latin-1"), "not UTF-8 text"),
+])
+def test_unreadable_csv_files_name_the_file(tmp_path, content, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(td.ParameterError, match=f"Cannot read '.*t.csv'.*{message}"):
+        fit(path)
+
+
+def test_a_damaged_parquet_file_names_the_file(tmp_path):
+    path = tmp_path / "t.parquet"
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(td.ParameterError, match="Cannot read '.*t.parquet' as Parquet"):
+        fit(path)
+
+
+def test_unwritable_model_paths_fail_with_the_path(fitted, tmp_path):
+    synth, _ = fitted
+    with pytest.raises(td.ParameterError, match="it is a folder"):
+        synth.save(tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(td.ParameterError, match="Cannot write '.*file/m.tdm'.*Choose a folder you can write to"):
+        synth.save(tmp_path / "file" / "m.tdm")  # a parent that is a file: no folder can be made there

@@ -167,6 +167,11 @@ def test_bad_arguments_raise_value_errors(real):
         evaluate(real, real.iloc[:0], **KW)
     with pytest.raises(ValueError, match="unknown groups"):
         evaluate(real, real, metrics=["nonsense"], **KW)
+    with pytest.raises(ValueError, match=r"unknown groups \['nonsense'\]"):  # one group as a string, not its letters
+        evaluate(real, real, metrics="nonsense", **KW)
+    one_class = real[real["label"] == "yes"]
+    with pytest.raises(ParameterError, match="Target 'label' has 1 distinct value"):
+        evaluate(one_class, one_class, real, target="label", metrics="efficacy", **KW)
     with pytest.raises(ValueError, match="cv_folds"):
         Limits(cv_folds=1)
 

@@ -420,3 +420,39 @@ def test_sample_chunks_are_made_when_asked_for_and_add_up_to_sample(monkeypatch)
     pd.testing.assert_frame_equal(synth.sample(130, seed=3), together)
     with pytest.raises(td.ParameterError, match="chunk_rows must be a positive integer"):
         synth.sample_chunks(10, chunk_rows=0)
+
+
+def test_keys_thinned_by_a_split_or_with_a_stray_gap_are_still_identifiers():
+    rng = np.random.default_rng(0)
+    n = 200
+    full = pd.DataFrame({"customer_id": np.arange(1, n + 1), "x": rng.normal(size=n), "c": rng.choice(["a", "b"], n)})
+    train = full.sample(frac=0.8, random_state=0)  # no longer the dense range 1..n
+    text_key = pd.Series([None] + [f"k{i}" for i in range(1, 160)])  # one missing key
+    train = train.assign(code=text_key.to_numpy(), weight=rng.permutation(10_000)[: len(train)])
+    synth = td.Synthesizer(seed=0, **FAST).fit(train)
+    kinds = {c.name: c.kind for c in synth.schema.columns}
+    assert kinds["customer_id"] == "id" and kinds["code"] == "id"
+    assert kinds["weight"] == "integer"  # distinct integers without a key-like name stay data
+    fake = synth.sample(300, seed=1)
+    assert not fake["customer_id"].isin(full["customer_id"]).any()
+    assert not fake["code"].isin(train["code"]).any() and fake["code"].is_unique
+
+
+def test_an_integer_key_read_as_floats_is_an_identifier():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"order_id": np.r_[np.nan, rng.permutation(np.arange(5, 300, 3))[:59]], "x": rng.normal(size=60)})
+    synth = td.Synthesizer(seed=0, **FAST).fit(table)
+    assert synth.schema["order_id"].kind == "id"
+    fake = synth.sample(50, seed=0)
+    assert fake["order_id"].dtype == table["order_id"].dtype and fake["order_id"].min() > table["order_id"].max()
+
+
+def test_csv_times_with_summer_and_winter_offsets_are_read_as_utc_instants(tmp_path):
+    when = pd.Series(pd.date_range("2021-01-01", periods=60, freq="5D", tz="Europe/Paris"))  # +01:00 and +02:00
+    pd.DataFrame({"when": when, "x": np.arange(60.0)}).to_csv(tmp_path / "t.csv", index=False)
+    from tabdiffusion.tables import read_table
+
+    read = read_table(tmp_path / "t.csv")["when"]
+    assert str(read.dtype).endswith("UTC]") and (read == when).all()  # the same instants
+    synth = td.Synthesizer(seed=0, **FAST).fit(tmp_path / "t.csv")
+    assert synth.schema["when"].kind == "datetime"

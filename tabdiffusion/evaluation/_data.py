@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import ParameterError, SchemaError
 from ..schema import LABEL_KINDS, NUMERIC_KINDS, TableSchema, infer_schema
+from ..tables import as_dataframe
 
 CATEGORICAL_KINDS = (*LABEL_KINDS, "constant")  # constants are compared as one-level categories
 _TRUE = {"true", "1", "1.0", "yes", "t", "y"}
@@ -38,9 +39,8 @@ class Prepared:
 
 
 def _check_frame(df: object, name: str) -> pd.DataFrame:
-    """Reject anything that is not a non-empty DataFrame with unique column names."""
-    if not isinstance(df, pd.DataFrame):
-        raise ParameterError(f"{name} must be a pandas DataFrame, got {type(df).__name__}.")
+    """A DataFrame (read from a path if given one, as `fit` does); reject empty tables and repeated column names."""
+    df = as_dataframe(df, name)
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise SchemaError(f"The {name} table is empty ({df.shape[0]} rows, {df.shape[1]} columns); pass at least one row and column.")
     names = [str(c) for c in df.columns]
@@ -147,7 +147,7 @@ def prepare(
     skipped: dict[str, str] = {}
     for spec in schema.columns:
         if spec.kind == "id":
-            skipped[spec.name] = "identifier column (all values distinct): not comparable, left out of every metric"
+            skipped[spec.name] = "identifier column (nearly all values distinct, or a key): not comparable, left out of every metric"
         else:
             kinds[spec.name] = spec.kind
     if target is not None and str(target) in skipped:

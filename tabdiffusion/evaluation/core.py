@@ -50,7 +50,7 @@ def evaluate(
     task: str = "auto",
     column_types: Mapping[str, str] | None = None,
     limits: Limits | None = None,
-    metrics: tuple[str, ...] | list[str] | None = None,
+    metrics: str | tuple[str, ...] | list[str] | None = None,
     n_jobs: int = -1,
     verbose: bool = True,
 ) -> EvaluationResult:
@@ -60,7 +60,7 @@ def evaluate(
         raise ParameterError(f"n_jobs must be -1 (all cores) or a positive int, got {n_jobs!r}.")
     if not isinstance(limits, Limits):
         raise ParameterError(f"limits must be a tabdiffusion.evaluation.Limits, got {type(limits).__name__}.")
-    wanted = tuple(GROUPS if metrics is None else metrics)
+    wanted = (metrics,) if isinstance(metrics, str) else tuple(GROUPS if metrics is None else metrics)
     unknown = sorted(set(wanted) - set(GROUPS))
     if unknown:
         raise ParameterError(f"metrics names unknown groups {unknown}; choose from {list(GROUPS)}.")

@@ -37,7 +37,13 @@ def infer_task(prep: Prepared, task: str = "auto") -> Task:
         return task  # type: ignore[return-value]
     if task != "auto":
         raise ParameterError(f"task must be 'auto', 'classification' or 'regression', got {task!r}.")
-    return schema_infer_task(prep.kinds[prep.target], prep.real[prep.target].nunique())
+    n_values = prep.real[prep.target].nunique()
+    if n_values < 2:
+        raise ParameterError(
+            f"Target {prep.target!r} has {n_values} distinct value(s) in the real table, so no model can be trained on "
+            "it for ML efficacy. Pass a real table with at least two classes or values, or evaluate without target=."
+        )
+    return schema_infer_task(prep.kinds[prep.target], n_values)
 
 
 def _split(df: pd.DataFrame, prep: Prepared, task: Task) -> tuple[pd.DataFrame, np.ndarray]:

@@ -132,6 +132,14 @@ class TableEncoder:
                 self.unmodelled_.append(IdColumn(spec.name, spec.dtype).fit(series))
             else:
                 self.unmodelled_.append(ConstantColumn(spec.name, spec.dtype).fit(series))
+        if not self.numeric_ and not self.categorical_:
+            kinds = ", ".join(f"{c.name}={c.kind}" for c in self.schema.columns if c.name != self.target)
+            raise SchemaError(
+                f"Nothing to learn: no column besides the target varies as data ({kinds or 'no other columns'}). "
+                f"Constant columns are repeated and identifiers generated fresh, so a model needs at least one other "
+                f"numeric, categorical, boolean or datetime column and at least two rows ({len(df)} given). "
+                "Override a kind with column_types= if one was misread (a CSV with another separator reads as one column)."
+            )
         self.class_frequencies_ = self.label_.frequencies(df[self.target]) if self.label_ else None
         self.quantile_ = None
         if self.numeric_:

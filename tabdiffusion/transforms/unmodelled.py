@@ -33,13 +33,17 @@ class ConstantColumn:
 
 
 class IdColumn:
-    """A unique-per-row key: integers continue past the largest real ID, strings are random 'syn-' tokens."""
+    """A unique-per-row key: integers continue past the largest real ID, strings are random 'syn-' tokens.
+
+    Every generated row gets a fresh key, also where the real column had missing keys.
+    """
 
     def __init__(self, name: str, dtype: str) -> None:
         self.name, self.dtype = name, dtype
 
     def fit(self, series: pd.Series) -> "IdColumn":
-        self.is_integer_ = bool(pd.api.types.is_integer_dtype(series.dtype))
+        # Integer keys, also held as floats (a CSV integer column with a missing entry), continue past the largest.
+        self.is_integer_ = bool(pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype))
         self.start_ = int(series.max()) + 1 if self.is_integer_ else 0
         return self
 
