@@ -143,6 +143,11 @@ def _check_override(series: pd.Series, kind: str) -> None:
                 f"Column {name!r}: {len(bad)} values are not numbers (e.g. {bad.iloc[0]!r}). "
                 f"Mark it categorical in column_types or clean the values."
             )
+    if kind == "boolean" and non_null.nunique() > 2:
+        raise SchemaError(
+            f"Column {name!r} has {non_null.nunique()} distinct values (e.g. {non_null.iloc[0]!r}), so it cannot be "
+            "boolean. Mark it categorical in column_types, or leave its kind to be inferred."
+        )
     if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(series.dtype):
         raise SchemaError(
             f"Column {name!r} has dtype {series.dtype}, not datetime. Convert it first with pd.to_datetime(df[{name!r}])."

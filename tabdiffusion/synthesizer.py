@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal, Mapping, TypeVar
@@ -285,6 +286,13 @@ class Synthesizer:
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
             low_precision=low_precision, verbose=self.verbose,
         )
+        if history.stopped_by == "time_budget" and history.steps < config.steps // 10:
+            warnings.warn(
+                f"time_budget={self.time_budget} s stopped training after {history.steps} of {config.steps} steps, so the "
+                f"model is barely trained and its rows will be poor. Raise time_budget (about "
+                f"{history.seconds / history.steps * config.steps:.0f} s for every step here) or pass fewer steps=.",
+                UserWarning, stacklevel=2,
+            )
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.reflow_history_ = None

@@ -220,3 +220,8 @@ def test_unwritable_model_paths_fail_with_the_path(fitted, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(td.ParameterError, match="Cannot write '.*file/m.tdm'.*Choose a folder you can write to"):
         synth.save(tmp_path / "file" / "m.tdm")  # a parent that is a file: no folder can be made there
+
+
+def test_a_boolean_override_needs_at_most_two_values():
+    with pytest.raises(td.SchemaError, match="Column 'x' has 5 distinct values.*cannot be boolean"):
+        fit(pd.DataFrame({"x": [0.1, 0.2, 0.3, 0.4, 0.5]}), column_types={"x": "boolean"})

@@ -110,7 +110,8 @@ def test_fit_reads_csv_and_parquet(tmp_path, mixed_table):
 
 
 def test_history_and_time_budget(mixed_table):
-    synth = td.Synthesizer(seed=0, **{**FAST, "steps": 100_000}, time_budget=0.5).fit(mixed_table)
+    with pytest.warns(UserWarning, match=r"time_budget=0.5 s stopped training after \d+ of 100000 steps.*Raise time_budget"):
+        synth = td.Synthesizer(seed=0, **{**FAST, "steps": 100_000}, time_budget=0.5).fit(mixed_table)
     assert synth.history_.stopped_by == "time_budget"
     assert 0 < synth.history_.steps < 100_000
     assert all(np.isfinite(synth.history_.loss))
