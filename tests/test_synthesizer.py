@@ -275,7 +275,8 @@ def test_default_training_steps_grow_with_the_table_between_a_floor_and_a_cap():
     assert auto_steps(20, 1024) == 100  # a floor for toy tables
     assert auto_steps(6400, 1024) == 7000 and auto_steps(10**6, 1024) == 10_000  # about 1000 epochs, capped
     fast = {k: v for k, v in FAST.items() if k != "steps"}
-    synth = td.Synthesizer(seed=0, time_budget=0.5, **fast).fit(make_mixed_table(3000), target="label")
+    with pytest.warns(UserWarning, match="barely trained"):
+        synth = td.Synthesizer(seed=0, time_budget=0.5, **fast).fit(make_mixed_table(3000), target="label")
     # resolved at fit (FAST's batch of 64: 47 batches per epoch, so the cap) and recorded in the config
     assert synth.config_.steps == 10_000 and synth.history_.steps < 10_000
 
