@@ -9,7 +9,7 @@ import pandas as pd
 
 from .evaluation import evaluate
 from .synthesizer import Synthesizer
-from .tables import load_demo_table, write_table
+from .tables import check_writable, load_demo_table, write_table
 
 
 def compare(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
@@ -54,6 +54,7 @@ def run_demo(out: Path, time_budget: float = 120.0, seed: int = 0) -> str:
     (are synthetic rows closer to training rows than to unseen ones?) and ML efficacy on unseen rows.
     """
     out = Path(out)
+    check_writable(out / "penguins.tdm")  # before the fit, not after it
     train, holdout = demo_split(seed)
     start = time.perf_counter()
     synth = Synthesizer(seed=seed, time_budget=time_budget).fit(train, target="species")

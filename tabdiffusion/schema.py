@@ -19,13 +19,13 @@ Task = Literal["classification", "regression"]
 # An integer target with at most this many distinct values is taken as class labels (pass task= to override).
 MAX_INTEGER_CLASSES = 10
 # A column is an identifier rather than data (generated fresh, never learned, so no real key leaks) once it has
-# ID_MIN_ROWS values and either is text with at least ID_MIN_DISTINCT_SHARE of its values distinct (a key with a stray
-# duplicate or missing entry, or free text such as names), or holds integers that are all distinct and fill one dense
-# range (1..n), or holds integers at least ID_MIN_DISTINCT_SHARE distinct under a key-like name ("customer_id",
-# "CustomerID", "key"): a key that a train/holdout split has thinned out is no longer a dense range.
+# ID_MIN_ROWS rows and either is text with distinct values in at least ID_MIN_DISTINCT_SHARE of its rows (a key with a
+# stray duplicate or missing entry, or free text such as names), or holds integers that are all distinct and fill one
+# dense range (1..n), or holds integers distinct in at least ID_MIN_DISTINCT_SHARE of its rows under a key-like name
+# ("customer_id", "CustomerID", "key"): a key that a train/holdout split has thinned out is no longer a dense range.
 ID_MIN_ROWS = 20
 ID_MIN_DISTINCT_SHARE = 0.95
-_KEY_NAME = re.compile(r"^(id|key|uuid|guid)$|[_\s.-](id|key|uuid|guid)$|^(id|key)[_\s.-]", re.IGNORECASE)
+_KEY_NAME = re.compile(r"^(id|key|uuid|guid)$|[_\s.-](id|key|uuid|guid)$", re.IGNORECASE)
 _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Key|UUID)$")
 
 
@@ -78,12 +78,14 @@ def _is_scalar(value: object) -> bool:
 
 
 def has_key_name(name: str) -> bool:
-    """Whether a column name reads as a key: 'id', 'customer_id', 'order-key', 'CustomerID', 'userId', 'id_card'."""
+    """Whether a column name reads as a key: 'id', 'customer_id', 'order-key', 'CustomerID', 'userId' (not 'key_length')."""
     return bool(_KEY_NAME.search(name) or _CAMEL_ID.search(name))
 
 
-def _mostly_distinct(values: pd.Series) -> bool:
-    return len(values) >= ID_MIN_ROWS and values.nunique() >= ID_MIN_DISTINCT_SHARE * len(values)
+def _mostly_distinct(series: pd.Series) -> bool:
+    """At least ID_MIN_DISTINCT_SHARE of all rows hold distinct values, so at most the rest are missing or repeated
+    (a mostly missing free-text column stays data: its missing rate is learned, an identifier's is not)."""
+    return len(series) >= ID_MIN_ROWS and series.nunique() >= ID_MIN_DISTINCT_SHARE * len(series)
 
 
 def _infer_kind(series: pd.Series) -> Kind:
@@ -107,10 +109,10 @@ def _infer_kind(series: pd.Series) -> Kind:
             int(series.max()) - int(series.min()) + 1 == len(series)
         ):
             return "id"
-        return "id" if has_key_name(str(name)) and _mostly_distinct(non_null) else "integer"
+        return "id" if has_key_name(str(name)) and _mostly_distinct(series) else "integer"
     if pd.api.types.is_float_dtype(dtype):
         # An integer key read as floats (a CSV column with a missing entry) under a key-like name.
-        if has_key_name(str(name)) and _mostly_distinct(non_null) and bool((non_null == np.round(non_null)).all()):
+        if has_key_name(str(name)) and _mostly_distinct(series) and bool((non_null == np.round(non_null)).all()):
             return "id"
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -120,7 +122,7 @@ def _infer_kind(series: pd.Series) -> Kind:
     if pd.api.types.is_string_dtype(dtype) or dtype == object:
         if non_null.map(lambda v: isinstance(v, (bool, np.bool_))).all():
             return "boolean"
-        if _mostly_distinct(non_null):
+        if _mostly_distinct(series):
             return "id"
         return "categorical"
     raise SchemaError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -29,14 +30,21 @@ def _parse_iso_dates(df: pd.DataFrame) -> pd.DataFrame:
             continue
         values = series.dropna()
         if len(values) and values.map(lambda v: isinstance(v, str) and bool(_ISO_DATE.match(v))).all():
-            try:
-                converted[name] = pd.to_datetime(series, format="ISO8601")
-            except (ValueError, TypeError):
-                if values.map(lambda v: bool(_ISO_DATE.match(v).group(4))).all():  # every value carries an offset
+            with warnings.catch_warnings():  # pandas 2 warns about mixed offsets (and returns objects); 3 raises
+                warnings.simplefilter("ignore", FutureWarning)
+                try:
+                    parsed = pd.to_datetime(series, format="ISO8601")
+                except (ValueError, TypeError):
+                    parsed = series
+                if not pd.api.types.is_datetime64_any_dtype(parsed.dtype) and values.map(
+                    lambda v: bool(_ISO_DATE.match(v).group(4))
+                ).all():  # every value carries an offset, but not the same one
                     try:
-                        converted[name] = pd.to_datetime(series, format="ISO8601", utc=True)
+                        parsed = pd.to_datetime(series, format="ISO8601", utc=True)
                     except (ValueError, TypeError):
                         pass
+            if pd.api.types.is_datetime64_any_dtype(parsed.dtype):
+                converted[name] = parsed
     return df.assign(**converted) if converted else df
 
 
@@ -76,27 +84,41 @@ def as_dataframe(data: pd.DataFrame | str | os.PathLike, argument: str = "data")
     )
 
 
+def _folder_for(path: Path) -> Path:
+    """The folder that will hold `path`, created if missing; a clear error if `path` is a folder or cannot have one."""
+    if path.is_dir():
+        raise ParameterError(f"Cannot write {str(path)!r}: it is a folder. Pass a file name, e.g. {str(path / 'out')!r} plus its suffix.")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ParameterError(f"Cannot write {str(path)!r}: {str(blocking)!r} is a file, not a folder. Choose another path.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ParameterError(f"Cannot write {str(path)!r} ({error.strerror or error}). Choose a folder you can write to.") from None
+    return path.parent
+
+
+def _temporary_file(path: Path) -> str:
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=_folder_for(path))
+    except OSError as error:
+        raise ParameterError(f"Cannot write {str(path)!r} ({error.strerror or error}). Choose a folder you can write to.") from None
+    os.close(fd)
+    return temp
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail now, with the path and the fix, if `path` cannot be written (a folder, or a place without write access),
     rather than after a fit or sample has done its work; creates missing parent folders, as writing would."""
     path = Path(path)
-    if path.is_dir():
-        raise ParameterError(f"Cannot write {str(path)!r}: it is a folder. Pass a file name, e.g. {str(path / 'out')!r} plus its suffix.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise ParameterError(f"Cannot write {str(path)!r} ({error.strerror or error}). Choose a folder you can write to.") from None
-    os.close(fd)
-    os.remove(temp)
+    os.remove(_temporary_file(path))
     return path
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call write(temp_path) and move the result onto `path` in one rename, so readers never see half a file."""
-    path = check_writable(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    path = Path(path)
+    temp = _temporary_file(path)
     try:
         write(temp)
         os.replace(temp, path)

@@ -218,7 +218,7 @@ def test_unwritable_model_paths_fail_with_the_path(fitted, tmp_path):
     with pytest.raises(td.ParameterError, match="it is a folder"):
         synth.save(tmp_path)
     (tmp_path / "file").write_text("")
-    with pytest.raises(td.ParameterError, match="Cannot write '.*file/m.tdm'.*Choose a folder you can write to"):
+    with pytest.raises(td.ParameterError, match="Cannot write '.*file/m.tdm': '.*file' is a file, not a folder"):
         synth.save(tmp_path / "file" / "m.tdm")  # a parent that is a file: no folder can be made there
 
 

@@ -17,8 +17,9 @@ LAYERS = [
     {"demo"},
     {"cli", "__main__"},
 ]
-# Math modules stay free of pandas (diffusion, nn) and transforms stay free of torch.
-FORBIDDEN = {"diffusion": {"pandas"}, "nn": {"pandas"}, "transforms": {"torch"}}
+# Math modules stay free of pandas (diffusion, nn); transforms, schema and tables stay free of torch (also through hardware).
+FORBIDDEN = {"diffusion": {"pandas"}, "nn": {"pandas"}, "transforms": {"torch", "hardware"},
+             "schema": {"torch", "hardware"}, "tables": {"torch", "hardware"}}
 
 
 def _layer(module: str) -> int:
