@@ -342,3 +342,33 @@ def test_high_cardinality_categoricals_and_unseen_categories():
     assert 0 <= r.scores["detection.gbm_auc"] <= 1 and r.scores["privacy.dcr_median"] >= 0
     plot = r.details["columns"]["code"]["plot"]
     assert len(plot["categories"]) == 16 and plot["categories"][-1].startswith("(other")
+
+
+def test_privacy_verdict_weighs_every_memorisation_signal_against_the_holdout():
+    from tabdiffusion.evaluation.verdicts import verdicts
+
+    rows = {"real": 2000, "synthetic": 2000, "holdout": 2000}
+    honest = {"privacy.exact_copies_share": 0.0, "privacy.exact_copies_share_holdout": 0.0, "privacy.dcr_share": 0.51,
+              "privacy.mia_auc": 0.5, "privacy.close_share": 0.01}
+
+    def level(**changes):
+        return verdicts({**honest, **changes}, rows)["privacy"]["level"]
+
+    assert level() == "good"
+    assert level(**{"privacy.mia_auc": 0.9}) == "poor"  # a small holdout dilutes the DCR share, not this
+    assert level(**{"privacy.exact_copies_share": 0.009}) == "fair"  # 18 verbatim records of 2,000
+    assert level(**{"privacy.exact_copies_share": 0.515, "privacy.exact_copies_share_holdout": 0.501}) == "good"  # chance
+    assert level(**{"privacy.close_share": 0.11}) == "poor"  # a tenth of the rows are near-copies
+    assert level(**{"privacy.exact_copies_share_holdout": 1.0, "privacy.exact_copies_share": 1.0}) == "not assessed"
+    without_holdout = verdicts({"privacy.exact_copies_share": 0.001}, {"synthetic": 2000, "holdout": None})["privacy"]
+    assert without_holdout["level"] == "not assessed" and "Pass holdout=" in without_holdout["text"]
+    assert verdicts({"detection.gbm_auc": 0.04})["detection"]["level"] == "poor"  # far below 0.5: copies
+
+
+def test_a_minority_of_near_copies_shows_in_close_share(real, holdout):
+    rng = np.random.default_rng(0)
+    near = real.sample(60, random_state=0).assign(x=lambda t: t["x"] + rng.normal(scale=1e-3, size=len(t)))
+    honest = table(340, 5)
+    s = evaluate(real, pd.concat([honest, near], ignore_index=True), holdout, metrics=["privacy"], **KW).scores
+    assert s["privacy.close_share"] > 0.1  # 60 of 400 rows: 15% against 1% for unseen rows
+    assert evaluate(real, table(400, 6), holdout, metrics=["privacy"], **KW).scores["privacy.close_share"] < 0.04

@@ -159,7 +159,7 @@ def evaluate(
             details["seconds"][group] = round(time.perf_counter() - start, 3)
     bar.close()
     details["subsampled"] = {k: v for k, v in details["subsampled"].items() if v}
-    details["verdicts"] = verdicts(scores)
+    details["verdicts"] = verdicts(scores, details["rows"])
     finite = {k: float(v) for k, v in scores.items() if v is not None and np.isfinite(v)}
     return EvaluationResult(scores=finite, details=jsonable(details))
 

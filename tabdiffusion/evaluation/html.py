@@ -14,6 +14,21 @@ if TYPE_CHECKING:
 
 MAX_HEATMAP_COLUMNS = 30
 LEVEL_COLOURS = {"good": "#2e7d32", "fair": "#b26a00", "poor": "#c62828"}
+# The thresholds of verdicts.py, stated where the verdicts are read (docs/metrics.md has the full table).
+HOW_VERDICTS_ARE_SET = (
+    '<details class="note"><summary>How the verdicts are set</summary><ul>'
+    "<li><b>Fidelity</b>: mean of column-shape and pair-trend scores; good from 0.9, fair from 0.8. Pair trends are "
+    "lenient: read fidelity together with detection.</li>"
+    "<li><b>Detection</b>: gradient-boosting AUC; good up to 0.6, fair up to 0.8. Far below 0.5 (under 0.35) is poor: "
+    "synthetic rows sitting on top of real ones are copies.</li>"
+    "<li><b>ML efficacy</b>: models trained on synthetic rows over models trained on real rows, both tested on the "
+    "holdout; good from 0.9, fair from 0.75.</li>"
+    "<li><b>Privacy</b>: the worst of: DCR share and membership-inference AUC (good up to 0.55, fair up to 0.6); the "
+    "share of rows closer to a training row than 99% of unseen rows (good up to 3%, fair up to 10%); verbatim copies "
+    "beyond the holdout's chance matches (fair when more than chance allows, poor above 5 points). Without a holdout of "
+    "unseen rows, privacy is not assessed. Good privacy is evidence, not a guarantee: this is not differential "
+    "privacy.</li></ul></details>"
+)
 AREA_TITLES = {"fidelity": "Fidelity", "detection": "Detection", "efficacy": "ML efficacy", "privacy": "Privacy"}
 
 CSS = """
@@ -90,6 +105,7 @@ def _summary(result: "EvaluationResult") -> str:
         ("DCR share (0.5 ideal)", "privacy.dcr_share"),
         ("Exact copies of training rows", "privacy.exact_copies_share"),
         ("Membership-inference AUC (0.5 ideal)", "privacy.mia_auc"),
+        ("Rows closer to training than 99% of unseen rows (1% ideal)", "privacy.close_share"),
         ("Values valid (in range / known category)", "validity.share"),
     ]
     rows = []
@@ -99,7 +115,8 @@ def _summary(result: "EvaluationResult") -> str:
                 rows.append((label, _Raw(f'{s["coverage.precision"]:.3f} / {s["coverage.recall"]:.3f}')))
         elif key in s:
             rows.append((label, s[key]))
-    return f'<div class="cards">{"".join(cards)}</div><h3>Headline scores</h3>' + _table(["score", "value"], rows)
+    return (f'<div class="cards">{"".join(cards)}</div>{HOW_VERDICTS_ARE_SET}<h3>Headline scores</h3>'
+            + _table(["score", "value"], rows))
 
 
 def _subsampling(details: dict) -> str:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
-GOOD, FAIR, POOR = "good", "fair", "poor"
+GOOD, FAIR, POOR, UNKNOWN = "good", "fair", "poor", "not assessed"
+# Detection AUCs this far below 0.5 mean the classifier finds synthetic rows on top of real ones: copies.
+COPY_AUC = 0.35
+# Exact copies count against privacy when they exceed the holdout's natural matches by this many binomial standard
+# errors (so a table whose rows repeat by chance is not flagged, and a handful of verbatim records is).
+COPY_SIGMAS = 3.0
+# privacy.close_share (1% for rows drawn like unseen real ones): fair above CLOSE_FAIR, poor above CLOSE_POOR.
+CLOSE_FAIR, CLOSE_POOR = 0.03, 0.10
 
 
 def _graded(value: float, good: float, fair: float, higher_is_better: bool, texts: tuple[str, str, str], headline: str) -> dict:
@@ -30,6 +38,10 @@ def _detection(s: Mapping[str, float]) -> dict | None:
     auc = s.get("detection.gbm_auc")
     if auc is None:
         return None
+    if auc < COPY_AUC:
+        return {"level": POOR, "headline": f"AUC {auc:.3f}", "text": (
+            "A classifier finds the synthetic rows on top of real ones (AUC far below 0.5): a sign of copied or "
+            "nearly copied training rows. See privacy.")}
     return _graded(auc, 0.6, 0.8, False, (
         "A classifier can barely tell synthetic rows from real ones (AUC near 0.5).",
         "A classifier can partly tell synthetic rows from real ones.",
@@ -48,29 +60,67 @@ def _efficacy(s: Mapping[str, float]) -> dict | None:
     ), f"{ratio:.1%} of real")
 
 
-def _privacy(s: Mapping[str, float]) -> dict | None:
+def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | None:
+    """Memorisation signals against what unseen real rows (the holdout) show: verbatim copies beyond the holdout's
+    chance matches, the DCR share and the membership-inference AUC (both 0.5 for a model that learned no row)."""
     copies = s.get("privacy.exact_copies_share")
     if copies is None:
         return None
-    baseline = s.get("privacy.exact_copies_share_holdout", 0.0)
-    share = s.get("privacy.dcr_share")
-    excess = copies - baseline
-    if excess > 0.05 or (share is not None and share > 0.6):
-        level, text = POOR, "Synthetic rows sit much closer to training rows than unseen real rows do: likely memorisation."
-    elif excess > 0.01 or (share is not None and share > 0.55):
-        level, text = FAIR, "Synthetic rows are somewhat closer to training rows than to unseen rows; check the copies."
-    else:
-        level, text = GOOD, "No sign of copying: synthetic rows are no closer to training rows than unseen real rows are."
-    if share is None:
-        text += " (No holdout given, so the DCR share could not be computed.)"
+    n_syn, n_hold = rows.get("synthetic") or 0, rows.get("holdout") or 0
+    share, mia = s.get("privacy.dcr_share"), s.get("privacy.mia_auc")
+    baseline = s.get("privacy.exact_copies_share_holdout")
     headline = f"DCR share {share:.1%}" if share is not None else f"{copies:.1%} copies"
+    if baseline is None or share is None:
+        if copies > 0.05:
+            return {"level": POOR, "headline": headline, "text": (
+                f"{copies:.1%} of the synthetic rows are verbatim training rows. No holdout was given to compare with.")}
+        return {"level": UNKNOWN, "headline": headline, "text": (
+            f"{copies:.1%} of the synthetic rows are verbatim training rows, but without a holdout (real rows the "
+            "model never saw) the report cannot tell memorised rows from rows that are close by nature. Pass "
+            "holdout= to assess privacy.")}
+    if baseline > 0.9:
+        return {"level": UNKNOWN, "headline": headline, "text": (
+            f"{baseline:.0%} of the holdout rows also appear in the training table, so the holdout cannot stand for "
+            "unseen rows (or every row of this table repeats by nature). Pass real rows split off before training.")}
+    pooled = (copies * n_syn + baseline * n_hold) / max(1, n_syn + n_hold)
+    noise = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / max(1, n_syn) + 1 / max(1, n_hold)))
+    excess = copies - baseline
+    reasons, level = [], GOOD
+    if excess > COPY_SIGMAS * noise:
+        reasons.append(f"{copies:.1%} of the synthetic rows are verbatim training rows, against {baseline:.1%} of "
+                       "unseen real rows")
+        level = POOR if excess > 0.05 else FAIR
+    for name, value in (("DCR share", share), ("membership-inference AUC", mia)):
+        if value is not None and value > 0.55:
+            reasons.append(f"{name} {value:.3f} (0.5 when no training row is favoured)")
+            level = POOR if value > 0.6 or level == POOR else FAIR
+    close = s.get("privacy.close_share")
+    if close is not None and close > CLOSE_FAIR:
+        reasons.append(f"{close:.1%} of the synthetic rows sit closer to a training row than 99% of unseen real rows do "
+                       "(1% expected)")
+        level = POOR if close > CLOSE_POOR or level == POOR else FAIR
+    if level == GOOD:
+        text = ("No sign of memorisation: synthetic rows are no closer to training rows than to unseen real rows, and "
+                "verbatim copies are no more common than chance matches. This is evidence, not a guarantee (no "
+                "differential privacy).")
+    elif level == FAIR:
+        text = "Some signs of memorisation: " + "; ".join(reasons) + ". Review before sharing."
+    else:
+        text = "Synthetic rows give training rows away: " + "; ".join(reasons) + ". Do not share this table as is."
+    if n_hold < 200:
+        text += f" The holdout has only {n_hold} rows, so these scores are noisy; use a larger one."
     return {"level": level, "headline": headline, "text": text}
 
 
-def verdicts(scores: Mapping[str, float]) -> dict[str, dict]:
-    """Verdict per area (fidelity, detection, efficacy, privacy) that has scores: level, headline and text."""
+def verdicts(scores: Mapping[str, float], rows: Mapping[str, int | None] | None = None) -> dict[str, dict]:
+    """Verdict per area (fidelity, detection, efficacy, privacy) that has scores: level, headline and text.
+
+    `rows`: the row counts of the real, synthetic and holdout tables (evaluate's details["rows"]).
+    """
     out = {}
-    for area, rule in (("fidelity", _fidelity), ("detection", _detection), ("efficacy", _efficacy), ("privacy", _privacy)):
+    rules = (("fidelity", _fidelity), ("detection", _detection), ("efficacy", _efficacy),
+             ("privacy", lambda s: _privacy(s, rows or {})))
+    for area, rule in rules:
         verdict = rule(scores)
         if verdict is not None:
             out[area] = verdict
