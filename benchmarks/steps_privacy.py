@@ -1,0 +1,49 @@
+"""Memorisation against training steps on a slice of the raw adult CSV: DCR share, membership AUC, near-copies.
+
+    python -m benchmarks.steps_privacy --rows 2000 --steps 700,1400,auto
+
+The raw adult CSV (../shared/datasets/raw, with missing values) is shuffled with a fixed seed; its first `--rows`
+rows are the training table and the next `--rows` the holdout. Each step count is one default fit (seed 0; `auto`:
+the default's auto_steps), sampled once at the training table's size (seed 1) and scored by tabdiffusion.evaluate
+(privacy, detection and fidelity, seed 1). One JSON line per step count (docs/design.md, "Steps on the small tables").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import pandas as pd
+
+import tabdiffusion as td
+from benchmarks.tabddpm_data import SHARED
+
+KEYS = ("privacy.dcr_share", "privacy.mia_auc", "privacy.close_share", "detection.gbm_auc",
+        "fidelity.column_shapes", "fidelity.column_pair_trends")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--steps", default="700,1400,auto")
+    args = parser.parse_args()
+    table = pd.read_csv(SHARED / "datasets" / "raw" / "adult_train.csv").sample(frac=1, random_state=0)
+    train, holdout = table.iloc[: args.rows], table.iloc[args.rows : 2 * args.rows]
+    for steps in args.steps.split(","):
+        start = time.perf_counter()
+        synth = td.Synthesizer(seed=0, verbose=False, steps=None if steps == "auto" else int(steps))
+        synth.fit(train, target="income")
+        fit_seconds = time.perf_counter() - start
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = td.evaluate(real=train, synthetic=synth.sample(len(train), seed=1), holdout=holdout,
+                                 target="income", metrics=("privacy", "detection", "fidelity"), seed=1, verbose=False)
+        print(json.dumps({"rows": args.rows, "steps": synth.history_.steps, "fit_seconds": round(fit_seconds, 1),
+                          **{k: round(result.scores[k], 4) for k in KEYS},
+                          "privacy_verdict": result.verdicts["privacy"]["level"]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
