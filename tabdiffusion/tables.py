@@ -133,27 +133,64 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return write_chunks([df], path)[0]
 
 
-def _without_null_types(table):
-    """The first chunk's arrow table with each entirely-missing column typed as text instead of arrow's null type.
+# Parquet: chunks whose columns include one with no value yet (arrow's null type) are held back, up to this many
+# rows, until a later chunk shows the column's type; after that the column is written as text.
+HOLD_BACK_ROWS = 1_000_000
 
-    The Parquet file's schema is the first chunk's, and a column with no value in it (an object column of text
-    categories, missing in every row of the chunk) has no type to infer; typed null, no later chunk with values
-    would fit it. Text is what such a column holds here (other dtypes keep their type when missing).
+
+class _ParquetChunks:
+    """Writes arrow tables of one column layout to a Parquet file whose schema is fixed by the first write.
+
+    A column missing in every row of the first chunks (an object column of booleans or text, mostly missing) has no
+    type to infer, so those chunks are held back (at most HOLD_BACK_ROWS rows) until a chunk with its values types
+    it; a column still without values then is written as text.
     """
-    import pyarrow as pa
 
-    null_columns = [i for i, field in enumerate(table.schema) if pa.types.is_null(field.type)]
-    if not null_columns:
-        return table
-    schema = table.schema
-    for i in null_columns:
-        schema = schema.set(i, schema.field(i).with_type(pa.large_string()))
-    return table.cast(schema)
+    def __init__(self, path: str) -> None:
+        self.path, self.writer, self.held, self.held_rows = path, None, [], 0
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        if self.writer is not None:
+            self.writer.write_table(pa.Table.from_pandas(chunk, schema=self.writer.schema, preserve_index=False))
+            return
+        self.held.append(pa.Table.from_pandas(chunk, preserve_index=False))
+        self.held_rows += len(chunk)
+        if not self._untyped() or self.held_rows >= HOLD_BACK_ROWS:
+            self._open()
+
+    def close(self) -> None:
+        if self.writer is None and self.held:
+            self._open()
+        if self.writer is not None:
+            self.writer.close()
+
+    def _untyped(self) -> list[int]:
+        import pyarrow as pa
+
+        return [i for i in range(len(self.held[0].schema))
+                if all(pa.types.is_null(table.schema.field(i).type) for table in self.held)]
+
+    def _open(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = self.held[0].schema
+        for i in range(len(schema)):
+            if pa.types.is_null(schema.field(i).type):
+                seen = next((t.schema.field(i).type for t in self.held if not pa.types.is_null(t.schema.field(i).type)),
+                            pa.large_string())
+                schema = schema.set(i, schema.field(i).with_type(seen))
+        self.writer = pq.ParquetWriter(self.path, schema)
+        for table in self.held:
+            self.writer.write_table(table.cast(schema))
+        self.held, self.held_rows = [], 0
 
 
 def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tuple[Path, int]:
-    """Write consecutive tables with the same columns as one .csv or .parquet file, one chunk in memory at a time,
-    atomically (a failure part-way leaves no file); returns the path and the number of rows written."""
+    """Write consecutive tables with the same columns as one .csv or .parquet file, one chunk in memory at a time
+    (Parquet: see _ParquetChunks), atomically (a failure part-way leaves no file); returns the path and the rows written."""
     suffix = Path(path).suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise ParameterError(f"Cannot write {str(path)!r}: the file name must end in .csv or .parquet.")
@@ -161,25 +198,17 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tup
 
     def write(temp: str) -> None:
         nonlocal rows
-        if suffix != ".csv":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        writer = None
+        parquet = None if suffix == ".csv" else _ParquetChunks(temp)
         try:
             for i, chunk in enumerate(chunks):
-                if suffix == ".csv":
+                if parquet is None:
                     chunk.to_csv(temp, index=False, header=i == 0, mode="w" if i == 0 else "a")
                 else:
-                    if writer is None:
-                        table = _without_null_types(pa.Table.from_pandas(chunk, preserve_index=False))
-                        writer = pq.ParquetWriter(temp, table.schema)
-                    else:
-                        table = pa.Table.from_pandas(chunk, schema=writer.schema, preserve_index=False)
-                    writer.write_table(table)
+                    parquet.add(chunk)
                 rows += len(chunk)
         finally:
-            if writer is not None:
-                writer.close()
+            if parquet is not None:
+                parquet.close()
 
     return atomic_write(path, write), rows
 

@@ -50,6 +50,11 @@ def test_parquet_chunks_take_a_text_column_that_is_missing_in_the_whole_first_ch
     back = read_table(path)
     assert rows == 4 and back["city"].tolist()[2] == "Oslo" and back["city"].isna().tolist() == [True, True, False, True]
     assert back["income"].fillna(-1.0).tolist() == [1.0, -1.0, 2.0, 3.0]
+    # An object column of booleans missing in the first chunks takes its type from the first chunk with values.
+    flags = [pd.DataFrame({"flag": pd.Series([None, None], dtype=object)})] * 2 + [pd.DataFrame({"flag": pd.Series([True, None], dtype=object)})]
+    path, rows = write_chunks(iter(flags), tmp_path / "flags.parquet")
+    back = read_table(path)["flag"]
+    assert rows == 6 and back.tolist()[4] is True and back.isna().sum() == 5
 
 
 def test_fit_names_the_columns_it_reads_off_a_categorical_column(tmp_path):
