@@ -134,20 +134,24 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 # Parquet: chunks whose columns include one with no value yet (arrow's null type) are held back, up to this many
-# rows, until a later chunk shows the column's type; after that the column is written as text.
-HOLD_BACK_ROWS = 1_000_000
+# bytes, until a later chunk shows the column's type; after that the column is written as text.
+HOLD_BACK_BYTES = 64 * 2**20
 
 
 class _ParquetChunks:
     """Writes arrow tables of one column layout to a Parquet file whose schema is fixed by the first write.
 
     A column missing in every row of the first chunks (an object column of booleans or text, mostly missing) has no
-    type to infer, so those chunks are held back (at most HOLD_BACK_ROWS rows) until a chunk with its values types
-    it; a column still without values then is written as text.
+    type to infer, so those chunks are held back (at most HOLD_BACK_BYTES) until a chunk with its values types it; a
+    column still without values then is written as text.
     """
 
     def __init__(self, path: str) -> None:
-        self.path, self.writer, self.held, self.held_rows = path, None, [], 0
+        self.path, self.writer = path, None
+        self.held: list = []
+        self.held_bytes = 0
+        self.types: dict[int, object] = {}  # column index -> type, for the columns untyped in the first chunk
+        self.untyped: set[int] = set()
 
     def add(self, chunk: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -155,22 +159,27 @@ class _ParquetChunks:
         if self.writer is not None:
             self.writer.write_table(pa.Table.from_pandas(chunk, schema=self.writer.schema, preserve_index=False))
             return
-        self.held.append(pa.Table.from_pandas(chunk, preserve_index=False))
-        self.held_rows += len(chunk)
-        if not self._untyped() or self.held_rows >= HOLD_BACK_ROWS:
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        if not self.held:
+            self.untyped = {i for i, field in enumerate(table.schema) if pa.types.is_null(field.type)}
+        for i in list(self.untyped):
+            if not pa.types.is_null(table.schema.field(i).type):
+                self.types[i] = table.schema.field(i).type
+                self.untyped.discard(i)
+        self.held.append(table)
+        self.held_bytes += table.nbytes
+        if not self.untyped or self.held_bytes >= HOLD_BACK_BYTES:
             self._open()
 
-    def close(self) -> None:
-        if self.writer is None and self.held:
-            self._open()
-        if self.writer is not None:
-            self.writer.close()
-
-    def _untyped(self) -> list[int]:
-        import pyarrow as pa
-
-        return [i for i in range(len(self.held[0].schema))
-                if all(pa.types.is_null(table.schema.field(i).type) for table in self.held)]
+    def close(self, failed: bool = False) -> None:
+        """Write what is held and close the file; after a failure, drop it (the file is discarded anyway)."""
+        try:
+            if self.writer is None and self.held and not failed:
+                self._open()
+        finally:
+            self.held = []
+            if self.writer is not None:
+                self.writer.close()
 
     def _open(self) -> None:
         import pyarrow as pa
@@ -179,13 +188,11 @@ class _ParquetChunks:
         schema = self.held[0].schema
         for i in range(len(schema)):
             if pa.types.is_null(schema.field(i).type):
-                seen = next((t.schema.field(i).type for t in self.held if not pa.types.is_null(t.schema.field(i).type)),
-                            pa.large_string())
-                schema = schema.set(i, schema.field(i).with_type(seen))
+                schema = schema.set(i, schema.field(i).with_type(self.types.get(i, pa.large_string())))
         self.writer = pq.ParquetWriter(self.path, schema)
-        for table in self.held:
+        held, self.held, self.held_bytes = self.held, [], 0
+        for table in held:
             self.writer.write_table(table.cast(schema))
-        self.held, self.held_rows = [], 0
 
 
 def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tuple[Path, int]:
@@ -206,9 +213,12 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tup
                 else:
                     parquet.add(chunk)
                 rows += len(chunk)
-        finally:
+        except BaseException:
             if parquet is not None:
-                parquet.close()
+                parquet.close(failed=True)
+            raise
+        if parquet is not None:
+            parquet.close()
 
     return atomic_write(path, write), rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from tabdiffusion import Synthesizer
@@ -116,3 +117,13 @@ def test_an_unwritable_output_fails_before_the_fit(tmp_path, monkeypatch):
     result = runner.invoke(app, ["report", "--real", str(tmp_path / "t.csv"), "--synthetic", str(tmp_path / "t.csv"),
                                  "--out", str(tmp_path)])
     assert result.exit_code == 1 and "it is a folder" in result.output
+
+
+def test_a_failing_chunk_source_leaves_no_file_and_keeps_its_error(tmp_path):
+    def chunks():
+        yield pd.DataFrame({"flag": pd.Series([None, None], dtype=object)})  # held back: no type yet
+        raise RuntimeError("sampler failed")
+
+    with pytest.raises(RuntimeError, match="sampler failed"):
+        write_chunks(chunks(), tmp_path / "t.parquet")
+    assert list(tmp_path.iterdir()) == []

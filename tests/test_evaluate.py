@@ -357,12 +357,17 @@ def test_privacy_verdict_weighs_every_memorisation_signal_against_the_holdout():
     assert level() == "good"
     assert level(**{"privacy.mia_auc": 0.9}) == "poor"  # a small holdout dilutes the DCR share, not this
     assert level(**{"privacy.exact_copies_share": 0.009}) == "fair"  # 18 verbatim records of 2,000
-    assert level(**{"privacy.exact_copies_share": 0.515, "privacy.exact_copies_share_holdout": 0.501}) == "good"  # chance
+    assert level(**{"privacy.exact_copies_share": 0.508, "privacy.exact_copies_share_holdout": 0.501}) == "good"  # chance
     assert level(**{"privacy.close_share": 0.11}) == "poor"  # a tenth of the rows are near-copies
     assert level(**{"privacy.exact_copies_share_holdout": 1.0, "privacy.exact_copies_share": 1.0}) == "not assessed"
     without_holdout = verdicts({"privacy.exact_copies_share": 0.001}, {"synthetic": 2000, "holdout": None})["privacy"]
     assert without_holdout["level"] == "not assessed" and "Pass holdout=" in without_holdout["text"]
     assert verdicts({"detection.gbm_auc": 0.04})["detection"]["level"] == "poor"  # far below 0.5: copies
+    # A small holdout: copies are judged by their excess even when its noise is large; close_share is not graded.
+    small = {"real": 2000, "synthetic": 10_000, "holdout": 50}
+    assert verdicts({**honest, "privacy.exact_copies_share": 0.07}, small)["privacy"]["level"] == "poor"
+    assert verdicts({**honest, "privacy.exact_copies_share": 0.02}, {**small, "holdout": 300})["privacy"]["level"] == "fair"
+    assert verdicts({**honest, "privacy.close_share": 0.2}, {**small, "holdout": 300})["privacy"]["level"] == "good"
 
 
 def test_a_minority_of_near_copies_shows_in_close_share(real, holdout):

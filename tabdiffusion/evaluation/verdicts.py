@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
+from .privacy import CLOSE_QUANTILE
+
 GOOD, FAIR, POOR, UNKNOWN = "good", "fair", "poor", "not assessed"
 # Detection AUCs this far below 0.5 mean the classifier finds synthetic rows on top of real ones: copies.
 COPY_AUC = 0.35
@@ -13,6 +15,7 @@ COPY_AUC = 0.35
 COPY_SIGMAS = 3.0
 # privacy.close_share (1% for rows drawn like unseen real ones): fair above CLOSE_FAIR, poor above CLOSE_POOR.
 CLOSE_FAIR, CLOSE_POOR = 0.03, 0.10
+CLOSE_MIN_TAIL_ROWS = 10
 
 
 def _graded(value: float, good: float, fair: float, higher_is_better: bool, texts: tuple[str, str, str], headline: str) -> dict:
@@ -86,7 +89,7 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
     noise = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / max(1, n_syn) + 1 / max(1, n_hold)))
     excess = copies - baseline
     reasons, level = [], GOOD
-    if excess > COPY_SIGMAS * noise:
+    if excess > 0.01 or excess > COPY_SIGMAS * noise:
         reasons.append(f"{copies:.1%} of the synthetic rows are verbatim training rows, against {baseline:.1%} of "
                        "unseen real rows")
         level = POOR if excess > 0.05 else FAIR
@@ -95,7 +98,9 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
             reasons.append(f"{name} {value:.3f} (0.5 when no training row is favoured)")
             level = POOR if value > 0.6 or level == POOR else FAIR
     close = s.get("privacy.close_share")
-    if close is not None and close > CLOSE_FAIR:
+    # Graded only where the holdout's 1st percentile rests on CLOSE_MIN_TAIL_ROWS rows or more; below that the
+    # cut-off is about the single closest holdout row and the share swings widely on honest data.
+    if close is not None and CLOSE_QUANTILE * n_hold >= CLOSE_MIN_TAIL_ROWS and close > CLOSE_FAIR:
         reasons.append(f"{close:.1%} of the synthetic rows sit closer to a training row than 99% of unseen real rows do "
                        "(1% expected)")
         level = POOR if close > CLOSE_POOR or level == POOR else FAIR
@@ -107,7 +112,7 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
         text = "Some signs of memorisation: " + "; ".join(reasons) + ". Review before sharing."
     else:
         text = "Synthetic rows give training rows away: " + "; ".join(reasons) + ". Do not share this table as is."
-    if n_hold < 200:
+    if 0 < n_hold < 200:
         text += f" The holdout has only {n_hold} rows, so these scores are noisy; use a larger one."
     return {"level": level, "headline": headline, "text": text}
 
