@@ -289,7 +289,7 @@ class Synthesizer:
         if history.stopped_by == "time_budget" and history.steps < config.steps // 10:
             warnings.warn(
                 f"time_budget={self.time_budget} s stopped training after {history.steps} of {config.steps} steps, so the "
-                f"model is barely trained and its rows will be poor. Raise time_budget or pass fewer steps=.",
+                "model is barely trained and its rows will be poor. Raise time_budget or pass fewer steps=.",
                 UserWarning, stacklevel=2,
             )
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder

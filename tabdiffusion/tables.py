@@ -28,16 +28,16 @@ def _parse_iso_dates(df: pd.DataFrame) -> pd.DataFrame:
         series = df[name]
         if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
             continue
-        values = series.dropna()
-        if len(values) and values.map(lambda v: isinstance(v, str) and bool(_ISO_DATE.match(v))).all():
+        matches = series.dropna().map(lambda v: _ISO_DATE.match(v) if isinstance(v, str) else None)
+        if len(matches) and matches.map(bool).all():
             with warnings.catch_warnings():  # pandas 2 warns about mixed offsets (and returns objects); 3 raises
                 warnings.simplefilter("ignore", FutureWarning)
                 try:
                     parsed = pd.to_datetime(series, format="ISO8601")
                 except (ValueError, TypeError):
                     parsed = series
-                if not pd.api.types.is_datetime64_any_dtype(parsed.dtype) and values.map(
-                    lambda v: bool(_ISO_DATE.match(v).group(4))
+                if not pd.api.types.is_datetime64_any_dtype(parsed.dtype) and matches.map(
+                    lambda m: bool(m.group(4))
                 ).all():  # every value carries an offset, but not the same one
                     try:
                         parsed = pd.to_datetime(series, format="ISO8601", utc=True)
@@ -84,8 +84,8 @@ def as_dataframe(data: pd.DataFrame | str | os.PathLike, argument: str = "data")
     )
 
 
-def _folder_for(path: Path) -> Path:
-    """The folder that will hold `path`, created if missing; a clear error if `path` is a folder or cannot have one."""
+def _temporary_file(path: Path) -> str:
+    """An empty temporary file beside `path` (its folder created if missing); a clear error where there can be none."""
     if path.is_dir():
         raise ParameterError(f"Cannot write {str(path)!r}: it is a folder. Pass a file name, e.g. {str(path / 'out')!r} plus its suffix.")
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
@@ -93,14 +93,7 @@ def _folder_for(path: Path) -> Path:
         raise ParameterError(f"Cannot write {str(path)!r}: {str(blocking)!r} is a file, not a folder. Choose another path.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ParameterError(f"Cannot write {str(path)!r} ({error.strerror or error}). Choose a folder you can write to.") from None
-    return path.parent
-
-
-def _temporary_file(path: Path) -> str:
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=_folder_for(path))
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise ParameterError(f"Cannot write {str(path)!r} ({error.strerror or error}). Choose a folder you can write to.") from None
     os.close(fd)
@@ -199,7 +192,7 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tup
     """Write consecutive tables with the same columns as one .csv or .parquet file, one chunk in memory at a time
     (Parquet: see _ParquetChunks), atomically (a failure part-way leaves no file); returns the path and the rows written."""
     suffix = Path(path).suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
+    if suffix not in TABLE_SUFFIXES:
         raise ParameterError(f"Cannot write {str(path)!r}: the file name must end in .csv or .parquet.")
     rows = 0
 
