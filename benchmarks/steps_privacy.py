@@ -24,7 +24,8 @@ import pandas as pd
 import tabdiffusion as td
 from benchmarks.tabddpm_data import SHARED
 from tabdiffusion.evaluation._data import prepare
-from tabdiffusion.evaluation.embedding import fit_embedder, nearest
+from tabdiffusion.evaluation.embedding import fit_embedder
+from tabdiffusion.neighbours import nearest
 
 KEYS = ("privacy.dcr_share", "privacy.mia_auc", "privacy.close_share", "detection.gbm_auc",
         "fidelity.column_shapes", "fidelity.column_pair_trends")
@@ -42,12 +43,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--steps", default="700,1400,auto")
+    parser.add_argument("--min-proximity", type=float, default=None,
+                        help="the memorisation stop's threshold (default: the preset's; 0: off)")
     args = parser.parse_args()
     table = pd.read_csv(SHARED / "datasets" / "raw" / "adult_train.csv").sample(frac=1, random_state=0)
     train, holdout = table.iloc[: args.rows], table.iloc[args.rows : 2 * args.rows]
     for steps in args.steps.split(","):
         start = time.perf_counter()
-        synth = td.Synthesizer(seed=0, verbose=False, steps=None if steps == "auto" else int(steps))
+        synth = td.Synthesizer(seed=0, verbose=False, steps=None if steps == "auto" else int(steps),
+                               min_proximity=args.min_proximity)
         synth.fit(train, target="income")
         fit_seconds = time.perf_counter() - start
         synthetic = synth.sample(len(train), seed=1)
@@ -55,7 +59,9 @@ def main() -> None:
             warnings.simplefilter("ignore")
             result = td.evaluate(real=train, synthetic=synthetic, holdout=holdout,
                                  target="income", metrics=("privacy", "detection", "fidelity"), seed=1, verbose=False)
-        print(json.dumps({"rows": args.rows, "steps": synth.history_.steps, "fit_seconds": round(fit_seconds, 1),
+        history = synth.history_
+        print(json.dumps({"rows": args.rows, "steps": history.steps, "stopped_by": history.stopped_by,
+                          "kept_step": history.kept_step, "fit_seconds": round(fit_seconds, 1),
                           **{k: round(result.scores[k], 4) for k in KEYS},
                           "loo_ratio": round(loo_ratio(train, synthetic, "income"), 3),
                           "privacy_verdict": result.verdicts["privacy"]["level"]}), flush=True)

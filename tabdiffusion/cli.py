@@ -48,6 +48,9 @@ def fit(
     seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible fits.")] = None,
     preset: Annotated[str, typer.Option(help="Hyperparameter preset: default, flow (samples in one step) or tabddpm.")] = "default",
     column_type: Annotated[Optional[list[str]], typer.Option(help="Override a column kind: COLUMN=KIND (repeatable).")] = None,
+    min_proximity: Annotated[Optional[float], typer.Option(
+        help="Memorisation stop: end training when sampled rows sit closer to training rows than this share of the "
+             "training rows' own spacing (default: the preset's, 0.8; 0: off).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -58,13 +61,18 @@ def fit(
     try:
         start = time.perf_counter()
         check_writable(out)  # before the fit, not after it
-        synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, device=device, verbose=not quiet)
+        synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, min_proximity=min_proximity,
+                            device=device, verbose=not quiet)
         synth.fit(data, target=target, column_types=_parse_column_types(column_type))
         synth.save(out)
     except TabDiffusionError as error:
         _fail(error)
     reflow = f" + {synth.reflow_history_.steps} reflow" if synth.reflow_history_ is not None else ""
     typer.echo(f"Fitted {synth.history_.steps}{reflow} steps in {time.perf_counter() - start:.1f}s; model written to {out}")
+    history = synth.history_
+    if history.stopped_by == "memorisation" and history.kept_step is not None:
+        typer.echo(f"Memorisation stop: at step {history.steps} sampled rows came too close to training rows "
+                   f"(proximity {history.checks[-1]['proximity']:.2f}); the model keeps the weights of step {history.kept_step}.")
     derived = [f"{column.name} (from {column.source})" for column in synth.encoder_.derived_]
     if derived:
         typer.echo("Read off a categorical column, not modelled: " + ", ".join(derived))

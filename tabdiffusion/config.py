@@ -11,6 +11,11 @@ from typing import Literal
 # noise (design.md, "Steps on the small tables").
 EPOCHS_PER_ROW_TENTHS = 7  # integer tenths: the step count is exact integer arithmetic
 
+# The memorisation stop of the default and flow presets: sampled rows whose median distance to the closest training
+# row falls below this share of the training rows' own leave-one-out distance are too close (proximity.py; design.md,
+# "The memorisation stop").
+MIN_PROXIMITY = 0.8
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -40,6 +45,8 @@ class ModelConfig:
     derive_columns: bool = False  # numeric columns fixed by a categorical one are derived from it (transforms/derived.py)
     process: Literal["diffusion", "flow"] = "diffusion"  # flow: rectified flow plus reflow (diffusion/flow.py)
     reflow_steps: int | None = None  # flow only: training steps of the reflow round (None: 3/4 of steps; 0: none)
+    min_proximity: float = 0.0  # stop training when the proximity ratio of sampled rows (proximity.py) falls below
+    # this at a check (PROXIMITY_CHECKS per fit), keeping the last weights above it; 0: never check
     timestep_strata: int = 0  # diffusion only: each training batch draws one timestep per stratum of [0, T), shared
     # by its rows (mixed.stratified_timesteps); 0: one independent draw per row, as TabDDPM
 
@@ -50,7 +57,7 @@ PRESETS: dict[str, ModelConfig] = {
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
         training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
-        derive_columns=True, timestep_strata=16,
+        derive_columns=True, timestep_strata=16, min_proximity=MIN_PROXIMITY,
     ),
     # Few-step sampling (issue 5, target 5): a rectified flow with the default's denoiser and encoding, reflowed so
     # that one Euler step draws a row; about 40x the default's sampling speed for some quality (design.md).
@@ -58,7 +65,7 @@ PRESETS: dict[str, ModelConfig] = {
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="euler", sampling_steps=1, sampling_precision="auto",
         training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True, derive_columns=True,
-        process="flow",
+        process="flow", min_proximity=MIN_PROXIMITY,
     ),
     # TabDDPM as published (Kotelnikov et al. 2023): 1000 steps of diffusion, 30k training steps at batch 4096.
     # The paper tuned d_layers and lr per dataset; pass its tuned values as keywords to reproduce a given dataset.

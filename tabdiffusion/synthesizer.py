@@ -26,9 +26,10 @@ from .errors import ModelFileError, NotFittedError, ParameterError, SchemaError
 from .hardware import resolve_device, uses_bfloat16
 from .modelfile import read_model_file, write_model_file
 from .nn.mlp import MLPDenoiser, reset_parameters
+from .proximity import ProximityReference
 from .schema import TableSchema, infer_schema
 from .tables import as_dataframe
-from .training import History, train
+from .training import Checks, History, train
 from .transforms.calibration import MarginalCalibration
 from .transforms.table import Encoded, TableEncoder
 
@@ -39,6 +40,16 @@ CALIBRATION_ROWS_PER_ROW = 4
 CALIBRATION_MIN_ROWS = 2_000
 CALIBRATION_MAX_ROWS = 20_000
 CALIBRATION_SHARE = 0.05
+
+# The memorisation stop (config.min_proximity): PROXIMITY_CHECKS evenly spaced checks per fit, each scoring
+# PROXIMITY_ROWS sampled rows against the training rows (proximity.py). The checks draw from their own random stream,
+# so a fit that the stop never ends is the same, weight for weight, as one without checks.
+PROXIMITY_CHECKS = 10
+PROXIMITY_ROWS = 500
+# A check fails only where the sampled rows are close (proximity below min_proximity) to many training rows: at least
+# MIN_DIVERSITY times as many distinct nearest training rows as real rows have. Fewer is a barely trained model
+# piling its rows onto a few (proximity.py).
+MIN_DIVERSITY = 0.5
 
 # sample() and sample_chunks() decode at most SAMPLE_CHUNK_ROWS rows at a time: what sample_chunks holds in memory,
 # whatever n is (the CLI's `sample` writes chunk by chunk). Up to this n, one chunk: the same rows as one batch.
@@ -77,6 +88,30 @@ def _draw_until(items: Iterable, deadline: float | None, draw: Callable[..., _Pa
         if deadline is not None and now + (now - start) > deadline:
             break
     return parts
+
+
+def _draw_labels(frequencies: np.ndarray | None, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
+    """n class labels drawn with the training frequencies (None without a class target)."""
+    if frequencies is None:
+        return None
+    weights = torch.as_tensor(frequencies, dtype=torch.float32, device=device)
+    return torch.multinomial(weights, n, replacement=True, generator=generator)
+
+
+def _generate_codes(diffusion: MixedDiffusion | RectifiedFlow, model: torch.nn.Module, config: ModelConfig,
+                    y: torch.Tensor | None, n: int, generator: torch.Generator, batch_size: int, low_precision: bool,
+                    steps: int | None) -> Encoded:
+    """`n` rows of model codes for labels `y` (or none), with the config's sampler and `steps`, in batches."""
+    parts_num, parts_cat = [], []
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        x_num, x_cat = diffusion.sample(
+            model, stop - start, None if y is None else y[start:stop], generator,
+            steps=steps, sampler=config.sampler, eta=config.eta, low_precision=low_precision,
+        )
+        parts_num.append(x_num.cpu().numpy())
+        parts_cat.append(x_cat.cpu().numpy())
+    return Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
 
 
 def _sample_stream(seed: int) -> np.random.Generator:
@@ -151,6 +186,7 @@ class Synthesizer:
         derive_columns: bool | None = None,
         reflow_steps: int | None = None,
         timestep_strata: int | None = None,
+        min_proximity: float | None = None,
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
@@ -164,6 +200,7 @@ class Synthesizer:
         self.dequantize = dequantize
         self.fourier_features, self.film, self.calibrate = fourier_features, film, calibrate
         self.derive_columns, self.reflow_steps, self.timestep_strata = derive_columns, reflow_steps, timestep_strata
+        self.min_proximity = min_proximity
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
 
@@ -176,7 +213,8 @@ class Synthesizer:
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
                          "sampler", "sampling_steps", "eta", "sampling_precision", "training_precision", "dequantize",
-                         "fourier_features", "film", "calibrate", "derive_columns", "reflow_steps", "timestep_strata")
+                         "fourier_features", "film", "calibrate", "derive_columns", "reflow_steps", "timestep_strata",
+                         "min_proximity")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
@@ -211,6 +249,8 @@ class Synthesizer:
                 raise ParameterError(f"{name}={getattr(config, name)!r}; use 'auto', 'float32' or 'bfloat16'.")
         if config.sampling_steps is not None:
             _check_positive_int("sampling_steps", config.sampling_steps)
+        if isinstance(config.min_proximity, bool) or not isinstance(config.min_proximity, (int, float, np.integer, np.floating)) or not 0 <= config.min_proximity < 10:
+            raise ParameterError(f"min_proximity must be a number from 0 (no memorisation stop) to below 10, got {config.min_proximity!r}.")
         if not 0 <= config.eta <= 1:
             raise ParameterError(f"eta must lie in [0, 1], got {config.eta!r}.")
         if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
@@ -278,14 +318,23 @@ class Synthesizer:
         deadline = None if self.time_budget is None else started + self.time_budget
         reserved = CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0
         reflowing = config.process == "flow" and config.reflow_steps > 0
+        checks = self._memorisation_checks(encoder, df, encoded, diffusion, config, device, int(seed))
         left = None if deadline is None else deadline - reserved - time.perf_counter()
         ema, history = train(
             model, diffusion, x_num, x_cat, y,
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=None if left is None else max(1e-6, left * (TEACHER_SHARE if reflowing else 1.0)),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
-            low_precision=low_precision, verbose=self.verbose,
+            low_precision=low_precision, verbose=self.verbose, checks=checks,
         )
+        if history.stopped_by == "memorisation" and history.kept_step is None:
+            warnings.warn(
+                f"Rows sampled after {history.steps} training steps already sit closer to training rows than training "
+                f"rows sit to each other (proximity ratio {history.checks[-1]['proximity']:.2f}, below min_proximity="
+                f"{config.min_proximity}), so training stopped there. The table may be too small or too repetitive to "
+                "synthesize without copying rows: check the privacy section of `tabdiffusion report`.",
+                UserWarning, stacklevel=2,
+            )
         if history.stopped_by == "time_budget" and history.steps < config.steps // 10:
             warnings.warn(
                 f"time_budget={self.time_budget} s stopped training after {history.steps} of {config.steps} steps, so the "
@@ -300,6 +349,34 @@ class Synthesizer:
         self.calibration_ = self._fit_calibration(encoded, rng, deadline) if config.calibrate and encoder.numeric_ else None
         self._sample_rng = _sample_stream(self.seed_)
         return self
+
+    def _memorisation_checks(self, encoder: TableEncoder, df: pd.DataFrame, encoded: Encoded,
+                             diffusion: MixedDiffusion | RectifiedFlow, config: ModelConfig, device: torch.device,
+                             seed: int) -> Checks | None:
+        """The memorisation stop's checks for this fit: PROXIMITY_CHECKS evenly spaced scores of PROXIMITY_ROWS
+        sampled rows (the flow's teacher sampled with TEACHER_EULER_STEPS). None when config.min_proximity is 0 or
+        the ratio is undefined (most training rows repeat exactly)."""
+        if not config.min_proximity:
+            return None
+        plain = encoder.encode(df) if config.dequantize else encoded  # distances between the rows' own values
+        reference = ProximityReference(encoder, plain, np.random.default_rng([seed, 2]))
+        if not reference.usable:
+            return None
+        generator = torch_generator(np.random.default_rng([seed, 3]), device)
+        low_precision = uses_bfloat16(config.sampling_precision, device)
+        steps = TEACHER_EULER_STEPS if config.process == "flow" else config.sampling_steps
+
+        def probe(model: torch.nn.Module) -> dict[str, float]:
+            labels = _draw_labels(encoder.class_frequencies_, PROXIMITY_ROWS, generator, device)
+            codes = _generate_codes(diffusion, model.eval(), config, labels, PROXIMITY_ROWS, generator,
+                                    self.sample_batch_size, low_precision, steps)
+            return reference.score(codes)
+
+        def passes(values: dict[str, float]) -> bool:  # too close to too many training rows fails
+            return values["proximity"] >= config.min_proximity or values["diversity"] < MIN_DIVERSITY
+
+        at = frozenset(max(1, round(i * config.steps / PROXIMITY_CHECKS)) for i in range(1, PROXIMITY_CHECKS + 1))
+        return Checks(at, probe, passes)
 
     def _reflow(self, teacher: MLPDenoiser, n_rows: int, rng: np.random.Generator, deadline: float | None,
                 low_precision: bool) -> tuple[MLPDenoiser, History]:
@@ -335,11 +412,7 @@ class Synthesizer:
         )
 
     def _draw_labels(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
-        """n class labels drawn with the training frequencies (None without a class target)."""
-        if self.encoder_.class_frequencies_ is None:
-            return None
-        weights = torch.as_tensor(self.encoder_.class_frequencies_, dtype=torch.float32, device=self.device_)
-        return torch.multinomial(weights, n, replacement=True, generator=generator)
+        return _draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_)
 
     def _fit_calibration(self, encoded: Encoded, rng: np.random.Generator, deadline: float | None) -> MarginalCalibration:
         """Draw codes from the fitted model (fewer if the deadline comes) and learn the maps onto the training codes.
@@ -397,19 +470,10 @@ class Synthesizer:
 
     def _sample_codes(self, n: int, generator: torch.Generator) -> Encoded:
         """`n` rows of model codes, labels drawn with the training frequencies, in batches of sample_batch_size."""
-        y = self._draw_labels(n, generator)
-        low_precision = uses_bfloat16(self.config_.sampling_precision, self.device_)
-        parts_num, parts_cat = [], []
-        for start in range(0, n, self.sample_batch_size):
-            stop = min(start + self.sample_batch_size, n)
-            x_num, x_cat = self.diffusion_.sample(
-                self.model_, stop - start, None if y is None else y[start:stop], generator,
-                steps=self.config_.sampling_steps, sampler=self.config_.sampler, eta=self.config_.eta,
-                low_precision=low_precision,
-            )
-            parts_num.append(x_num.cpu().numpy())
-            parts_cat.append(x_cat.cpu().numpy())
-        return Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
+        config = self.config_
+        return _generate_codes(self.diffusion_, self.model_, config, self._draw_labels(n, generator), n, generator,
+                               self.sample_batch_size, uses_bfloat16(config.sampling_precision, self.device_),
+                               config.sampling_steps)
 
     # --------------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:

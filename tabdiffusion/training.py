@@ -1,4 +1,5 @@
-"""The training loop: AdamW with linear learning-rate decay, EMA weights, a step and/or wall-clock budget."""
+"""The training loop: AdamW with linear learning-rate decay, EMA weights, a step and/or wall-clock budget, and an
+optional stop when a check of the EMA model fails (the memorisation stop)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ class History:
     loss_numeric: list[float] = field(default_factory=list)
     loss_categorical: list[float] = field(default_factory=list)
     seconds: float = 0.0
-    stopped_by: str = "steps"
+    stopped_by: str = "steps"  # "steps", "time_budget" or "memorisation" (a check failed; see Checks)
+    checks: list[dict[str, float]] = field(default_factory=list)  # {"step": s, **probe values} of each check
+    kept_step: int | None = None  # the step whose EMA weights were kept, where a failed check rolled them back
 
     @property
     def loss(self) -> list[float]:
@@ -35,6 +38,16 @@ class History:
     @property
     def steps(self) -> int:
         return len(self.loss_numeric)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Check the EMA model with probe(ema) (named values) after each of `steps`; where passes(values) is False, stop
+    training and go back to the EMA weights of the last check that passed (or keep the current ones if none did)."""
+
+    steps: frozenset[int]
+    probe: Callable[[torch.nn.Module], dict[str, float]]
+    passes: Callable[[dict[str, float]], bool]
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device):
@@ -75,6 +88,7 @@ def train(
     low_precision: bool = False,
     verbose: bool = True,
     on_step: Callable[[int, torch.nn.Module], None] | None = None,
+    checks: Checks | None = None,
 ) -> tuple[torch.nn.Module, History]:
     """Train `model` in place and return its EMA copy (used for sampling) and the loss history.
 
@@ -83,6 +97,7 @@ def train(
     runs); the learning rate decays linearly with whichever of steps or time runs out first (schedule_progress), so
     the stopping step depends on the machine's speed only where the budget binds. low_precision runs the denoiser's forward pass in bfloat16 (autocast) while
     weights, optimizer state and losses stay float32 (mixed precision).
+    `checks` (optional) probes the EMA model at given steps and stops training when a probe fails (Checks).
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
@@ -95,6 +110,7 @@ def train(
     bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True, mininterval=0.5)
     model.train()
     released = 0.0  # when freed memory was last handed back, in seconds since start
+    passed: dict[str, torch.Tensor] | None = None  # EMA weights at the last check that passed
     # Dropout draws from the global RNG: fork it so training is reproducible and leaves the caller's state alone.
     devices = [x_num.device] if x_num.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -130,6 +146,17 @@ def train(
             history.loss_categorical.append(lc)
             if on_step is not None:  # e.g. a held-out loss probe (benchmarks/heldout_loss.py)
                 on_step(step + 1, ema)
+            if checks is not None and step + 1 in checks.steps:
+                values = checks.probe(ema)
+                history.checks.append({"step": step + 1, **values})
+                if not checks.passes(values):
+                    history.stopped_by = "memorisation"
+                    if passed is not None:
+                        ema.load_state_dict(passed)
+                        history.kept_step = int(history.checks[-2]["step"])
+                    bar.update()
+                    break
+                passed = {k: v.clone() for k, v in ema.state_dict().items()}
             if x_num.device.type == "cpu" and elapsed - released >= RELEASE_SECONDS:
                 release_freed_memory()
                 released = elapsed

@@ -127,3 +127,13 @@ def test_a_failing_chunk_source_leaves_no_file_and_keeps_its_error(tmp_path):
     with pytest.raises(RuntimeError, match="sampler failed"):
         write_chunks(chunks(), tmp_path / "t.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_passes_the_memorisation_stop_on(tmp_path):
+    make_coded_table().to_csv(tmp_path / "coded.csv", index=False)
+    for value, checks in (("0", 0), ("0.5", 5)):
+        result = runner.invoke(app, ["fit", str(tmp_path / "coded.csv"), "--out", str(tmp_path / "c.tdm"), "--steps", "5",
+                                     "--min-proximity", value, "-q"])
+        assert result.exit_code == 0, result.output
+        model = Synthesizer.load(tmp_path / "c.tdm")
+        assert model.config_.min_proximity == float(value) and len(model.history_.checks) == checks

@@ -8,22 +8,26 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "tabdiffusion"
 # A module may import only modules of its own layer or of a lower one.
 LAYERS = [
-    {"errors", "_random", "_memory"},
+    {"errors", "_random", "_memory", "neighbours"},
     {"schema", "tables", "config", "hardware"},
-    {"transforms", "diffusion", "nn"},
+    {"transforms", "diffusion", "nn", "proximity"},
     {"training", "modelfile"},
     {"synthesizer"},
     {"evaluation"},
     {"demo"},
     {"cli", "__main__"},
 ]
-# Math modules stay free of pandas (diffusion, nn); transforms, schema and tables stay free of torch (also through hardware).
+# Math modules stay free of pandas (diffusion, nn, neighbours); transforms, schema, tables and proximity stay free of
+# torch (also through hardware).
 FORBIDDEN = {"diffusion": {"pandas"}, "nn": {"pandas"}, "transforms": {"torch", "hardware"},
-             "schema": {"torch", "hardware"}, "tables": {"torch", "hardware"}}
+             "schema": {"torch", "hardware"}, "tables": {"torch", "hardware"}, "proximity": {"torch", "hardware"},
+             "neighbours": {"torch", "pandas"}}
 
 
 def _layer(module: str) -> int:
-    return next(i for i, names in enumerate(LAYERS) if module in names)
+    found = [i for i, names in enumerate(LAYERS) if module in names]
+    assert found, f"tabdiffusion/{module} is in no layer: add it to LAYERS"
+    return found[0]
 
 
 def _imports(path: Path) -> set[str]:

@@ -474,3 +474,59 @@ def test_measurements_and_sparse_text_are_not_taken_for_identifiers():
     assert {c.name: c.kind for c in synth.schema.columns} == {
         "width": "integer", "paid": "integer", "key_length": "integer", "note": "categorical", "x": "numeric"}
     assert synth.sample(400, seed=0)["note"].isna().mean() > 0.5  # its missing rate is learned
+
+
+def test_proximity_is_near_one_for_fresh_rows_and_near_zero_for_copies_and_diversity_tells_copies_from_a_pile():
+    from tabdiffusion.proximity import ProximityReference
+    from tabdiffusion.transforms.table import TableEncoder
+
+    table, fresh = make_mixed_table(2000, seed=0), make_mixed_table(2000, seed=1)
+    encoder = TableEncoder(td.infer_schema(table), "label", None, 100, seed=0).fit(table)
+    reference = ProximityReference(encoder, encoder.encode(table), np.random.default_rng(0))
+    score = reference.score(encoder.encode(fresh))
+    assert 0.85 < score["proximity"] < 1.15 and score["diversity"] > 0.8
+    score = reference.score(encoder.encode(pd.concat([table.iloc[:900], fresh.iloc[:100]])))  # 90% copied rows
+    assert score["proximity"] < 0.05 and score["diversity"] > 0.8
+    score = reference.score(encoder.encode(pd.concat([table.iloc[:3]] * 300)))  # rows piled onto three training rows
+    assert score["proximity"] < 0.05 and score["diversity"] < 0.01
+
+
+def test_a_failed_check_stops_training_and_restores_the_weights_of_the_last_check_that_passed():
+    from tabdiffusion.diffusion.mixed import MixedDiffusion
+    from tabdiffusion.nn.mlp import reset_parameters
+    from tabdiffusion.training import Checks, train
+
+    g = torch.Generator().manual_seed(0)
+    diffusion = MixedDiffusion(2, [3], 20, "cpu")
+    model = MLPDenoiser(diffusion.input_width, [16], d_t=16)
+    reset_parameters(model, g)
+    seen, values = {}, iter([1.0, 1.0, 0.5, 1.0])
+
+    def probe(ema: torch.nn.Module) -> dict[str, float]:
+        seen[len(seen)] = {k: v.clone() for k, v in ema.state_dict().items()}
+        return {"proximity": next(values)}
+
+    ema, history = train(model, diffusion, torch.randn(64, 2, generator=g), torch.randint(0, 3, (64, 1), generator=g), None,
+                         steps=40, time_budget=None, batch_size=16, lr=1e-2, weight_decay=0.0, ema_decay=0.9, generator=g,
+                         verbose=False, checks=Checks(frozenset({10, 20, 30, 40}), probe, lambda v: v["proximity"] >= 0.8))
+    assert history.stopped_by == "memorisation" and history.steps == 30 and history.kept_step == 20
+    assert history.checks == [{"step": 10, "proximity": 1.0}, {"step": 20, "proximity": 1.0}, {"step": 30, "proximity": 0.5}]
+    for name, value in ema.state_dict().items():
+        assert torch.equal(value, seen[1][name]), name
+    assert any(not torch.equal(v, seen[2][k]) for k, v in ema.state_dict().items())  # not the failed step's weights
+
+
+def test_memorisation_checks_leave_a_fit_they_do_not_stop_unchanged(mixed_table):
+    checked = td.Synthesizer(seed=5, min_proximity=1e-6, **FAST).fit(mixed_table, target="label")
+    plain = td.Synthesizer(seed=5, min_proximity=0, **FAST).fit(mixed_table, target="label")
+    assert len(checked.history_.checks) == 10 and checked.history_.stopped_by == "steps" and not plain.history_.checks
+    pd.testing.assert_frame_equal(checked.sample(100, seed=3), plain.sample(100, seed=3))
+
+
+def test_a_fit_that_fails_its_first_check_stops_there_and_warns(mixed_table):
+    with pytest.warns(UserWarning, match="closer to training rows"):
+        synth = td.Synthesizer(seed=0, min_proximity=9.9, **FAST).fit(mixed_table, target="label")
+    assert synth.history_.stopped_by == "memorisation" and synth.history_.steps == 6 and synth.history_.kept_step is None
+    assert len(synth.sample(20, seed=0)) == 20
+    with pytest.raises(td.ParameterError, match="min_proximity"):
+        td.Synthesizer(min_proximity=-1, **FAST).fit(mixed_table)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..neighbours import nearest, within_any_ball
 from ._data import Prepared, subsample
-from .embedding import Embedder, nearest, within_any_ball
+from .embedding import Embedder
 from .limits import Limits
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from ..neighbours import nearest
 from ._data import Prepared, subsample
-from .embedding import Embedder, nearest
+from .embedding import Embedder
 from .limits import Limits
 
 HIST_BINS = 40

@@ -1,0 +1,76 @@
+"""A memorisation signal that needs no holdout, for stopping a fit before it copies rows.
+
+The proximity ratio is the median distance from a generated row to its closest training row over the median
+distance from a training row to its closest *other* training row, both in the evaluation's DCR geometry (min-max
+numerics, one-hot/sqrt(2) categories). Rows drawn like fresh real rows give about 1; a model that reproduces its
+training rows gives much less (adult slices that fail the DCR share: 0.17-0.50; docs/design.md, "A signal that needs
+no holdout").
+
+A barely trained model can score low too, by piling its rows onto a few training rows (its clipped codes decode to a
+column's training minimum or maximum). Copying reaches many training rows, so the diversity says which it is: how
+many distinct training rows are nearest to the generated rows, over how many are nearest to as many training rows
+(each leaving itself out).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .neighbours import nearest
+from .transforms.table import Encoded, TableEncoder
+
+# The reference holds at most this many training rows (a random subset beyond it), so a check costs a bounded amount
+# of memory and time; the leave-one-out median uses at most LOO_ROWS of them.
+REFERENCE_MAX_ROWS = 20_000
+LOO_ROWS = 2_000
+
+
+class ProximityReference:
+    """The training rows' embedding and their leave-one-out nearest distance, against which samples are scored."""
+
+    def __init__(self, encoder: TableEncoder, training: Encoded, rng: np.random.Generator) -> None:
+        self.encoder = encoder
+        numeric = encoder.numeric_
+        self._low = np.array([c.min_ for c in numeric])
+        self._span = np.array([c.max_ - c.min_ if c.max_ > c.min_ else 1.0 for c in numeric])
+        self._fill = np.array([float(np.interp(0.5, encoder.quantile_.references_, encoder.quantile_.quantiles_[:, j]))
+                               for j in range(len(numeric))]) if numeric else np.zeros(0)
+        n = len(training.x_num)
+        keep = np.sort(rng.choice(n, REFERENCE_MAX_ROWS, replace=False)) if n > REFERENCE_MAX_ROWS else np.arange(n)
+        self._rows = self.embed(Encoded(training.x_num[keep], training.x_cat[keep], None if training.y is None else training.y[keep]))
+        probe = rng.choice(len(keep), min(LOO_ROWS, len(keep)), replace=False)
+        distances, index = nearest(self._rows[probe], self._rows, 2)
+        # Leave-one-out: each probe row finds itself (or an exact duplicate) first; its second neighbour is the other row.
+        self.loo_distance = float(np.median(distances[:, 1])) if distances.shape[1] == 2 else 0.0
+        others = np.where(index[:, 0] == probe, index[:, -1], index[:, 0])  # the nearest row that is not the probe itself
+        first_seen = np.zeros(len(others), dtype=np.int64)
+        first_seen[np.unique(others, return_index=True)[1]] = 1
+        self._distinct_real = np.cumsum(first_seen)  # [q - 1]: distinct nearest rows of the first q probe rows
+
+    @property
+    def usable(self) -> bool:
+        """False where most training rows have an exact duplicate (or there is one row): the ratio is then undefined."""
+        return self.loo_distance > 0
+
+    def embed(self, encoded: Encoded) -> np.ndarray:
+        """Model codes (not dequantised, or sampled) -> float32 vectors whose L2 distances are DCR distances."""
+        encoder, blocks = self.encoder, []
+        if encoder.numeric_:
+            raw = encoder.quantile_.inverse_transform(encoded.x_num.astype(np.float64))
+            raw = np.where(encoder.observed_numeric(encoded.x_cat), raw, self._fill)
+            blocks.append((raw - self._low) / self._span)
+        sizes = encoder.category_sizes + ([encoder.n_classes] if encoded.y is not None else [])
+        codes = encoded.x_cat if encoded.y is None else np.column_stack([encoded.x_cat, encoded.y])
+        for j, size in enumerate(sizes):
+            onehot = np.zeros((len(codes), size))
+            onehot[np.arange(len(codes)), codes[:, j]] = 1.0 / np.sqrt(2.0)
+            blocks.append(onehot)
+        return np.hstack(blocks).astype(np.float32) if blocks else np.zeros((len(encoded.x_num), 0), np.float32)
+
+    def score(self, sampled: Encoded) -> dict[str, float]:
+        """proximity: the median nearest-training-row distance of `sampled` over the training rows' leave-one-out
+        median; diversity: the distinct nearest training rows of its first q rows over those of q training rows."""
+        distances, index = nearest(self.embed(sampled), self._rows, 1)
+        q = min(len(index), len(self._distinct_real))
+        return {"proximity": float(np.median(distances[:, 0]) / self.loo_distance),
+                "diversity": len(np.unique(index[:q, 0])) / float(self._distinct_real[q - 1])}
