@@ -58,14 +58,14 @@ class ProximityReference:
         if encoder.numeric_:
             raw = encoder.quantile_.inverse_transform(encoded.x_num.astype(np.float64))
             raw = np.where(encoder.observed_numeric(encoded.x_cat), raw, self._fill)
-            blocks.append((raw - self._low) / self._span)
+            blocks.append(((raw - self._low) / self._span).astype(np.float32))
         sizes = encoder.category_sizes + ([encoder.n_classes] if encoded.y is not None else [])
         codes = encoded.x_cat if encoded.y is None else np.column_stack([encoded.x_cat, encoded.y])
         for j, size in enumerate(sizes):
-            onehot = np.zeros((len(codes), size))
+            onehot = np.zeros((len(codes), size), np.float32)  # float32 throughout: wide tables stay small
             onehot[np.arange(len(codes)), codes[:, j]] = 1.0 / np.sqrt(2.0)
             blocks.append(onehot)
-        return np.hstack(blocks).astype(np.float32) if blocks else np.zeros((len(encoded.x_num), 0), np.float32)
+        return np.hstack(blocks) if blocks else np.zeros((len(encoded.x_num), 0), np.float32)
 
     def score(self, sampled: Encoded) -> dict[str, float]:
         """proximity: the median nearest-training-row distance of `sampled` over the training rows' leave-one-out
