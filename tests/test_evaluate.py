@@ -377,3 +377,21 @@ def test_a_minority_of_near_copies_shows_in_close_share(real, holdout):
     s = evaluate(real, pd.concat([honest, near], ignore_index=True), holdout, metrics=["privacy"], **KW).scores
     assert s["privacy.close_share"] > 0.1  # 60 of 400 rows: 15% against 1% for unseen rows
     assert evaluate(real, table(400, 6), holdout, metrics=["privacy"], **KW).scores["privacy.close_share"] < 0.04
+
+
+def test_models_that_learn_nothing_from_the_real_rows_are_named_not_silently_left_out_of_the_efficacy_mean():
+    rng = np.random.default_rng(0)
+
+    def weak(n: int = 300) -> pd.DataFrame:  # a weak linear signal: ridge finds it, a deep tree overfits the noise
+        x = rng.normal(size=n)
+        return pd.DataFrame({"x": x, "y": 0.5 * x + rng.normal(size=n)})
+
+    r = evaluate(weak(), weak(), weak(), target="y", metrics=("efficacy",), task="regression", **KW)
+    models = r.details["efficacy"]["models"]
+    dropped = {name for name, m in models.items() if m["r2"]["real"] <= 0}
+    kept = [m["r2"]["ratio"] for name, m in models.items() if name not in dropped]
+    assert dropped and kept
+    assert set(r.details["efficacy"]["ratio_left_out"]) == dropped
+    assert r.scores["efficacy.ratio_left_out"] == len(dropped)
+    assert r.scores["efficacy.ratio_mean"] == pytest.approx(np.mean(kept))
+    assert f"{len(dropped)} model(s) left out of this mean" in r.verdicts["efficacy"]["text"]

@@ -206,12 +206,20 @@ def efficacy(
     ratios = [m[primary]["ratio"] for m in table.values() if primary in m and "ratio" in m[primary]]
     if ratios:
         scores["efficacy.ratio_mean"] = float(np.mean(ratios))
+    # A model that learns nothing from the real rows (primary score <= 0, e.g. a decision tree's R2 on noise) has no
+    # ratio; it is named and counted rather than silently missing from the mean.
+    left_out = {name: m[primary]["real"] for name, m in table.items()
+                if primary in m and m[primary]["synthetic"] is not None and "ratio" not in m[primary]}
+    if left_out:
+        scores["efficacy.ratio_left_out"] = float(len(left_out))
     details = {
         "task": kind,
         "target": prep.target,
         "primary_metric": primary,
         "positive_class": positive,
         "models": table,
+        "ratio_left_out": {name: f"trained on the real rows it scores {primary} {value:.3f} on the holdout (not above 0), "
+                                 "so it has no ratio and is left out of efficacy.ratio_mean" for name, value in left_out.items()},
         "rows": {name: int(len(y)) for name, (_, y) in split.items()},
         "subsampled": {name: [len(full), len(tables[name])] for name, full in
                        (("real", prep.real), ("synthetic", prep.synthetic), ("holdout", prep.holdout))},

@@ -56,11 +56,16 @@ def _efficacy(s: Mapping[str, float]) -> dict | None:
     ratio = s.get("efficacy.ratio_mean")
     if ratio is None:
         return None
-    return _graded(ratio, 0.9, 0.75, True, (
+    verdict = _graded(ratio, 0.9, 0.75, True, (
         "Models trained on synthetic data do nearly as well on real holdout data as models trained on real data.",
         "Models trained on synthetic data lose some accuracy on real holdout data.",
         "Models trained on synthetic data do much worse on real holdout data than models trained on real data.",
     ), f"{ratio:.1%} of real")
+    left_out = int(s.get("efficacy.ratio_left_out", 0))
+    if left_out:
+        verdict["text"] += (f" {left_out} model(s) left out of this mean: trained on the real rows they scored 0 or "
+                            "less on the holdout (for R2, no better than predicting the mean), so they have no ratio.")
+    return verdict
 
 
 def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | None:
