@@ -25,20 +25,24 @@ REFERENCE_MAX_ROWS = 20_000
 LOO_ROWS = 2_000
 
 
+def reference_rows(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Which of n training rows a reference holds: all, or REFERENCE_MAX_ROWS of them at random (sorted)."""
+    return np.sort(rng.choice(n, REFERENCE_MAX_ROWS, replace=False)) if n > REFERENCE_MAX_ROWS else np.arange(n)
+
+
 class ProximityReference:
     """The training rows' embedding and their leave-one-out nearest distance, against which samples are scored."""
 
     def __init__(self, encoder: TableEncoder, training: Encoded, rng: np.random.Generator) -> None:
+        """`training`: the codes (not dequantised) of the reference's rows, at most REFERENCE_MAX_ROWS (reference_rows)."""
         self.encoder = encoder
         numeric = encoder.numeric_
         self._low = np.array([c.min_ for c in numeric])
         self._span = np.array([c.max_ - c.min_ if c.max_ > c.min_ else 1.0 for c in numeric])
         self._fill = np.array([float(np.interp(0.5, encoder.quantile_.references_, encoder.quantile_.quantiles_[:, j]))
                                for j in range(len(numeric))]) if numeric else np.zeros(0)
-        n = len(training.x_num)
-        keep = np.sort(rng.choice(n, REFERENCE_MAX_ROWS, replace=False)) if n > REFERENCE_MAX_ROWS else np.arange(n)
-        self._rows = self.embed(Encoded(training.x_num[keep], training.x_cat[keep], None if training.y is None else training.y[keep]))
-        probe = rng.choice(len(keep), min(LOO_ROWS, len(keep)), replace=False)
+        self._rows = self.embed(training)
+        probe = rng.choice(len(self._rows), min(LOO_ROWS, len(self._rows)), replace=False)
         distances, index = nearest(self._rows[probe], self._rows, 2)
         # Leave-one-out: each probe row finds itself (or an exact duplicate) first; its second neighbour is the other row.
         self.loo_distance = float(np.median(distances[:, 1])) if distances.shape[1] == 2 else 0.0

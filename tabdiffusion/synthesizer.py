@@ -26,7 +26,7 @@ from .errors import ModelFileError, NotFittedError, ParameterError, SchemaError
 from .hardware import resolve_device, uses_bfloat16
 from .modelfile import read_model_file, write_model_file
 from .nn.mlp import MLPDenoiser, reset_parameters
-from .proximity import ProximityReference
+from .proximity import ProximityReference, reference_rows
 from .schema import TableSchema, infer_schema
 from .tables import as_dataframe
 from .training import Checks, History, train
@@ -358,8 +358,11 @@ class Synthesizer:
         the ratio is undefined (most training rows repeat exactly)."""
         if not config.min_proximity:
             return None
-        plain = encoder.encode(df) if config.dequantize else encoded  # distances between the rows' own values
-        reference = ProximityReference(encoder, plain, np.random.default_rng([seed, 2]))
+        rng = np.random.default_rng([seed, 2])
+        rows = reference_rows(len(df), rng)
+        # Distances between the rows' own values, so not the dequantised codes: only the reference's rows are encoded again.
+        plain = encoder.encode(df.iloc[rows]) if config.dequantize else encoded.take(rows)
+        reference = ProximityReference(encoder, plain, rng)
         if not reference.usable:
             return None
         generator = torch_generator(np.random.default_rng([seed, 3]), device)

@@ -50,6 +50,10 @@ class Encoded:
     x_cat: np.ndarray
     y: np.ndarray | None
 
+    def take(self, rows: np.ndarray) -> "Encoded":
+        """The given rows (an index array) of every part."""
+        return Encoded(self.x_num[rows], self.x_cat[rows], None if self.y is None else self.y[rows])
+
 
 def _check_target(schema: TableSchema, df: pd.DataFrame, target: str, task: Task) -> None:
     """Reject targets that cannot be learned, saying why and what to do."""
