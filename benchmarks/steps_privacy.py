@@ -7,8 +7,9 @@ rows are the training table and the next `--rows` the holdout. Each step count i
 the default's auto_steps), sampled once at the training table's size (seed 1) and scored by tabdiffusion.evaluate
 (privacy, detection and fidelity, seed 1). Also `loo_ratio`: the synthetic rows' median distance to the closest
 training row over the training rows' median distance to their closest other training row (evaluate's embedding),
-a memorisation signal that needs no holdout (about 1 for rows drawn like real ones). One JSON line per step count
-(docs/design.md, "Steps on the small tables").
+a memorisation signal that needs no holdout (about 1 for rows drawn like real ones), and each memorisation check of
+the fit as [step, proximity, diversity]. One JSON line per step count (docs/design.md, "Steps on the small tables"
+and "The memorisation stop").
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def main() -> None:
                           "kept_step": history.kept_step, "fit_seconds": round(fit_seconds, 1),
                           **{k: round(result.scores[k], 4) for k in KEYS},
                           "loo_ratio": round(loo_ratio(train, synthetic, "income"), 3),
-                          "privacy_verdict": result.verdicts["privacy"]["level"]}), flush=True)
+                          "privacy_verdict": result.verdicts["privacy"]["level"],
+                          "checks": [[c["step"], round(c["proximity"], 3), round(c["diversity"], 3)] for c in history.checks]}),
+              flush=True)
 
 
 if __name__ == "__main__":
