@@ -363,6 +363,10 @@ def test_privacy_verdict_weighs_every_memorisation_signal_against_the_holdout():
     without_holdout = verdicts({"privacy.exact_copies_share": 0.001}, {"synthetic": 2000, "holdout": None})["privacy"]
     assert without_holdout["level"] == "not assessed" and "Pass holdout=" in without_holdout["text"]
     assert verdicts({"detection.gbm_auc": 0.04})["detection"]["level"] == "poor"  # far below 0.5: copies
+    # An honest 30-row pair can score 0.29 (docs/metrics.md); from a few hundred rows per side 0.34 means copies.
+    assert verdicts({"detection.gbm_auc": 0.29}, {"real": 30, "synthetic": 30})["detection"]["level"] == "good"
+    assert verdicts({"detection.gbm_auc": 0.07}, {"real": 60, "synthetic": 900})["detection"]["level"] == "poor"
+    assert verdicts({"detection.gbm_auc": 0.34}, {"real": 5000, "synthetic": 300})["detection"]["level"] == "poor"
     # A small holdout: copies are judged by their excess even when its noise is large; close_share is not graded.
     small = {"real": 2000, "synthetic": 10_000, "holdout": 50}
     assert verdicts({**honest, "privacy.exact_copies_share": 0.07}, small)["privacy"]["level"] == "poor"

@@ -19,8 +19,9 @@ HOW_VERDICTS_ARE_SET = (
     '<details class="note"><summary>How the verdicts are set</summary><ul>'
     "<li><b>Fidelity</b>: mean of column-shape and pair-trend scores; good from 0.9, fair from 0.8. Pair trends are "
     "lenient: read fidelity together with detection.</li>"
-    "<li><b>Detection</b>: gradient-boosting AUC; good up to 0.6, fair up to 0.8. Far below 0.5 (under 0.35) is poor: "
-    "synthetic rows sitting on top of real ones are copies.</li>"
+    "<li><b>Detection</b>: gradient-boosting AUC; good up to 0.6, fair up to 0.8. Far below 0.5 (under 0.35; lower on tables of "
+    "under about 200 rows, where chance alone goes that low) is poor: synthetic rows sitting on top of real ones are "
+    "copies.</li>"
     "<li><b>ML efficacy</b>: models trained on synthetic rows over models trained on real rows, both tested on the "
     "holdout; good from 0.9, fair from 0.75.</li>"
     "<li><b>Privacy</b>: the worst of: DCR share and membership-inference AUC (good up to 0.55, fair up to 0.6); the "

@@ -8,8 +8,12 @@ from typing import Mapping
 from .privacy import CLOSE_QUANTILE
 
 GOOD, FAIR, POOR, UNKNOWN = "good", "fair", "poor", "not assessed"
-# Detection AUCs this far below 0.5 mean the classifier finds synthetic rows on top of real ones: copies.
+# Detection AUCs this far below 0.5 mean the classifier finds synthetic rows on top of real ones: copies. On small
+# tables an honest pair's cross-validated AUC swings widely (adult rows against other adult rows, 25 pairs each: 2 of
+# 25 under 0.35 at 30 rows per side, none from 60 rows; docs/metrics.md), so the line also sits COPY_AUC_NULL_SDS
+# standard deviations of a no-difference AUC (Mann-Whitney, n rows per side) below 0.5: it binds under about 200 rows.
 COPY_AUC = 0.35
+COPY_AUC_NULL_SDS = 5.0
 # Exact copies count against privacy when they exceed the holdout's natural matches by this many binomial standard
 # errors (so a table whose rows repeat by chance is not flagged, and a handful of verbatim records is).
 COPY_SIGMAS = 3.0
@@ -37,11 +41,20 @@ def _fidelity(s: Mapping[str, float]) -> dict | None:
     ), f"{overall:.1%} quality")
 
 
-def _detection(s: Mapping[str, float]) -> dict | None:
+def copy_auc_limit(rows_per_side: int | None) -> float:
+    """Detection AUC under which synthetic rows count as copies, for a detector that saw `rows_per_side` rows of each."""
+    if not rows_per_side:
+        return COPY_AUC
+    n = float(rows_per_side)
+    return min(COPY_AUC, 0.5 - COPY_AUC_NULL_SDS * math.sqrt((2.0 * n + 1.0) / (12.0 * n * n)))
+
+
+def _detection(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | None:
     auc = s.get("detection.gbm_auc")
     if auc is None:
         return None
-    if auc < COPY_AUC:
+    sides = [rows.get("real"), rows.get("synthetic")]
+    if auc < copy_auc_limit(min(sides) if all(sides) else None):
         return {"level": POOR, "headline": f"AUC {auc:.3f}", "text": (
             "A classifier finds the synthetic rows on top of real ones (AUC far below 0.5): a sign of copied or "
             "nearly copied training rows. See privacy.")}
@@ -128,7 +141,7 @@ def verdicts(scores: Mapping[str, float], rows: Mapping[str, int | None] | None 
     `rows`: the row counts of the real, synthetic and holdout tables (evaluate's details["rows"]).
     """
     out = {}
-    rules = (("fidelity", _fidelity), ("detection", _detection), ("efficacy", _efficacy),
+    rules = (("fidelity", _fidelity), ("detection", lambda s: _detection(s, rows or {})), ("efficacy", _efficacy),
              ("privacy", lambda s: _privacy(s, rows or {})))
     for area, rule in rules:
         verdict = rule(scores)
