@@ -259,9 +259,8 @@ def main() -> None:
         report(name, fake, len(data.train) / (time.perf_counter() - start))
         if args.calibrate and flow.n_numeric:
             own = draw(net, 20_000, euler_steps, power, eta, args.seed + 2)
-            snapped = np.array([column.snap_values_ is not None for column in encoder.numeric_])
             calibration = MarginalCalibration.fit(own.x_num, encoded.x_num, encoder.observed_numeric(own.x_cat),
-                                                  encoder.observed_numeric(encoded.x_cat), fixed=snapped)
+                                                  encoder.observed_numeric(encoded.x_cat), fixed=encoder.snapped_numeric())
             calibrated = Encoded(calibration.apply(codes.x_num).astype(np.float32), codes.x_cat, codes.y)
             report(name + " calibrated", encoder.decode(calibrated, np.random.default_rng(args.seed + 1)), float("nan"))
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .neighbours import nearest
-from .transforms.calibration import MarginalCalibration, training_quantiles
+from .transforms.calibration import MarginalCalibration, column_quantiles
 from .transforms.table import Encoded, TableEncoder
 
 # The reference holds at most this many training rows (a random subset beyond it), so a check costs a bounded amount
@@ -50,8 +50,7 @@ class ProximityReference:
         self._fill = np.array([float(np.interp(0.5, encoder.quantile_.references_, encoder.quantile_.quantiles_[:, j]))
                                for j in range(len(numeric))]) if numeric else np.zeros(0)
         self._rows = self.embed(training)
-        self._quantiles = training_quantiles(training.x_num, encoder.observed_numeric(training.x_cat))
-        self._snapped = np.array([c.snap_values_ is not None for c in numeric], bool)  # as the fit's calibration
+        self._quantiles = column_quantiles(training.x_num, encoder.observed_numeric(training.x_cat))
         probe = rng.choice(len(self._rows), min(LOO_ROWS, len(self._rows)), replace=False)
         distances, index = nearest(self._rows[probe], self._rows, 2)
         # Leave-one-out: each probe row finds itself (or an exact duplicate) first; its second neighbour is the other row.
@@ -86,7 +85,8 @@ class ProximityReference:
         if not self.encoder.numeric_:
             return sampled
         calibration = MarginalCalibration.fit_to_quantiles(sampled.x_num, self._quantiles,
-                                                           self.encoder.observed_numeric(sampled.x_cat), self._snapped)
+                                                           self.encoder.observed_numeric(sampled.x_cat),
+                                                           self.encoder.snapped_numeric())  # as the fit's calibration
         return Encoded(calibration.apply(sampled.x_num), sampled.x_cat, sampled.y)
 
     def score(self, sampled: Encoded) -> dict[str, float]:

@@ -426,9 +426,8 @@ class Synthesizer:
         generator, batch = torch_generator(rng, self.device_), min(self.sample_batch_size, CALIBRATION_MIN_ROWS)
         parts = _draw_until([batch] * -(-rows // batch), deadline, lambda size: self._sample_codes(size, generator))
         x_num, x_cat = np.concatenate([p.x_num for p in parts]), np.concatenate([p.x_cat for p in parts])
-        snapped = np.array([column.snap_values_ is not None for column in self.encoder_.numeric_])
         return MarginalCalibration.fit(x_num, encoded.x_num, self.encoder_.observed_numeric(x_cat),
-                                       self.encoder_.observed_numeric(encoded.x_cat), fixed=snapped)
+                                       self.encoder_.observed_numeric(encoded.x_cat), fixed=self.encoder_.snapped_numeric())
 
     @property
     def schema(self) -> TableSchema:

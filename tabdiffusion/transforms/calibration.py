@@ -21,12 +21,7 @@ import numpy as np
 QUANTILES = 1000  # quantile levels per column: (i + 0.5) / QUANTILES for i < QUANTILES
 
 
-def training_quantiles(codes: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
-    """(QUANTILES, d) quantiles of each column over its observed entries: the training side of `fit_to_quantiles`."""
-    return _quantiles(codes, observed)
-
-
-def _quantiles(codes: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
+def column_quantiles(codes: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
     """(QUANTILES, d) quantiles of each column over its observed entries; NaN for a column with none."""
     levels = (np.arange(QUANTILES) + 0.5) / QUANTILES
     grid = np.full((QUANTILES, codes.shape[1]), np.nan)
@@ -50,14 +45,14 @@ class MarginalCalibration:
 
         `fixed` (d,) marks columns to leave unchanged (identity map).
         """
-        return cls.fit_to_quantiles(generated, _quantiles(training, training_observed), generated_observed, fixed)
+        return cls.fit_to_quantiles(generated, column_quantiles(training, training_observed), generated_observed, fixed)
 
     @classmethod
     def fit_to_quantiles(cls, generated: np.ndarray, target: np.ndarray, generated_observed: np.ndarray | None = None,
                          fixed: np.ndarray | None = None) -> "MarginalCalibration":
-        """As `fit`, with the training side given as `training_quantiles(training, training_observed)`, computed once
+        """As `fit`, with the training side given as `trainingcolumn_quantiles(training, training_observed)`, computed once
         by a caller that calibrates many samples against the same rows."""
-        source, target = _quantiles(generated, generated_observed), np.array(target, np.float64)
+        source, target = column_quantiles(generated, generated_observed), np.array(target, np.float64)
         identity = np.isnan(source).any(axis=0) | np.isnan(target).any(axis=0)  # no observed entries: leave as is
         if fixed is not None:
             fixed = np.asarray(fixed, bool)

@@ -170,6 +170,10 @@ class TableEncoder:
     def category_sizes(self) -> list[int]:
         return [c.n_levels for c in self.categorical_] + [2] * len(self.missing_indicators)
 
+    def snapped_numeric(self) -> np.ndarray:
+        """(d_num,) bool: True for the numeric columns whose decoded values snap to a few seen values."""
+        return np.array([column.snap_values_ is not None for column in self.numeric_], bool)
+
     def observed_numeric(self, x_cat: np.ndarray) -> np.ndarray:
         """(n, d_num) bool from the model's codes: True where a numeric entry holds a value, False where it is missing."""
         observed = np.ones((len(x_cat), len(self.numeric_)), bool)
