@@ -368,6 +368,23 @@ def test_learning_rate_progress_follows_the_clock_only_when_the_budget_binds():
     assert schedule_progress(50, 100, 8.0, None) == 0.5
 
 
+def test_training_uses_fused_adamw_where_torch_has_it_and_the_default_where_it_refuses():
+    from tabdiffusion.training import _adamw
+
+    model = torch.nn.Linear(3, 2)
+    assert _adamw(model, 1e-3, 0.0).defaults["fused"]  # torch 2.13 has a CPU kernel
+    real_adamw = torch.optim.AdamW
+
+    def without_fused(params, **kwargs):  # torch < 2.4 on a CPU: fused=True raises at construction
+        if kwargs.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real_adamw(params, **kwargs)
+
+    with patch("torch.optim.AdamW", without_fused):
+        optimizer = _adamw(model, 1e-3, 0.0)
+    assert not optimizer.defaults["fused"] and optimizer.defaults["lr"] == 1e-3
+
+
 def test_sampled_rows_keep_a_column_that_a_category_fixes_exactly_also_after_save_and_load(tmp_path):
     table = make_coded_table(300)
     mapping = dict(zip(table["degree"], table["degree_num"]))
