@@ -73,13 +73,22 @@ def test_copied_training_rows_show_in_privacy(real, holdout):
     assert s["privacy.dcr_median_holdout"] > 0
 
 
+def test_holdout_rows_passed_off_as_synthetic_are_flagged_by_their_verbatim_matches(real, holdout):
+    leaked = pd.concat([table(300, 6), holdout.sample(100, random_state=0)], ignore_index=True)
+    r = evaluate(real, leaked, holdout, target="label", metrics=["privacy"], **KW)
+    s = r.scores
+    assert s["privacy.holdout_copies_share"] == 0.25 and s["privacy.holdout_copies_share_train"] == 0.0
+    assert s["privacy.exact_copies_share"] == 0.0  # no training row copied: the training-side lines cannot see it
+    assert r.verdicts["privacy"]["level"] == "poor" and "verbatim holdout rows" in r.verdicts["privacy"]["text"]
+
+
 def test_independent_sample_is_hard_to_detect_and_not_closer_to_training(independent):
     s = independent.scores
     assert abs(s["detection.gbm_auc"] - 0.5) < 0.1
     assert abs(s["detection.logreg_auc"] - 0.5) < 0.1
     assert abs(s["privacy.dcr_share"] - 0.5) < 0.1
     assert abs(s["privacy.mia_auc"] - 0.5) < 0.1
-    assert s["privacy.exact_copies_share"] == 0.0
+    assert s["privacy.exact_copies_share"] == 0.0 and s["privacy.holdout_copies_share"] == 0.0
     assert s["fidelity.column_shapes"] > 0.85
     assert s["coverage.precision"] > 0.8 and s["coverage.recall"] > 0.8
 
@@ -359,6 +368,8 @@ def test_privacy_verdict_weighs_every_memorisation_signal_against_the_holdout():
     assert level(**{"privacy.exact_copies_share": 0.009}) == "fair"  # 18 verbatim records of 2,000
     assert level(**{"privacy.exact_copies_share": 0.508, "privacy.exact_copies_share_holdout": 0.501}) == "good"  # chance
     assert level(**{"privacy.close_share": 0.11}) == "poor"  # a tenth of the rows are near-copies
+    assert level(**{"privacy.holdout_copies_share": 0.02, "privacy.holdout_copies_share_train": 0.0}) == "fair"
+    assert level(**{"privacy.holdout_copies_share": 0.296, "privacy.holdout_copies_share_train": 0.29}) == "good"  # chance
     assert level(**{"privacy.exact_copies_share_holdout": 1.0, "privacy.exact_copies_share": 1.0}) == "not assessed"
     without_holdout = verdicts({"privacy.exact_copies_share": 0.001}, {"synthetic": 2000, "holdout": None})["privacy"]
     assert without_holdout["level"] == "not assessed" and "Pass holdout=" in without_holdout["text"]

@@ -261,6 +261,9 @@ def _privacy(result: "EvaluationResult") -> str:
         extra.append(("DCR share: synthetic rows closer to a training row than to a holdout row (0.5 ideal)", s["privacy.dcr_share"]))
     if "privacy.mia_auc" in s:
         extra.append(("membership-inference AUC by distance to the closest synthetic row (0.5 ideal)", s["privacy.mia_auc"]))
+    if "privacy.holdout_copies_share" in s:
+        extra.append(("share of synthetic rows equal to a holdout row (real records kept out of training)", s["privacy.holdout_copies_share"]))
+        extra.append(("the same share for training rows: chance matches, the baseline for the line above", s["privacy.holdout_copies_share_train"]))
     if extra:
         out.append(_table(["measure", "value"], extra))
     if d.get("skipped"):

@@ -75,8 +75,8 @@ def dcr_share_and_mia(syn: np.ndarray, train_draws: list[np.ndarray], holdout: n
 def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.Generator) -> tuple[dict[str, float], dict]:
     """DCR-based scores; the ones that need a holdout are left out without one."""
     cap = limits.max_rows_neighbors
-    train_hashes = np.unique(_row_hashes(prep.real))
-    copies = np.isin(_row_hashes(prep.synthetic), train_hashes)
+    train_hashes, syn_hashes = _row_hashes(prep.real), _row_hashes(prep.synthetic)
+    copies = np.isin(syn_hashes, np.unique(train_hashes))
     scores: dict[str, float] = {"privacy.exact_copies_share": float(copies.mean())}
     details: dict = {"exact_copies": int(copies.sum())}
 
@@ -93,8 +93,12 @@ def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.G
     if prep.holdout is None:
         details["skipped"] = "no holdout: dcr_share, mia_auc and the holdout baselines need one"
     else:
-        hold_copies = np.isin(_row_hashes(prep.holdout), train_hashes)
-        scores["privacy.exact_copies_share_holdout"] = float(hold_copies.mean())
+        hold_hashes = _row_hashes(prep.holdout)
+        scores["privacy.exact_copies_share_holdout"] = float(np.isin(hold_hashes, np.unique(train_hashes)).mean())
+        # Rows of the holdout in the synthetic table: real records the model was not to see (the holdout leaked into
+        # it, or the tables were swapped), against how often training rows equal a holdout row by nature.
+        scores["privacy.holdout_copies_share"] = float(np.isin(syn_hashes, np.unique(hold_hashes)).mean())
+        scores["privacy.holdout_copies_share_train"] = float(np.isin(train_hashes, np.unique(hold_hashes)).mean())
         hold_rows = subsample(len(prep.holdout), cap, rng)
         hold = embedder.transform(prep.holdout.iloc[hold_rows])
         hold_dist, _ = nearest(hold, train, 2)

@@ -81,9 +81,18 @@ def _efficacy(s: Mapping[str, float]) -> dict | None:
     return verdict
 
 
+def _beyond_chance(share: float, baseline: float, n: int, n_baseline: int) -> bool:
+    """Whether a share of verbatim matches among n rows exceeds the chance matches of n_baseline real rows by more
+    than 1 point or COPY_SIGMAS binomial standard errors of their difference."""
+    pooled = (share * n + baseline * n_baseline) / max(1, n + n_baseline)
+    noise = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / max(1, n) + 1 / max(1, n_baseline)))
+    return share - baseline > 0.01 or share - baseline > COPY_SIGMAS * noise
+
+
 def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | None:
     """Memorisation signals against what unseen real rows (the holdout) show: verbatim copies beyond the holdout's
-    chance matches, the DCR share and the membership-inference AUC (both 0.5 for a model that learned no row)."""
+    chance matches, the DCR share and the membership-inference AUC (both 0.5 for a model that learned no row); and
+    verbatim holdout rows beyond the training rows' chance matches (real records that no fit should reproduce)."""
     copies = s.get("privacy.exact_copies_share")
     if copies is None:
         return None
@@ -103,14 +112,17 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
         return {"level": UNKNOWN, "headline": headline, "text": (
             f"{baseline:.0%} of the holdout rows also appear in the training table, so the holdout cannot stand for "
             "unseen rows (or every row of this table repeats by nature). Pass real rows split off before training.")}
-    pooled = (copies * n_syn + baseline * n_hold) / max(1, n_syn + n_hold)
-    noise = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / max(1, n_syn) + 1 / max(1, n_hold)))
-    excess = copies - baseline
     reasons, level = [], GOOD
-    if excess > 0.01 or excess > COPY_SIGMAS * noise:
+    if _beyond_chance(copies, baseline, n_syn, n_hold):
         reasons.append(f"{copies:.1%} of the synthetic rows are verbatim training rows, against {baseline:.1%} of "
                        "unseen real rows")
-        level = POOR if excess > 0.05 else FAIR
+        level = POOR if copies - baseline > 0.05 else FAIR
+    held, held_baseline = s.get("privacy.holdout_copies_share"), s.get("privacy.holdout_copies_share_train")
+    if held is not None and held_baseline is not None and _beyond_chance(held, held_baseline, n_syn, rows.get("real") or 0):
+        reasons.append(f"{held:.1%} of the synthetic rows are verbatim holdout rows, against {held_baseline:.1%} of the "
+                       "training rows: the synthetic table holds real records the model never trained on (or the "
+                       "training and holdout tables were swapped)")
+        level = POOR if held - held_baseline > 0.05 or level == POOR else FAIR
     for name, value in (("DCR share", share), ("membership-inference AUC", mia)):
         if value is not None and value > 0.55:
             reasons.append(f"{name} {value:.3f} (0.5 when no training row is favoured)")
@@ -129,7 +141,7 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
     elif level == FAIR:
         text = "Some signs of memorisation: " + "; ".join(reasons) + ". Review before sharing."
     else:
-        text = "Synthetic rows give training rows away: " + "; ".join(reasons) + ". Do not share this table as is."
+        text = "Synthetic rows give real rows away: " + "; ".join(reasons) + ". Do not share this table as is."
     if 0 < n_hold < 200:
         text += f" The holdout has only {n_hold} rows, so these scores are noisy; use a larger one."
     return {"level": level, "headline": headline, "text": text}
