@@ -39,7 +39,7 @@ from benchmarks.wide_table import load_any as load
 from tabdiffusion.diffusion import multinomial
 from tabdiffusion.diffusion.mixed import NORMAL_CLIP as CLIP
 from tabdiffusion.nn.mlp import MLPDenoiser, reset_parameters
-from tabdiffusion.config import PRESETS, auto_steps, auto_width
+from tabdiffusion.config import PRESETS, auto_layers, auto_steps, auto_width
 from tabdiffusion.training import train
 from tabdiffusion.transforms.calibration import MarginalCalibration
 from tabdiffusion.transforms.table import Encoded
@@ -199,7 +199,7 @@ def main() -> None:
     flow = Flow(len(encoder.numeric_), encoder.category_sizes, args.param, args.t_power, args.snr_weight)
     preset = PRESETS["default"]
     d_t = auto_width(MLPDenoiser.input_features(flow.width, flow.n_numeric, preset.fourier_features))
-    model = MLPDenoiser(flow.width, list(preset.d_layers), encoder.n_classes, d_t, n_numeric=flow.n_numeric,
+    model = MLPDenoiser(flow.width, list(auto_layers(len(data.train))), encoder.n_classes, d_t, n_numeric=flow.n_numeric,
                         fourier_features=preset.fourier_features, film=args.film)
     generator = torch.Generator().manual_seed(args.seed)
     reset_parameters(model, generator)

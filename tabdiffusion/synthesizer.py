@@ -19,7 +19,7 @@ import torch
 
 from . import __version__
 from ._random import Seed, numpy_rng, torch_generator
-from .config import PRESETS, ModelConfig, auto_steps, auto_width
+from .config import PRESETS, ModelConfig, auto_layers, auto_steps, auto_width
 from .diffusion.flow import Couplings, RectifiedFlow
 from .diffusion.mixed import MixedDiffusion
 from .errors import ModelFileError, NotFittedError, ParameterError, SchemaError
@@ -35,11 +35,14 @@ from .transforms.table import Encoded, TableEncoder
 
 # Marginal calibration (config.calibrate) learns from CALIBRATION_ROWS_PER_ROW codes of the model's per training row,
 # between CALIBRATION_MIN_ROWS and CALIBRATION_MAX_ROWS; under a time budget it gets the last CALIBRATION_SHARE of
-# it and stops drawing (after at least one batch of CALIBRATION_MIN_ROWS) when the next batch would not fit.
+# it and stops drawing (after at least one batch) when the next batch would not fit. Where the fit's memorisation
+# checks timed the sampler and the time left holds fewer rows than one batch of CALIBRATION_MIN_ROWS, the batches
+# shrink to what fits (at least CALIBRATION_FLOOR_ROWS), so a tiny budget is not overrun by the first batch.
 CALIBRATION_ROWS_PER_ROW = 4
 CALIBRATION_MIN_ROWS = 2_000
 CALIBRATION_MAX_ROWS = 20_000
 CALIBRATION_SHARE = 0.05
+CALIBRATION_FLOOR_ROWS = 100
 
 # The memorisation stop (config.min_proximity): PROXIMITY_CHECKS evenly spaced checks per fit, each scoring
 # PROXIMITY_ROWS sampled rows against the training rows (proximity.py). The checks draw from their own random stream,
@@ -88,6 +91,20 @@ def _draw_until(items: Iterable, deadline: float | None, draw: Callable[..., _Pa
         if deadline is not None and now + (now - start) > deadline:
             break
     return parts
+
+
+def calibration_batch(batch: int, seconds_left: float, seconds_per_row: float) -> int:
+    """Rows per calibration draw: `batch`, or as many as half of `seconds_left` holds at `seconds_per_row` where that
+    is fewer (at least CALIBRATION_FLOOR_ROWS; half, since a draw's rate is only estimated, and later draws go on
+    while they fit). A budget that leaves room for two whole batches keeps them, so it draws the rows of no budget."""
+    return max(min(batch, CALIBRATION_FLOOR_ROWS), min(batch, int(seconds_left / 2 / seconds_per_row)))
+
+
+def _sampling_seconds_per_row(history: History) -> float | None:
+    """The sampler's seconds per row as the fit's quickest memorisation check measured it (sampling and scoring
+    PROXIMITY_ROWS rows, so an upper bound); None without checks."""
+    timed = [check["seconds"] for check in history.checks]
+    return min(timed) / PROXIMITY_ROWS if timed else None
 
 
 def _draw_labels(frequencies: np.ndarray | None, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
@@ -220,7 +237,7 @@ class Synthesizer:
         config = replace(PRESETS[self.preset], **overrides)
         for name in ("batch_size", "num_timesteps") + (("steps",) if config.steps is not None else ()):
             _check_positive_int(name, getattr(config, name))
-        if not config.d_layers or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in config.d_layers):
+        if config.d_layers is not None and (not config.d_layers or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in config.d_layers)):
             raise ParameterError(f"d_layers must be a non-empty list of positive layer widths, got {config.d_layers!r}.")
         if not config.lr > 0:
             raise ParameterError(f"lr must be positive, got {config.lr!r}.")
@@ -260,7 +277,7 @@ class Synthesizer:
             if self.max_categories < 2:
                 raise ParameterError("max_categories must be at least 2 (one level plus the pooled rare level).")
         _check_positive_int("sample_batch_size", self.sample_batch_size)
-        return replace(config, d_layers=tuple(int(d) for d in config.d_layers))
+        return config if config.d_layers is None else replace(config, d_layers=tuple(int(d) for d in config.d_layers))
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion | RectifiedFlow, MLPDenoiser]:
         if config.process == "flow":
@@ -304,6 +321,8 @@ class Synthesizer:
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         if config.steps is None:
             config = replace(config, steps=auto_steps(len(df), config.batch_size))
+        if config.d_layers is None:
+            config = replace(config, d_layers=auto_layers(len(df)))
         if config.process == "flow" and config.reflow_steps is None:
             config = replace(config, reflow_steps=max(1, 3 * config.steps // 4))
         diffusion, model = self._build(encoder, config, device)
@@ -346,7 +365,8 @@ class Synthesizer:
         self.reflow_history_ = None
         if reflowing:
             self.model_, self.reflow_history_ = self._reflow(ema, len(df), rng, None if deadline is None else deadline - reserved, low_precision)
-        self.calibration_ = self._fit_calibration(encoded, rng, deadline) if config.calibrate and encoder.numeric_ else None
+        self.calibration_ = (self._fit_calibration(encoded, rng, deadline, _sampling_seconds_per_row(history))
+                             if config.calibrate and encoder.numeric_ else None)
         self._sample_rng = _sample_stream(self.seed_)
         return self
 
@@ -417,13 +437,18 @@ class Synthesizer:
     def _draw_labels(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
         return _draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_)
 
-    def _fit_calibration(self, encoded: Encoded, rng: np.random.Generator, deadline: float | None) -> MarginalCalibration:
+    def _fit_calibration(self, encoded: Encoded, rng: np.random.Generator, deadline: float | None,
+                         seconds_per_row: float | None) -> MarginalCalibration:
         """Draw codes from the fitted model (fewer if the deadline comes) and learn the maps onto the training codes.
 
-        Snapped columns keep their codes (see calibration.py).
+        Snapped columns keep their codes (see calibration.py). `seconds_per_row`, the sampler's cost measured during
+        the fit (None: not measured), sizes the batches to the deadline.
         """
         rows = min(CALIBRATION_MAX_ROWS, max(CALIBRATION_MIN_ROWS, CALIBRATION_ROWS_PER_ROW * len(encoded.x_num)))
-        generator, batch = torch_generator(rng, self.device_), min(self.sample_batch_size, CALIBRATION_MIN_ROWS)
+        generator = torch_generator(rng, self.device_)
+        batch = min(self.sample_batch_size, CALIBRATION_MIN_ROWS)
+        if deadline is not None and seconds_per_row:
+            batch = calibration_batch(batch, deadline - time.perf_counter(), seconds_per_row)
         parts = _draw_until([batch] * -(-rows // batch), deadline, lambda size: self._sample_codes(size, generator))
         x_num, x_cat = np.concatenate([p.x_num for p in parts]), np.concatenate([p.x_cat for p in parts])
         return MarginalCalibration.fit(x_num, encoded.x_num, self.encoder_.observed_numeric(x_cat),

@@ -28,7 +28,7 @@ class History:
     loss_categorical: list[float] = field(default_factory=list)
     seconds: float = 0.0
     stopped_by: str = "steps"  # "steps", "time_budget" or "memorisation" (a check failed; see Checks)
-    checks: list[dict[str, float]] = field(default_factory=list)  # {"step": s, **probe values} of each check
+    checks: list[dict[str, float]] = field(default_factory=list)  # {"step": s, **probe values, "seconds": t} per check
     kept_step: int | None = None  # the step whose EMA weights were kept, where a failed check rolled them back
 
     @property
@@ -156,8 +156,9 @@ def train(
             if on_step is not None:  # e.g. a held-out loss probe (benchmarks/heldout_loss.py)
                 on_step(step + 1, ema)
             if checks is not None and step + 1 in checks.steps:
+                probed = time.perf_counter()
                 values = checks.probe(ema)
-                history.checks.append({"step": step + 1, **values})
+                history.checks.append({"step": step + 1, **values, "seconds": time.perf_counter() - probed})
                 if not checks.passes(values):
                     history.stopped_by = "memorisation"
                     if passed is not None:

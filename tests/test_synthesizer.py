@@ -118,6 +118,19 @@ def test_history_and_time_budget(mixed_table):
     assert all(np.isfinite(synth.history_.loss))
 
 
+def test_calibration_draws_shrink_to_a_deadline_they_would_overrun(mixed_table):
+    """A tiny time_budget leaves less than one 2,000-row calibration draw: the draws shrink to what the time left holds at
+    the sampler's measured speed (penguins with time_budget=5 took 5.39 s before), and keep their size otherwise."""
+    from tabdiffusion.synthesizer import CALIBRATION_FLOOR_ROWS, calibration_batch
+
+    assert calibration_batch(2000, 10.0, 1e-3) == 2000  # room for whole batches: the rows of a fit without a budget
+    assert calibration_batch(2000, 1.0, 1e-3) == 500  # half the time left, at the measured rate
+    assert calibration_batch(2000, -1.0, 1e-3) == CALIBRATION_FLOOR_ROWS  # past the deadline: the smallest draw
+    assert calibration_batch(50, 0.001, 1e-3) == 50  # never more than the batch
+    synth = td.Synthesizer(seed=0, **FAST).fit(mixed_table, target="label")
+    assert len(synth.history_.checks) == 10 and all(c["seconds"] > 0 for c in synth.history_.checks)
+
+
 def test_cpu_fits_hand_freed_memory_back_as_they_go(mixed_table, monkeypatch):
     """Without it glibc keeps freed activations and a long fit's memory grows with its steps (design.md)."""
     import platform
@@ -281,6 +294,19 @@ def test_default_training_steps_grow_with_the_table_between_a_floor_and_a_cap():
         synth = td.Synthesizer(seed=0, time_budget=0.5, **fast).fit(make_mixed_table(3000), target="label")
     # resolved at fit (FAST's batch of 64: 47 batches per epoch, so the cap) and recorded in the config
     assert synth.config_.steps == 10_000 and synth.history_.steps < 10_000
+
+
+def test_default_denoiser_is_narrower_on_small_tables(mixed_table, tmp_path):
+    from tabdiffusion.config import SMALL_TABLE_ROWS, auto_layers
+
+    assert auto_layers(SMALL_TABLE_ROWS - 1) == (256, 256, 256) and auto_layers(SMALL_TABLE_ROWS) == (512, 512, 512)
+    fast = {k: v for k, v in FAST.items() if k != "d_layers"}
+    synth = td.Synthesizer(seed=0, **{**fast, "steps": 2}).fit(mixed_table, target="label")
+    # resolved at fit and recorded in the config, so the model file rebuilds the same network
+    assert synth.config_.d_layers == (256, 256, 256) and synth.model_.mlp[0].out_features == 256
+    synth.save(tmp_path / "m.tdm")
+    assert td.Synthesizer.load(tmp_path / "m.tdm").config_.d_layers == (256, 256, 256)
+    assert td.Synthesizer(seed=0, **{**fast, "steps": 2}, d_layers=[64]).fit(mixed_table).config_.d_layers == (64,)
 
 
 def test_denoiser_width_grows_with_the_input_between_tabddpm_and_512():
@@ -547,7 +573,9 @@ def test_a_failed_check_stops_training_and_restores_the_weights_of_the_last_chec
                          steps=40, time_budget=None, batch_size=16, lr=1e-2, weight_decay=0.0, ema_decay=0.9, generator=g,
                          verbose=False, checks=Checks(frozenset({10, 20, 30, 40}), probe, lambda v: v["proximity"] >= 0.8))
     assert history.stopped_by == "memorisation" and history.steps == 30 and history.kept_step == 20
-    assert history.checks == [{"step": 10, "proximity": 1.0}, {"step": 20, "proximity": 1.0}, {"step": 30, "proximity": 0.5}]
+    assert [{k: v for k, v in c.items() if k != "seconds"} for c in history.checks] == [
+        {"step": 10, "proximity": 1.0}, {"step": 20, "proximity": 1.0}, {"step": 30, "proximity": 0.5}]
+    assert all(c["seconds"] >= 0 for c in history.checks)  # each check's own time, which sizes calibration draws
     for name, value in ema.state_dict().items():
         assert torch.equal(value, seen[1][name]), name
     assert any(not torch.equal(v, seen[2][k]) for k, v in ema.state_dict().items())  # not the failed step's weights
