@@ -370,6 +370,10 @@ def test_privacy_verdict_weighs_every_memorisation_signal_against_the_holdout():
     assert level(**{"privacy.close_share": 0.11}) == "poor"  # a tenth of the rows are near-copies
     assert level(**{"privacy.holdout_copies_share": 0.02, "privacy.holdout_copies_share_train": 0.0}) == "fair"
     assert level(**{"privacy.holdout_copies_share": 0.296, "privacy.holdout_copies_share_train": 0.29}) == "good"  # chance
+    # Rows that repeat by nature: 1.1 points over a 28.9% chance rate is 0.8 standard errors, not a leak.
+    assert level(**{"privacy.exact_copies_share": 0.300, "privacy.exact_copies_share_holdout": 0.289}) == "good"
+    assert level(**{"privacy.holdout_copies_share": 0.300, "privacy.holdout_copies_share_train": 0.289}) == "good"
+    assert level(**{"privacy.holdout_copies_share": 0.340, "privacy.holdout_copies_share_train": 0.289}) == "poor"
     assert level(**{"privacy.exact_copies_share_holdout": 1.0, "privacy.exact_copies_share": 1.0}) == "not assessed"
     without_holdout = verdicts({"privacy.exact_copies_share": 0.001}, {"synthetic": 2000, "holdout": None})["privacy"]
     assert without_holdout["level"] == "not assessed" and "Pass holdout=" in without_holdout["text"]

@@ -83,10 +83,15 @@ def _efficacy(s: Mapping[str, float]) -> dict | None:
 
 def _beyond_chance(share: float, baseline: float, n: int, n_baseline: int) -> bool:
     """Whether a share of verbatim matches among n rows exceeds the chance matches of n_baseline real rows by more
-    than 1 point or COPY_SIGMAS binomial standard errors of their difference."""
+    than COPY_SIGMAS binomial standard errors of their difference, or by more than 1 point where chance matches are
+    rare (a baseline under 1%, which a small holdout measures too coarsely for the standard error to judge).
+
+    Until the twenty-fourth session any excess over 1 point counted: on tables whose rows repeat by nature (say 29%
+    chance matches) that flagged about a quarter of honest samples."""
     pooled = (share * n + baseline * n_baseline) / max(1, n + n_baseline)
     noise = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / max(1, n) + 1 / max(1, n_baseline)))
-    return share - baseline > 0.01 or share - baseline > COPY_SIGMAS * noise
+    excess = share - baseline
+    return excess > COPY_SIGMAS * noise or (excess > 0.01 and baseline < 0.01)
 
 
 def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | None:
@@ -120,8 +125,8 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
     held, held_baseline = s.get("privacy.holdout_copies_share"), s.get("privacy.holdout_copies_share_train")
     if held is not None and held_baseline is not None and _beyond_chance(held, held_baseline, n_syn, rows.get("real") or 0):
         reasons.append(f"{held:.1%} of the synthetic rows are verbatim holdout rows, against {held_baseline:.1%} of the "
-                       "training rows: the synthetic table holds real records the model never trained on (or the "
-                       "training and holdout tables were swapped)")
+                       "training rows, more than chance matches explain: the synthetic table may hold real records the "
+                       "model never trained on (or the training and holdout tables were swapped)")
         level = POOR if held - held_baseline > 0.05 or level == POOR else FAIR
     for name, value in (("DCR share", share), ("membership-inference AUC", mia)):
         if value is not None and value > 0.55:

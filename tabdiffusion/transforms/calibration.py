@@ -50,7 +50,7 @@ class MarginalCalibration:
     @classmethod
     def fit_to_quantiles(cls, generated: np.ndarray, target: np.ndarray, generated_observed: np.ndarray | None = None,
                          fixed: np.ndarray | None = None) -> "MarginalCalibration":
-        """As `fit`, with the training side given as `trainingcolumn_quantiles(training, training_observed)`, computed once
+        """As `fit`, with the training side given as `column_quantiles(training, training_observed)`, computed once
         by a caller that calibrates many samples against the same rows."""
         source, target = column_quantiles(generated, generated_observed), np.array(target, np.float64)
         identity = np.isnan(source).any(axis=0) | np.isnan(target).any(axis=0)  # no observed entries: leave as is
