@@ -325,7 +325,7 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
         return f"{sum(tally[key])} of {len(tally[key])}"
 
     def average(values: list[float]) -> str:
-        return f"{sum(values) / len(values):.4f}" if values else "–"
+        return f"{sum(values) / len(values):.5f}" if values else "–"
     lines += ["", f"Targets met: efficacy at least the paper's TabDDPM - 0.005 on {count('efficacy >= -0.005')} "
               f"datasets and above it on {count('efficacy > 0')} (target: all, and above on 3/4); detection AUC "
               f"<= 0.55 or below every baseline here on {count('detection')}; mean shape error "
