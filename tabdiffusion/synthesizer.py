@@ -36,8 +36,9 @@ from .transforms.table import Encoded, TableEncoder
 # Marginal calibration (config.calibrate) learns from CALIBRATION_ROWS_PER_ROW codes of the model's per training row,
 # between CALIBRATION_MIN_ROWS and CALIBRATION_MAX_ROWS; under a time budget it gets the last CALIBRATION_SHARE of
 # it and stops drawing (after at least one batch) when the next batch would not fit. Where the fit's memorisation
-# checks timed the sampler and the time left holds fewer rows than one batch of CALIBRATION_MIN_ROWS, the batches
-# shrink to what fits (at least CALIBRATION_FLOOR_ROWS), so a tiny budget is not overrun by the first batch.
+# checks timed the sampler and half the time left holds fewer rows than one batch of CALIBRATION_MIN_ROWS, the
+# batches shrink to that (calibration_batch; at least CALIBRATION_FLOOR_ROWS), so a tiny budget is not overrun by the
+# first batch.
 CALIBRATION_ROWS_PER_ROW = 4
 CALIBRATION_MIN_ROWS = 2_000
 CALIBRATION_MAX_ROWS = 20_000
