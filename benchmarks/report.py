@@ -161,6 +161,11 @@ def _accepted_cells(results: dict) -> list[str]:
     return [f"{method} on {', '.join(names)} at {commit}" for (method, commit), names in found.items()]
 
 
+def _fits(info: dict) -> str:
+    """' (N fits)' for an entry that averages over N > 1 fits of its generator (`--fit-seeds`), else ''."""
+    return f" ({len(info['fit_seeds'])} fits)" if len(info.get("fit_seeds", [])) > 1 else ""
+
+
 def _settings_text(results: dict) -> str:
     s = results["settings"]
     real_seeds = s.get("real_catboost_seeds", s["catboost_seeds"])
@@ -173,7 +178,9 @@ def _settings_text(results: dict) -> str:
             f"(tabdiffusion samplers only); {s['catboost_seeds']} CatBoost seeds x {s['sample_seeds']} sampling seeds "
             f"per method ({s.get('paper_catboost_seeds', s['catboost_seeds'])} CatBoost seeds per paper-size set, "
             f"{real_seeds} for Real); sizes {', '.join(s['sizes'])}; max rows "
-            f"{s['max_rows'] or 'none'}; {common}" + (f"; steps overridden to {s['steps']}" if s.get("steps") else ""))
+            f"{s['max_rows'] or 'none'}; {common}" + (f"; steps overridden to {s['steps']}" if s.get("steps") else "")
+            + "; one fit per generator (fit seed 0) where an entry does not say \"(N fits)\": those average over "
+            "N fits (`--fit-seeds`)")
 
 
 def _efficacy_table(results: dict, size: str) -> list[str]:
@@ -195,7 +202,7 @@ def _efficacy_table(results: dict, size: str) -> list[str]:
             if info.get("status") != "ok" or not sized:
                 row.append("–" if info.get("status", "ok") == "ok" else info["status"])  # ok: no set of this size
                 continue
-            cell = _fmt(sized["score"])
+            cell = _fmt(sized["score"]) + _fits(info)
             if sized.get("truncated"):
                 cell += f" ({sized['rows']['mean']:.0f} rows)*"
                 flagged = True
@@ -238,7 +245,7 @@ def _fidelity_table(results: dict) -> list[str]:
                 continue
             any_scores = True
             paper = entry["paper"]["scores"].get(method, {}).get("median_dcr")
-            label = "Real (val rows)" if method == "real" else SHORT[method]
+            label = "Real (val rows)" if method == "real" else SHORT[method] + _fits(info)
             row = [name, label] + [_fmt(scores.get(key), 3, std=False) for key, _ in FIDELITY] + [_num(paper, 3)]
             lines.append("| " + " | ".join(row) + " |")
     return lines if any_scores else ["No evaluate() scores in this run."]
@@ -265,7 +272,7 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
         scores = info.get("evaluate", {})
         ours = _mean(info.get("sizes", {}).get("train", {}).get("score"))
         paper = entry["paper"]["scores"].get("tabddpm", {}).get("score")
-        cells = [name + (" †" if name in REBUILT else "")]
+        cells = [name + (" †" if name in REBUILT else "") + _fits(info)]
         if ours is not None and paper is not None:
             diff = ours - paper
             tally["efficacy >= -0.005"].append(diff >= -0.005)

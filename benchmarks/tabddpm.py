@@ -11,7 +11,10 @@ score the real test split (macro F1 / R2; benchmarks/protocol.py).
 The "real" method is the same CatBoost on the real train split. Fidelity and privacy scores come from
 tabdiffusion's evaluate (synthetic train-size set vs the real train split, holdout = real test split).
 
-Every finished (dataset, method, sampling seed) cell is cached as JSON under benchmarks/results/cache/ (git-ignored)
+`--fit-seeds N` fits each seeded generator N times (fit seeds 0..N-1), for tables where one fit's draw swings the
+scores by more than the margins being judged (the small ones); every score then averages over the fits.
+
+Every finished (dataset, method, fit seed, sampling seed) cell is cached as JSON under benchmarks/results/cache/ (git-ignored)
 with a key of the settings that change its result, so an interrupted run continues where it stopped. At the end
 the cells are aggregated into benchmarks/results/<name>.json and docs/benchmarks.md is regenerated from all
 results files (python -m benchmarks.report).
@@ -51,6 +54,8 @@ SIZES = ("train", "paper")
 # The paper's num_samples is TabDDPM's tuned setting; the SDV baselines are compared at the real train size only
 # (paper-size CatBoost fits are most of a full run's time).
 PAPER_SIZE_METHODS = ("tabdiffusion", "tabddpm", "smote")
+# Methods without a fit seed: the real row, and SMOTE, whose randomness is all in sampling.
+UNSEEDED_METHODS = ("real", "smote")
 # Score names from evaluate() shown in the docs; every score evaluate returns is kept in the JSON.
 EVALUATE_GROUPS = ("fidelity", "validity", "detection", "privacy")
 
@@ -65,6 +70,7 @@ class Settings:
     paper_catboost_seeds: int = 1  # per paper-size set: up to 8x larger, so the main cost of a full run
     real_catboost_seeds: int = 5  # for the real row (one training set, so more seeds are cheap)
     sample_seeds: int = 2
+    fit_seeds: int = 1  # fits per seeded generator (a cell is one fit seed and one sampling seed)
     sizes: tuple[str, ...] = SIZES
     max_rows: int | None = None  # cap on every synthetic set (None: none)
     threads: int = 2  # CatBoost thread_count and evaluate's n_jobs
@@ -95,6 +101,7 @@ class Settings:
         fields.pop("quick", None)
         fields.pop("real_catboost_seeds", None)
         fields.pop("sample_seeds", None)  # a cell is one sampling seed
+        fields.pop("fit_seeds", None)  # ... of one fit seed
         fields["code"] = code_fingerprint(method, commit)
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -237,9 +244,10 @@ def fidelity_scores(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
 
 
 # ------------------------------------------------------------------------------------------------------- cells
-def _cell_path(cache: Path, dataset: str, method: str, seed: int, key: str) -> Path:
-    """The cache file of one cell: <cache>/<dataset>/<method>/seed<k>-<settings key>.json."""
-    return cache / dataset / method / f"seed{seed}-{key}.json"
+def _cell_path(cache: Path, dataset: str, method: str, seed: int, key: str, fit_seed: int = 0) -> Path:
+    """The cache file of one cell: <cache>/<dataset>/<method>/[fit<f>-]seed<k>-<settings key>.json (fit seed 0 has
+    no prefix: the cells of runs with one fit)."""
+    return cache / dataset / method / f"{f'fit{fit_seed}-' if fit_seed else ''}seed{seed}-{key}.json"
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -308,13 +316,14 @@ def run_real(data: Dataset, settings: Settings) -> dict:
     return cell
 
 
-def run_generator(data: Dataset, method: str, seeds: list[int], settings: Settings) -> list[dict]:
-    """Cells of one method on one dataset: fit once, sample every seed, then CatBoost and evaluate per seed.
+def run_generator(data: Dataset, method: str, seeds: list[int], settings: Settings, fit_seed: int = 0) -> list[dict]:
+    """Cells of one method on one dataset: fit once (with `fit_seed`), sample every seed, then CatBoost and evaluate
+    per seed.
 
     All sampling happens before any scoring: evaluate() leaves OpenMP thread pools behind that can make torch
     sampling in the same process many times slower.
     """
-    generator = registry.make(method, data, budget=settings.budget, seed=0, steps=settings.steps)
+    generator = registry.make(method, data, budget=settings.budget, seed=fit_seed, steps=settings.steps)
     start = time.perf_counter()
     fit_info = generator.fit(data.train)
     fit_info = {"seconds": round(time.perf_counter() - start, 3), **fit_info}
@@ -329,8 +338,8 @@ def run_generator(data: Dataset, method: str, seeds: list[int], settings: Settin
     cells = []
     for seed, (synthetic, marks) in drawn.items():
         begin = time.perf_counter()
-        cell = {"dataset": data.name, "method": method, "seed": seed, "status": "ok", "fit": fit_info, "sizes": {},
-                "runs": {}}
+        cell = {"dataset": data.name, "method": method, "seed": seed, "fit_seed": fit_seed, "status": "ok",
+                "fit": fit_info, "sizes": {}, "runs": {}}
         for size, n in wanted.items():
             reached = marks[n]
             cell["sizes"][size] = {"rows_requested": n, **reached}
@@ -344,13 +353,14 @@ def run_generator(data: Dataset, method: str, seeds: list[int], settings: Settin
     return cells
 
 
-def run_group(name: str, method: str, seeds: list[int], settings: Settings, cache: Path, key: str) -> None:
-    """Compute the cells (name, method, seed) for `seeds` in this process and cache them under `key`."""
+def run_group(name: str, method: str, seeds: list[int], settings: Settings, cache: Path, key: str,
+              fit_seed: int = 0) -> None:
+    """Compute the cells (name, method, fit_seed, seed) for `seeds` in this process and cache them under `key`."""
     data = _load(name, settings)
-    cells = [run_real(data, settings)] if method == "real" else run_generator(data, method, seeds, settings)
+    cells = [run_real(data, settings)] if method == "real" else run_generator(data, method, seeds, settings, fit_seed)
     for cell in cells:
         cell["settings_key"] = key
-        _write_json(_cell_path(cache, name, method, cell["seed"], key), cell)
+        _write_json(_cell_path(cache, name, method, cell["seed"], key, fit_seed), cell)
 
 
 def _load(name: str, settings: Settings) -> Dataset:
@@ -360,59 +370,63 @@ def _load(name: str, settings: Settings) -> Dataset:
 
 def run_cells(name: str, method: str, settings: Settings, cache: Path, log, isolate: bool = True,
               compute: bool = True, accept: dict[str, str] | None = None) -> list[dict]:
-    """The cells of (name, method, every sampling seed): cached ones are read, missing ones computed.
+    """The cells of (name, method, every fit seed, every sampling seed): cached ones are read, missing ones computed.
 
-    With `isolate`, the missing cells are computed in a child process (clean timings and thread pools, memory
-    returned after each method, a crash contained); failures come back as status 'error' and are not cached, so a
-    rerun retries them. Without `compute`, missing cells come back as status 'not run'. `accept` maps the cache keys
-    of earlier commits' code to the commit: a cell cached under one of them stands in for a missing one and records
-    that commit as "code_commit".
+    With `isolate`, the missing cells of each fit are computed in a child process (clean timings and thread pools,
+    memory returned after each fit, a crash contained); failures come back as status 'error' and are not cached, so
+    a rerun retries them. Without `compute`, missing cells come back as status 'not run'. `accept` maps the cache
+    keys of earlier commits' code to the commit: a cell cached under one of them stands in for a missing one and
+    records that commit as "code_commit".
     """
+    fits = [0] if method in UNSEEDED_METHODS else list(range(settings.fit_seeds))
     seeds = [0] if method == "real" else list(range(settings.sample_seeds))
     key = settings.key(method)  # computed once: the code it hashes may change while the benchmark runs
-    paths = {seed: _cell_path(cache, name, method, seed, key) for seed in seeds}
-    accepted: dict[int, str] = {}
-    for seed in seeds:
-        for other, commit in (accept or {}).items():
-            candidate = _cell_path(cache, name, method, seed, other)
-            if not paths[seed].exists() and candidate.exists():
-                paths[seed], accepted[seed] = candidate, commit
-    missing = [seed for seed, path in paths.items() if not path.exists()]
-    error = None
-    if missing and compute:
-        start = time.perf_counter()
-        if isolate:
-            job = json.dumps({"name": name, "method": method, "seeds": missing, "settings": asdict(settings),
-                              "cache": str(cache), "key": key})
-            done = subprocess.run([sys.executable, "-m", "benchmarks.tabddpm", "--run-group", job],
-                                  cwd=ROOT.parent, capture_output=True, text=True)
-            if done.returncode != 0:
-                error = f"exit {done.returncode}: " + (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-                error_detail = done.stderr[-3000:]
-        else:
-            try:
-                run_group(name, method, missing, settings, cache, key)
-            except Exception as exc:  # noqa: BLE001 - one failing method must not stop the benchmark
-                error, error_detail = f"{type(exc).__name__}: {exc}", traceback.format_exc()[-3000:]
-        elapsed = time.perf_counter() - start
     cells = []
-    for seed, path in paths.items():
-        if path.exists():
-            cell = json.loads(path.read_text())
-            note = "cached" if seed not in missing else f"{elapsed:.0f} s for {len(missing)} cell(s)"
-            if seed in accepted:
-                cell["code_commit"] = accepted[seed]
-                note += f" at {accepted[seed]}"
-            scores = ", ".join(f"{size} {np.mean([r['score'] for r in runs]):.4f}" for size, runs in cell["runs"].items())
-            log(f"{name:<11} {method:<15} seed {seed}: {scores} ({note})")
-        elif not compute:
-            cell = {"dataset": name, "method": method, "seed": seed, "status": "not run"}
-            log(f"{name:<11} {method:<15} seed {seed}: not in the cache (--cached-only)")
-        else:
-            cell = {"dataset": name, "method": method, "seed": seed, "status": "error",
-                    "error": error or "no result", "traceback": error_detail if error else ""}
-            log(f"{name:<11} {method:<15} seed {seed}: ERROR {cell['error']}")
-        cells.append(cell)
+    for fit in fits:
+        paths = {seed: _cell_path(cache, name, method, seed, key, fit) for seed in seeds}
+        accepted: dict[int, str] = {}
+        for seed in seeds:
+            for other, commit in (accept or {}).items():
+                candidate = _cell_path(cache, name, method, seed, other, fit)
+                if not paths[seed].exists() and candidate.exists():
+                    paths[seed], accepted[seed] = candidate, commit
+        missing = [seed for seed, path in paths.items() if not path.exists()]
+        error = None
+        if missing and compute:
+            start = time.perf_counter()
+            if isolate:
+                job = json.dumps({"name": name, "method": method, "seeds": missing, "settings": asdict(settings),
+                                  "cache": str(cache), "key": key, "fit_seed": fit})
+                done = subprocess.run([sys.executable, "-m", "benchmarks.tabddpm", "--run-group", job],
+                                      cwd=ROOT.parent, capture_output=True, text=True)
+                if done.returncode != 0:
+                    error = f"exit {done.returncode}: " + (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                    error_detail = done.stderr[-3000:]
+            else:
+                try:
+                    run_group(name, method, missing, settings, cache, key, fit)
+                except Exception as exc:  # noqa: BLE001 - one failing method must not stop the benchmark
+                    error, error_detail = f"{type(exc).__name__}: {exc}", traceback.format_exc()[-3000:]
+            elapsed = time.perf_counter() - start
+        label = f"fit {fit} seed" if len(fits) > 1 else "seed"
+        for seed, path in paths.items():
+            if path.exists():
+                cell = json.loads(path.read_text())
+                note = "cached" if seed not in missing else f"{elapsed:.0f} s for {len(missing)} cell(s)"
+                if seed in accepted:
+                    cell["code_commit"] = accepted[seed]
+                    note += f" at {accepted[seed]}"
+                scores = ", ".join(f"{size} {np.mean([r['score'] for r in runs]):.4f}"
+                                   for size, runs in cell["runs"].items())
+                log(f"{name:<11} {method:<15} {label} {seed}: {scores} ({note})")
+            elif not compute:
+                cell = {"dataset": name, "method": method, "seed": seed, "fit_seed": fit, "status": "not run"}
+                log(f"{name:<11} {method:<15} {label} {seed}: not in the cache (--cached-only)")
+            else:
+                cell = {"dataset": name, "method": method, "seed": seed, "fit_seed": fit, "status": "error",
+                        "error": error or "no result", "traceback": error_detail if error else ""}
+                log(f"{name:<11} {method:<15} {label} {seed}: ERROR {cell['error']}")
+            cells.append(cell)
     return cells
 
 
@@ -429,6 +443,9 @@ def aggregate(cells: list[dict], data: Dataset) -> dict:
     ok = [c for c in cells if c.get("status") == "ok"]
     not_run = all(c.get("status") == "not run" for c in cells)
     out: dict = {"status": "ok" if ok else "not run" if not_run else "error", "seeds": [c["seed"] for c in ok]}
+    fit_seeds = sorted({c.get("fit_seed", 0) for c in ok})
+    if len(fit_seeds) > 1:
+        out["fit_seeds"] = fit_seeds
     errors = [c["error"] for c in cells if c.get("status") == "error"]
     if errors:
         out["errors"] = errors
@@ -440,6 +457,9 @@ def aggregate(cells: list[dict], data: Dataset) -> dict:
         entry = {"score": _stats([r["score"] for r in runs]),
                  "seed_means": [float(np.mean([r["score"] for r in c["runs"][size]])) for c in ok],
                  "val_score": _stats([r["val_score"] for r in runs]),
+                 **({"fit_means": [float(np.mean([r["score"] for c in ok if c.get("fit_seed", 0) == f
+                                                  for r in c["runs"][size]])) for f in fit_seeds]}
+                    if len(fit_seeds) > 1 else {}),
                  "catboost_seconds": _stats([r["seconds"] for r in runs])}
         sized = [c["sizes"][size] for c in ok if "sizes" in c]
         if sized:
@@ -450,7 +470,8 @@ def aggregate(cells: list[dict], data: Dataset) -> dict:
         else:
             entry["rows"] = _stats([len(data.train)])
         out["sizes"][size] = entry
-    fits = [c["fit"] for c in ok if "fit" in c]
+    # One fit's info per fit seed (its cells share it).
+    fits = list({c.get("fit_seed", 0): c["fit"] for c in ok if "fit" in c}.values())
     if fits:
         out["fit"] = fits[0] if len({json.dumps(f, sort_keys=True) for f in fits}) == 1 else fits
         out["fit_seconds"] = _stats([f["seconds"] for f in fits])
@@ -474,7 +495,9 @@ def read_kept(path: Path, settings: Settings) -> dict:
     except (OSError, ValueError) as error:
         raise SystemExit(f"--keep-from {path}: cannot read it as a results file ({error})") from None
     ours = json.loads(json.dumps(asdict(settings)))
-    differ = sorted(k for k in set(ours) | set(kept.get("settings", {})) if ours.get(k) != kept["settings"].get(k))
+    # The fit count may differ: each entry records its own fits ("fit_seeds"; one fit where absent).
+    differ = sorted(k for k in set(ours) | set(kept.get("settings", {}))
+                    if k != "fit_seeds" and ours.get(k) != kept["settings"].get(k))
     if differ:
         raise SystemExit(f"--keep-from {path}: its settings differ from this run's in {', '.join(differ)}; "
                          "keep only entries computed with the same settings (same --budget, seeds, sizes, ...)")
@@ -517,6 +540,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="CatBoost seeds per paper-size synthetic set (default 1: those sets are up to 8x larger)")
     parser.add_argument("--real-catboost-seeds", type=int, default=5, help="CatBoost seeds of the real row (default 5)")
     parser.add_argument("--sample-seeds", type=int, default=2, help="sampling seeds per method (default 2)")
+    parser.add_argument("--fit-seeds", type=int, default=1,
+                        help="fits per seeded generator, each sampled --sample-seeds times (default 1); the scores "
+                        "average over them. With --cached-only, the fits found in the cache")
     parser.add_argument("--sizes", help="synthetic set sizes: train,paper (default both; --quick: train)")
     parser.add_argument("--max-rows", type=int, help="cap on the rows of every synthetic set (default: none)")
     parser.add_argument("--threads", type=int, default=2, help="CatBoost, torch and evaluate threads (default 2)")
@@ -558,7 +584,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         budget=budget, sample_budget=sample_budget,
         catboost_seeds=args.catboost_seeds or (2 if args.quick else 3), real_catboost_seeds=args.real_catboost_seeds,
-        paper_catboost_seeds=args.paper_catboost_seeds, sample_seeds=args.sample_seeds,
+        paper_catboost_seeds=args.paper_catboost_seeds, sample_seeds=args.sample_seeds, fit_seeds=args.fit_seeds,
         sizes=sizes, max_rows=args.max_rows, threads=args.threads, torch_threads=args.torch_threads, steps=args.steps,
         evaluate=not args.no_evaluate, rows=args.rows, quick=args.quick,
     )
@@ -572,7 +598,8 @@ def main(argv: list[str] | None = None) -> Path:
 
         settings = Settings(**{**job["settings"], "sizes": tuple(job["settings"]["sizes"])})
         torch.set_num_threads(settings.torch_threads or settings.threads)
-        run_group(job["name"], job["method"], job["seeds"], settings, Path(job["cache"]), job["key"])
+        run_group(job["name"], job["method"], job["seeds"], settings, Path(job["cache"]), job["key"],
+                  job.get("fit_seed", 0))
         return Path(job["cache"])
     settings = settings_from(args)
     names = list(COMPLETE + GENERATED) if args.datasets == "all" else [n.strip() for n in args.datasets.split(",") if n.strip()]

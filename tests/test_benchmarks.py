@@ -172,6 +172,34 @@ def test_cells_of_an_accepted_earlier_commit_stand_in_and_are_named(tmp_path, mo
 
 
 @needs_data
+def test_fit_seeds_add_fits_whose_scores_are_averaged_and_marked(tmp_path):
+    """--fit-seeds 2 fits a seeded generator twice (fit 0 is the one-fit run's cell); SMOTE, unseeded, once."""
+    from benchmarks import tabddpm
+
+    out, cache, docs = tmp_path / "results.json", tmp_path / "cache", tmp_path / "benchmarks.md"
+    argv = ["--datasets", "diabetes", "--methods", "tabdiffusion,smote", "--rows", "300", "--steps", "5",
+            "--budget", "20", "--catboost-seeds", "1", "--real-catboost-seeds", "1", "--sample-seeds", "1",
+            "--sizes", "train", "--no-evaluate", "--torch-threads", "1", "--in-process", "--out", str(out),
+            "--cache", str(cache), "--docs", str(docs)]
+    tabddpm.main(argv)
+    one = json.loads(out.read_text())["datasets"]["diabetes"]["methods"]["tabdiffusion"]
+    tabddpm.main(argv + ["--fit-seeds", "2"])
+    names = sorted(path.name.split("-")[0] for path in (cache / "diabetes").rglob("*.json"))
+    assert names == ["fit1", "seed0", "seed0", "seed0"]  # real, smote, tabdiffusion fit 0 (reused), fit 1
+    results = json.loads(out.read_text())
+    two = results["datasets"]["diabetes"]["methods"]["tabdiffusion"]
+    assert two["fit_seeds"] == [0, 1] and results["settings"]["fit_seeds"] == 2
+    assert two["fit"][0] == one["fit"] and two["fit"][1]["final_loss"] != one["fit"]["final_loss"]
+    train = two["sizes"]["train"]
+    assert train["score"]["n"] == 2 and train["fit_means"][0] == pytest.approx(one["sizes"]["train"]["score"]["mean"])
+    assert train["score"]["mean"] == pytest.approx(sum(train["fit_means"]) / 2)
+    assert "fit_seeds" not in results["datasets"]["diabetes"]["methods"]["smote"]
+    assert "(2 fits)" in docs.read_text()
+    tabddpm.main(argv + ["--cached-only"])  # one fit asked: the first fit's cells only
+    assert json.loads(out.read_text())["datasets"]["diabetes"]["methods"]["tabdiffusion"]["sizes"] == one["sizes"]
+
+
+@needs_data
 def test_keep_from_fills_uncached_entries_from_an_earlier_results_file(tmp_path):
     """With the cache gone, --keep-from keeps an earlier file's entries, named with their commit; settings must match."""
     from benchmarks import tabddpm
