@@ -14,10 +14,10 @@ tabdiffusion's evaluate (synthetic train-size set vs the real train split, holdo
 `--fit-seeds N` fits each seeded generator N times (fit seeds 0..N-1), for tables where one fit's draw swings the
 scores by more than the margins being judged (the small ones); every score then averages over the fits.
 
-Every finished (dataset, method, fit seed, sampling seed) cell is cached as JSON under benchmarks/results/cache/ (git-ignored)
-with a key of the settings that change its result, so an interrupted run continues where it stopped. At the end
-the cells are aggregated into benchmarks/results/<name>.json and docs/benchmarks.md is regenerated from all
-results files (python -m benchmarks.report).
+Every finished (dataset, method, fit seed, sampling seed) cell is cached as JSON under benchmarks/results/cache/
+(git-ignored) with a key of the settings that change its result, so an interrupted run continues where it
+stopped. At the end the cells are aggregated into benchmarks/results/<name>.json and docs/benchmarks.md is
+regenerated from all results files (python -m benchmarks.report).
 """
 
 from __future__ import annotations
