@@ -199,8 +199,8 @@ def main() -> None:
     flow = Flow(len(encoder.numeric_), encoder.category_sizes, args.param, args.t_power, args.snr_weight)
     preset = PRESETS["default"]
     d_t = auto_width(MLPDenoiser.input_features(flow.width, flow.n_numeric, preset.fourier_features))
-    model = MLPDenoiser(flow.width, list(auto_layers(len(data.train))), encoder.n_classes, d_t, n_numeric=flow.n_numeric,
-                        fourier_features=preset.fourier_features, film=args.film)
+    model = MLPDenoiser(flow.width, list(auto_layers(len(data.train))), encoder.n_classes, d_t,
+                        n_numeric=flow.n_numeric, fourier_features=preset.fourier_features, film=args.film)
     generator = torch.Generator().manual_seed(args.seed)
     reset_parameters(model, generator)
     steps = args.steps or auto_steps(len(data.train), preset.batch_size)

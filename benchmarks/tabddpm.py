@@ -439,7 +439,7 @@ def _stats(values: list[float]) -> dict | None:
 
 
 def aggregate(cells: list[dict], data: Dataset) -> dict:
-    """One method's cells on one dataset -> mean/std over all (sampling seed, CatBoost seed) runs, etc."""
+    """One method's cells on one dataset -> mean/std over all (fit seed, sampling seed, CatBoost seed) runs, etc."""
     ok = [c for c in cells if c.get("status") == "ok"]
     not_run = all(c.get("status") == "not run" for c in cells)
     out: dict = {"status": "ok" if ok else "not run" if not_run else "error", "seeds": [c["seed"] for c in ok]}
@@ -457,10 +457,10 @@ def aggregate(cells: list[dict], data: Dataset) -> dict:
         entry = {"score": _stats([r["score"] for r in runs]),
                  "seed_means": [float(np.mean([r["score"] for r in c["runs"][size]])) for c in ok],
                  "val_score": _stats([r["val_score"] for r in runs]),
-                 **({"fit_means": [float(np.mean([r["score"] for c in ok if c.get("fit_seed", 0) == f
-                                                  for r in c["runs"][size]])) for f in fit_seeds]}
-                    if len(fit_seeds) > 1 else {}),
                  "catboost_seconds": _stats([r["seconds"] for r in runs])}
+        if len(fit_seeds) > 1:  # each fit's mean over its (sampling seed, CatBoost seed) runs
+            entry["fit_means"] = [float(np.mean([r["score"] for c in ok if c.get("fit_seed", 0) == fit
+                                                 for r in c["runs"][size]])) for fit in fit_seeds]
         sized = [c["sizes"][size] for c in ok if "sizes" in c]
         if sized:
             entry["rows_requested"] = sized[0]["rows_requested"]

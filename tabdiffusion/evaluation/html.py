@@ -27,9 +27,9 @@ HOW_VERDICTS_ARE_SET = (
     "<li><b>Privacy</b>: the worst of: DCR share and membership-inference AUC (good up to 0.55, fair up to 0.6); the "
     "share of rows closer to a training row than 99% of unseen rows (good up to 3%, fair up to 10%; with a holdout "
     "of 1,000 rows or more); verbatim copies beyond the holdout's chance matches (fair above 3 binomial standard "
-    "errors, or above 1 point where fewer than 1% match by chance; poor above 5 points). Without a holdout of unseen rows, or with one whose rows nearly all appear in the "
-    "training table, privacy is not assessed. Good privacy is evidence, not a guarantee: this is not differential "
-    "privacy.</li></ul></details>"
+    "errors, or above 1 point where fewer than 1% match by chance; poor above 5 points). Without a holdout of "
+    "unseen rows, or with one whose rows nearly all appear in the training table, privacy is not assessed. Good "
+    "privacy is evidence, not a guarantee: this is not differential privacy.</li></ul></details>"
 )
 AREA_TITLES = {"fidelity": "Fidelity", "detection": "Detection", "efficacy": "ML efficacy", "privacy": "Privacy"}
 
