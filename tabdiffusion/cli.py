@@ -76,6 +76,9 @@ def fit(
     derived = [f"{column.name} (from {column.source})" for column in synth.encoder_.derived_]
     if derived:
         typer.echo("Read off a categorical column, not modelled: " + ", ".join(derived))
+    computed = [column.describe() for column in synth.encoder_.computed_]
+    if computed:
+        typer.echo("Computed from other numeric columns, not modelled: " + "; ".join(computed))
 
 
 @app.command()

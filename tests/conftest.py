@@ -45,6 +45,21 @@ def fitted() -> tuple[td.Synthesizer, pd.DataFrame]:
     return td.Synthesizer(seed=0, **FAST).fit(table, target="label"), table
 
 
+def make_related_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Columns fixed by others: a total (living = above + basement), a copy (salary) and a length (speed)."""
+    rng = np.random.default_rng(seed)
+    above = rng.integers(500, 4000, size=n)
+    basement = np.where(rng.random(n) < 0.6, 0, rng.integers(100, 1500, size=n))
+    velocity = rng.normal(size=(n, 3)).round(6)
+    salary = rng.lognormal(10, 0.5, size=n).round(2)
+    return pd.DataFrame({
+        "living": above + basement, "above": above, "basement": basement, "salary": salary, "salary_copy": salary,
+        "vx": velocity[:, 0], "vy": velocity[:, 1], "vz": velocity[:, 2],
+        "speed": np.linalg.norm(velocity, axis=1).round(6), "noise": rng.normal(size=n),
+        "label": rng.choice(["a", "b"], size=n),
+    })
+
+
 def make_coded_table(n: int = 200, seed: int = 0) -> pd.DataFrame:
     """A label column, its integer code (a function of it, as Adult's education-num of education) and noise."""
     rng = np.random.default_rng(seed)

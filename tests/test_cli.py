@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from tabdiffusion import Synthesizer
 from tabdiffusion.cli import app
 from tabdiffusion.tables import read_table, write_chunks, write_table
-from conftest import make_coded_table, make_mixed_table
+from conftest import make_coded_table, make_mixed_table, make_related_table
 
 runner = CliRunner()
 
@@ -58,11 +58,16 @@ def test_parquet_chunks_take_a_text_column_that_is_missing_in_the_whole_first_ch
     assert rows == 6 and back.tolist()[4] is True and back.isna().sum() == 5
 
 
-def test_fit_names_the_columns_it_reads_off_a_categorical_column(tmp_path):
+def test_fit_names_the_columns_it_reads_off_a_categorical_column_or_computes_from_others(tmp_path):
     make_coded_table().to_csv(tmp_path / "coded.csv", index=False)
     result = runner.invoke(app, ["fit", str(tmp_path / "coded.csv"), "--out", str(tmp_path / "c.tdm"), "--steps", "5", "-q"])
     assert result.exit_code == 0, result.output
     assert "Read off a categorical column, not modelled: degree_num (from degree)" in result.output
+    make_related_table().to_csv(tmp_path / "related.csv", index=False)
+    result = runner.invoke(app, ["fit", str(tmp_path / "related.csv"), "--out", str(tmp_path / "r.tdm"), "--steps", "5", "-q"])
+    assert result.exit_code == 0, result.output
+    assert ("Computed from other numeric columns, not modelled: living = 1 * above + 1 * basement; "
+            "salary = 1 * salary_copy; speed = sqrt(1 * vx^2 + 1 * vy^2 + 1 * vz^2)") in result.output
 
 
 def test_cli_errors_are_one_line_messages(tmp_path):

@@ -12,7 +12,7 @@ from tabdiffusion.schema import infer_schema
 from tabdiffusion.transforms.categorical import RARE, CategoricalColumn
 from tabdiffusion.transforms.numeric import NumericColumn
 from tabdiffusion.transforms.table import Encoded, TableEncoder, dequantized_quantile_normal
-from conftest import make_coded_table, make_mixed_table
+from conftest import make_coded_table, make_mixed_table, make_related_table
 
 SERIES = {
     "float": pd.Series([0.5, np.nan, 2.25, -1.0]),
@@ -169,6 +169,36 @@ def test_a_numeric_column_fixed_by_a_category_is_derived_from_it_and_survives_th
     pd.testing.assert_series_equal(out["degree_num"], table["degree_num"])
     assert (out["degree"].isna() == table["degree"].isna()).all()  # (object missing comes back as None, not NaN)
     assert [c.name for c in TableEncoder(infer_schema(table), derive=False).fit(table).numeric_] == ["degree_num", "x"]
+
+
+def test_numeric_columns_that_others_fix_exactly_are_computed_from_them_and_survive_the_model_file_state():
+    table = make_related_table()
+    encoder = TableEncoder(infer_schema(table)).fit(table)
+    assert [c.describe() for c in encoder.computed_] == [
+        "living = 1 * above + 1 * basement", "salary = 1 * salary_copy", "speed = sqrt(1 * vx^2 + 1 * vy^2 + 1 * vz^2)"]
+    assert [c.name for c in encoder.numeric_] == ["above", "basement", "salary_copy", "vx", "vy", "vz", "noise"]
+    meta, arrays = encoder.state()
+    restored = TableEncoder.from_state(json.loads(json.dumps(meta)), arrays)
+    out = restored.decode(encoder.encode(table), np.random.default_rng(0))
+    assert out.dtypes.equals(table.dtypes)
+    assert (out["living"] == out["above"] + out["basement"]).all() and (out["salary"] == out["salary_copy"]).all()
+    np.testing.assert_allclose(out["speed"], np.linalg.norm(out[["vx", "vy", "vz"]], axis=1), atol=1e-6)
+    assert TableEncoder(infer_schema(table), derive=False).fit(table).computed_ == []
+
+
+@pytest.mark.parametrize("change", ["one_row_off", "complement", "few_rows", "missing_value"])
+def test_a_numeric_column_is_computed_only_when_every_row_fixes_it(change):
+    table = make_related_table()[["living", "above", "basement", "noise", "label"]]
+    if change == "one_row_off":
+        table.loc[7, "living"] += 1
+    elif change == "complement":  # living + rest = 6000: each is the other with a negative weight, not a total
+        table = table.assign(rest=6000 - table["living"]).drop(columns=["above", "basement"])
+    elif change == "few_rows":
+        table = table.head(30)  # under 10 rows per candidate source: a column can fit the others by chance
+    else:
+        table["living"] = table["living"].astype("float64")
+        table.loc[0, "living"] = np.nan
+    assert TableEncoder(infer_schema(table)).fit(table).computed_ == []
 
 
 @pytest.mark.parametrize("change", ["varies_in_a_level", "missing_value", "few_rows_per_level"])

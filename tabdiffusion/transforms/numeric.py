@@ -58,10 +58,11 @@ class NumericColumn:
         self.tz_ = str(series.dt.tz) if self.kind == "datetime" and series.dt.tz is not None else None
         return self
 
-    def from_float(self, values: np.ndarray, missing: np.ndarray | None = None) -> pd.Series:
-        """Clip to the training range, round or snap, set missing entries, and restore the dtype."""
-        values = np.clip(values.astype("float64"), self.min_, self.max_)
-        if self.snap_values_ is not None:
+    def from_float(self, values: np.ndarray, missing: np.ndarray | None = None, keep_range: bool = True) -> pd.Series:
+        """Clip to the training range, round or snap, set missing entries, and restore the dtype; keep_range=False
+        skips the clip and the snap (a column computed from others keeps its identity: transforms/computed.py)."""
+        values = np.clip(values.astype("float64"), self.min_, self.max_) if keep_range else values.astype("float64")
+        if self.snap_values_ is not None and keep_range:
             grid = np.asarray(self.snap_values_)
             idx = np.clip(np.searchsorted(grid, values), 1, max(len(grid) - 1, 1))
             lower, upper = grid[idx - 1], grid[np.minimum(idx, len(grid) - 1)]

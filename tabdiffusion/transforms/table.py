@@ -13,6 +13,7 @@ from sklearn.preprocessing import QuantileTransformer
 from ..errors import SchemaError
 from ..schema import LABEL_KINDS, NUMERIC_KINDS, TableSchema, Task, infer_task
 from .categorical import CategoricalColumn, to_json_value
+from .computed import ComputedColumn, find_relations
 from .derived import DerivedColumn, determines, level_codes
 from .numeric import NumericColumn
 from .unmodelled import ConstantColumn, IdColumn
@@ -110,6 +111,17 @@ class TableEncoder:
                 found[spec.name] = source
         return found
 
+    def _computed(self, df: pd.DataFrame, skip: set[str]) -> list[ComputedColumn]:
+        """Numeric columns (not the target, none missing, not in `skip`) that other such columns fix exactly."""
+        if not self.derive:
+            return []
+        columns = {c.name: NumericColumn(c.name, c.kind, c.dtype) for c in self.schema.columns
+                   if c.kind in NUMERIC_KINDS and c.name != self.target and c.name not in skip
+                   and df[c.name].notna().all() and df[c.name].nunique() >= 2}
+        values = {name: column.to_float(df[name]) for name, column in columns.items()}
+        return [ComputedColumn(columns[name].fit(df[name]), *relation)
+                for name, relation in find_relations(values, self.seed).items()]
+
     def fit(self, df: pd.DataFrame) -> "TableEncoder":
         """Learn every column's transform; the regression target leads the numeric block, as in TabDDPM."""
         if self.target is not None:
@@ -120,9 +132,11 @@ class TableEncoder:
         derived_sources = self._derived_sources(df)
         self.derived_ = [DerivedColumn(NumericColumn(name, self.schema[name].kind, self.schema[name].dtype), source)
                          .fit(df[name], df[source]) for name, source in derived_sources.items()]
+        self.computed_ = self._computed(df, skip=set(derived_sources))
+        not_modelled = set(derived_sources) | {c.name for c in self.computed_}
         for spec in self.schema.columns:
             series = df[spec.name]
-            if spec.name in derived_sources:
+            if spec.name in not_modelled:
                 continue
             if spec.name == self.target and self.task == "classification":
                 self.label_ = CategoricalColumn(spec.name, spec.dtype).fit(series)
@@ -220,6 +234,9 @@ class TableEncoder:
             columns[column.name] = column.generate(n, rng, first_row)
         for derived in self.derived_:
             columns[derived.name] = derived.generate(columns[derived.source])
+        numeric = {column.name: column for column in self.numeric_}
+        for computed in self.computed_:
+            columns[computed.name] = computed.generate(columns, numeric)
         return pd.DataFrame({name: columns[name].reset_index(drop=True) for name in self.schema.names})
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -231,6 +248,7 @@ class TableEncoder:
             "categorical": [c.state() for c in self.categorical_],
             "unmodelled": [{"type": type(c).__name__, **c.state()} for c in self.unmodelled_],
             "derived": [c.state() for c in self.derived_],
+            "computed": [c.state() for c in self.computed_],
             "label": self.label_.state() if self.label_ else None,
             "class_frequencies": None if self.class_frequencies_ is None else self.class_frequencies_.tolist(),
         }
@@ -247,6 +265,7 @@ class TableEncoder:
         kinds = {"ConstantColumn": ConstantColumn, "IdColumn": IdColumn}
         encoder.unmodelled_ = [kinds[s["type"]].from_state(s) for s in meta["unmodelled"]]
         encoder.derived_ = [DerivedColumn.from_state(s) for s in meta.get("derived", [])]  # absent in files saved before derived columns
+        encoder.computed_ = [ComputedColumn.from_state(s) for s in meta.get("computed", [])]  # likewise
         encoder.label_ = CategoricalColumn.from_state(meta["label"]) if meta["label"] else None
         freqs = meta["class_frequencies"]
         encoder.class_frequencies_ = None if freqs is None else np.asarray(freqs)
