@@ -51,6 +51,8 @@ def fit(
     min_proximity: Annotated[Optional[float], typer.Option(
         help="Memorisation stop: end training when sampled rows sit closer to training rows than this share of the "
              "training rows' own spacing (default: the preset's, 0.8; 0: off).")] = None,
+    compute_columns: Annotated[bool, typer.Option(
+        help="Compute numeric columns that others fix exactly (totals, copies, lengths) instead of modelling them.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -62,7 +64,7 @@ def fit(
         start = time.perf_counter()
         check_writable(out)  # before the fit, not after it
         synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, min_proximity=min_proximity,
-                            device=device, verbose=not quiet)
+                            compute_columns=compute_columns or None, device=device, verbose=not quiet)
         synth.fit(data, target=target, column_types=_parse_column_types(column_type))
         synth.save(out)
     except TabDiffusionError as error:

@@ -202,6 +202,7 @@ class Synthesizer:
         film: bool | None = None,
         calibrate: bool | None = None,
         derive_columns: bool | None = None,
+        compute_columns: bool | None = None,
         reflow_steps: int | None = None,
         timestep_strata: int | None = None,
         min_proximity: float | None = None,
@@ -218,6 +219,7 @@ class Synthesizer:
         self.dequantize = dequantize
         self.fourier_features, self.film, self.calibrate = fourier_features, film, calibrate
         self.derive_columns, self.reflow_steps, self.timestep_strata = derive_columns, reflow_steps, timestep_strata
+        self.compute_columns = compute_columns
         self.min_proximity = min_proximity
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
         self.device, self.verbose = device, verbose
@@ -231,7 +233,7 @@ class Synthesizer:
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
                          "sampler", "sampling_steps", "eta", "sampling_precision", "training_precision", "dequantize",
-                         "fourier_features", "film", "calibrate", "derive_columns", "reflow_steps", "timestep_strata",
+                         "fourier_features", "film", "calibrate", "derive_columns", "compute_columns", "reflow_steps", "timestep_strata",
                          "min_proximity")
             if getattr(self, name) is not None
         }
@@ -253,7 +255,7 @@ class Synthesizer:
             raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
         elif config.reflow_steps is not None:
             raise ParameterError(f"reflow_steps applies to preset='flow' only; preset={self.preset!r} is a diffusion model.")
-        for name in ("dequantize", "film", "calibrate", "derive_columns"):
+        for name in ("dequantize", "film", "calibrate", "derive_columns", "compute_columns"):
             if not isinstance(getattr(config, name), (bool, np.bool_)):
                 raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
         for name in ("fourier_features", "timestep_strata"):
@@ -318,7 +320,8 @@ class Synthesizer:
             raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, or None, got {seed!r}.")
         rng = numpy_rng(int(seed))
         schema = infer_schema(df, column_types)
-        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns).fit(df)
+        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed),
+                               derive=config.derive_columns, compute=config.compute_columns).fit(df)
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         if config.steps is None:
             config = replace(config, steps=auto_steps(len(df), config.batch_size))

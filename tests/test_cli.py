@@ -64,7 +64,8 @@ def test_fit_names_the_columns_it_reads_off_a_categorical_column_or_computes_fro
     assert result.exit_code == 0, result.output
     assert "Read off a categorical column, not modelled: degree_num (from degree)" in result.output
     make_related_table().to_csv(tmp_path / "related.csv", index=False)
-    result = runner.invoke(app, ["fit", str(tmp_path / "related.csv"), "--out", str(tmp_path / "r.tdm"), "--steps", "5", "-q"])
+    result = runner.invoke(app, ["fit", str(tmp_path / "related.csv"), "--out", str(tmp_path / "r.tdm"), "--steps", "5",
+                                 "--compute-columns", "-q"])
     assert result.exit_code == 0, result.output
     assert ("Computed from other numeric columns, not modelled: living = 1 * above + 1 * basement; "
             "salary = 1 * salary_copy; speed = sqrt(1 * vx^2 + 1 * vy^2 + 1 * vz^2)") in result.output

@@ -173,7 +173,7 @@ def test_a_numeric_column_fixed_by_a_category_is_derived_from_it_and_survives_th
 
 def test_numeric_columns_that_others_fix_exactly_are_computed_from_them_and_survive_the_model_file_state():
     table = make_related_table()
-    encoder = TableEncoder(infer_schema(table)).fit(table)
+    encoder = TableEncoder(infer_schema(table), compute=True).fit(table)
     assert [c.describe() for c in encoder.computed_] == [
         "living = 1 * above + 1 * basement", "salary = 1 * salary_copy", "speed = sqrt(1 * vx^2 + 1 * vy^2 + 1 * vz^2)"]
     assert [c.name for c in encoder.numeric_] == ["above", "basement", "salary_copy", "vx", "vy", "vz", "noise"]
@@ -183,7 +183,7 @@ def test_numeric_columns_that_others_fix_exactly_are_computed_from_them_and_surv
     assert out.dtypes.equals(table.dtypes)
     assert (out["living"] == out["above"] + out["basement"]).all() and (out["salary"] == out["salary_copy"]).all()
     np.testing.assert_allclose(out["speed"], np.linalg.norm(out[["vx", "vy", "vz"]], axis=1), atol=1e-6)
-    assert TableEncoder(infer_schema(table), derive=False).fit(table).computed_ == []
+    assert TableEncoder(infer_schema(table)).fit(table).computed_ == []  # off unless asked for
 
 
 @pytest.mark.parametrize("change", ["one_row_off", "complement", "few_rows", "missing_value"])
@@ -198,7 +198,7 @@ def test_a_numeric_column_is_computed_only_when_every_row_fixes_it(change):
     else:
         table["living"] = table["living"].astype("float64")
         table.loc[0, "living"] = np.nan
-    assert TableEncoder(infer_schema(table)).fit(table).computed_ == []
+    assert TableEncoder(infer_schema(table), compute=True).fit(table).computed_ == []
 
 
 @pytest.mark.parametrize("change", ["varies_in_a_level", "missing_value", "few_rows_per_level"])

@@ -88,9 +88,10 @@ class TableEncoder:
         max_categories: int | None = 100,
         seed: int = 0,
         derive: bool = True,
+        compute: bool = False,
     ) -> None:
         self.schema, self.target, self.task = schema, target, task
-        self.max_categories, self.seed, self.derive = max_categories, seed, derive
+        self.max_categories, self.seed, self.derive, self.compute = max_categories, seed, derive, compute
 
     def _derived_sources(self, df: pd.DataFrame) -> dict[str, str]:
         """Numeric column without missing values -> the categorical column that fixes its value in every training row
@@ -113,7 +114,7 @@ class TableEncoder:
 
     def _computed(self, df: pd.DataFrame, skip: set[str]) -> list[ComputedColumn]:
         """Numeric columns (not the target, none missing, not in `skip`) that other such columns fix exactly."""
-        if not self.derive:
+        if not self.compute:
             return []
         columns = {c.name: NumericColumn(c.name, c.kind, c.dtype) for c in self.schema.columns
                    if c.kind in NUMERIC_KINDS and c.name != self.target and c.name not in skip
