@@ -52,7 +52,8 @@ def fit(
         help="Memorisation stop: end training when sampled rows sit closer to training rows than this share of the "
              "training rows' own spacing (default: the preset's, 0.8; 0: off).")] = None,
     compute_columns: Annotated[bool, typer.Option(
-        help="Compute numeric columns that others fix exactly (totals, copies, lengths) instead of modelling them.")] = False,
+        help="Compute numeric columns that others fix exactly (totals, copies, lengths) instead of modelling them.",
+    )] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

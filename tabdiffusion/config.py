@@ -48,7 +48,8 @@ class ModelConfig:
     # the default preset turns it on: gesture +0.02 to +0.05 macro F1 inside the 300 s CPU budget, design.md)
     calibrate: bool = False  # after training, map the numeric codes' marginals onto the training codes' (calibration.py)
     derive_columns: bool = False  # numeric columns fixed by a categorical one are derived from it (transforms/derived.py)
-    # Numeric columns that others fix exactly (a total, a copy, a length) are computed from them (transforms/computed.py).
+    # Numeric columns that others fix exactly (a total, a copy, a length) are computed from them
+    # (transforms/computed.py).
     # Off in every preset: the identities then hold in every row, but computed columns skip the marginal calibration
     # (gesture's shape error 0.0122 -> 0.0160 in the harness; docs/design.md, "Computed columns").
     compute_columns: bool = False

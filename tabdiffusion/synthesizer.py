@@ -233,8 +233,8 @@ class Synthesizer:
             name: getattr(self, name)
             for name in ("steps", "batch_size", "lr", "weight_decay", "d_layers", "num_timesteps", "dropout", "ema_decay",
                          "sampler", "sampling_steps", "eta", "sampling_precision", "training_precision", "dequantize",
-                         "fourier_features", "film", "calibrate", "derive_columns", "compute_columns", "reflow_steps", "timestep_strata",
-                         "min_proximity")
+                         "fourier_features", "film", "calibrate", "derive_columns", "compute_columns", "reflow_steps",
+                         "timestep_strata", "min_proximity")
             if getattr(self, name) is not None
         }
         config = replace(PRESETS[self.preset], **overrides)
