@@ -13,7 +13,7 @@ Reflow: the fitted flow maps `--pairs` noise draws to rows with `--teacher-steps
 trained on those fixed (noise, row) couplings, which straightens the paths so that few steps land where many did.
 
 The denoiser and its training settings are the default preset's (layers, periodic features, auto width, batch,
-lr, weight decay, EMA), without FiLM as when design.md's flow measurements were taken, with t on a grid of 1000
+lr, weight decay, EMA), without FiLM as when experiments.md's flow measurements were taken, with t on a grid of 1000
 levels so that its integer (t, label) embedding applies; training uses tabdiffusion's loop with the default's steps.
 Every variant is scored with evaluate (train split as real, test split as holdout) and the paper's tuned CatBoost
 (`--catboost-seeds` seeds, one synthetic set of train size). rows_per_s is sampling plus decoding, end to end,
@@ -157,7 +157,7 @@ class Coupled:
 
     def loss(self, model, index, _x_cat, y, generator, low_precision=False):
         """Unweighted: a 1-2 step student is evaluated at t = 0 (and 0.5), where the SNR weight is smallest (with it,
-        design.md: test R2 0.7723 at one step from a 0.8051 teacher)."""
+        experiments.md: test R2 0.7723 at one step from a 0.8051 teacher)."""
         rows = index[:, 0].long()
         return self.flow.pair_loss(model, self.z[rows], self.x_num[rows], self.x_cat[rows], y, generator, weighted=False,
                                    levels=self.levels)

@@ -5,7 +5,7 @@
 The pass is the sampler's: every row at one timestep (`--timestep`), labels drawn uniformly, no gradients, the
 model in eval mode (FiLM's grouped path). bfloat16 runs under autocast, as `sampling_precision="bfloat16"` does;
 int8 replaces every nn.Linear with torch.ao's dynamically quantised one (int8 weights, activations quantised per
-call), which the package does not use (docs/design.md, "int8 weights for sampling"). Rounds alternate the
+call), which the package does not use (docs/experiments.md, "int8 weights for sampling"). Rounds alternate the
 precisions so machine noise hits them alike; the median of `--calls` calls per round is printed, one JSON line per
 round and precision, plus the int8 output's relative error against float32.
 """

@@ -4,7 +4,7 @@
 
 Each table's train split is fitted as the harness fits it (`benchmarks.methods.TabDiffusion`: `--preset`, default
 unless told, seed 0, `--budget` seconds). One JSON line per table: the planned and trained steps, why training stopped, the step whose
-weights were kept, and [step, proximity, diversity] at every check (docs/design.md, "The memorisation stop"). A fit that
+weights were kept, and [step, proximity, diversity] at every check (docs/experiments.md, "The memorisation stop"). A fit that
 the stop does not end is the same, weight for weight, as one without the checks, so its harness cell stands.
 """
 

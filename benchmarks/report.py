@@ -360,7 +360,7 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
         lines += ["", "Fit wall time of `preset=\"tabddpm\"` at the paper's configuration (30,000 steps; extrapolated "
                   "from its budget-stopped fit at its mean step time) over the default's: " + ", ".join(ratios)
                   + ". Its quality at that configuration is the paper's TabDDPM column (reproduced on a GPU: "
-                  "docs/design.md)."
+                  "docs/experiments.md, \"What more compute buys\")."
                   + (" Where the two fits come from different runs (kept entries, marked as in the header), the "
                      "ratio also compares machines." if mixed_runs else "")]
     lines += ["", "Real val: the real validation split scored against the train split as if it were synthetic: what "

@@ -8,7 +8,7 @@ the default's auto_steps), sampled once at the training table's size (seed 1) an
 (privacy, detection and fidelity, seed 1). Also `loo_ratio`: the synthetic rows' median distance to the closest
 training row over the training rows' median distance to their closest other training row (evaluate's embedding),
 a memorisation signal that needs no holdout (about 1 for rows drawn like real ones), and each memorisation check of
-the fit as [step, proximity, diversity]. One JSON line per step count (docs/design.md, "Steps on the small tables"
+the fit as [step, proximity, diversity]. One JSON line per step count (docs/experiments.md, "Steps on the small tables"
 and "The memorisation stop").
 """
 

@@ -62,7 +62,7 @@ SAMPLE_CHUNK_ROWS = 100_000
 # preset="flow": the teacher flow trains for `steps`, then maps REFLOW_PAIRS_PER_ROW noise draws per training row
 # (REFLOW_MIN_PAIRS to REFLOW_MAX_PAIRS) to rows with TEACHER_EULER_STEPS Euler steps, and the student (a copy of it)
 # trains on those pairs for reflow_steps (None: 3/4 of steps) at REFLOW_LR_SCALE times lr. Under a time budget the
-# teacher gets TEACHER_SHARE of it and the couplings at most COUPLING_SHARE of what is left (design.md, "A fast preset").
+# teacher gets TEACHER_SHARE of it and the couplings at most COUPLING_SHARE of what is left (experiments.md, "A fast preset").
 REFLOW_PAIRS_PER_ROW = 4
 REFLOW_MIN_PAIRS = 50_000
 REFLOW_MAX_PAIRS = 100_000

@@ -61,7 +61,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW as one fused kernel per parameter where PyTorch has one for the device (CUDA; the CPU from torch 2.4),
     else PyTorch's default, which on a CPU updates one tensor at a time with several kernels. Fused: 1.05x to 1.07x
-    faster training steps on 2 CPU cores (benchmarks/step_time.py --optimizer default,fused; design.md)."""
+    faster training steps on 2 CPU cores (benchmarks/step_time.py --optimizer default,fused; experiments.md)."""
     try:
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     except RuntimeError:  # no fused kernel for these parameters' device or dtype

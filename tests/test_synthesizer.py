@@ -132,7 +132,7 @@ def test_calibration_draws_shrink_to_a_deadline_they_would_overrun(mixed_table):
 
 
 def test_cpu_fits_hand_freed_memory_back_as_they_go(mixed_table, monkeypatch):
-    """Without it glibc keeps freed activations and a long fit's memory grows with its steps (design.md)."""
+    """Without it glibc keeps freed activations and a long fit's memory grows with its steps (experiments.md)."""
     import platform
     import sys
 
@@ -355,7 +355,7 @@ def test_auto_training_precision_follows_the_hardware_rule_and_records_the_choic
         monkeypatch.setattr(hardware, "bfloat16_is_faster", lambda device: faster)
         synth = td.Synthesizer(seed=0, training_precision="auto", **FAST).fit(mixed_table, target="label")
         assert synth.config_.training_precision == expected
-    # The rule reads the hardware only: AMX, or AVX512-BF16 on a CPU known to be AMD's (design.md).
+    # The rule reads the hardware only: AMX, or AVX512-BF16 on a CPU known to be AMD's (experiments.md).
     monkeypatch.undo()
     cpu = torch.device("cpu")
     for amx, avx512_bf16, vendor, expected in (

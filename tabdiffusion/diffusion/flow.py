@@ -8,7 +8,7 @@ categorical is the argmax of its block at t = 1.
 
 Reflow: the fitted flow (the teacher) maps noise draws to rows with many Euler steps; a copy of it trained on those
 fixed (noise, row) pairs, only at the Euler times of one and two steps, lands in one or two steps where the teacher
-needed many. Measured on adult in design.md ("A deterministic flow and reflow", "Grouped FiLM at inference").
+needed many. Measured on adult in experiments.md ("A deterministic flow and reflow", "Grouped FiLM at inference").
 """
 
 from __future__ import annotations

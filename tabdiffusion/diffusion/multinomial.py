@@ -6,7 +6,7 @@ runs in probability space: every quantity is a mixture with a uniform floor ((1 
 no log meets zero and no softmax meets inf - inf. That is what keeps this stable with many categorical columns (where
 TabDDPM's sliced log-sum-exp goes NaN). Until the sixteenth session the same maths ran on columns padded to the
 widest one (adult: 336 entries for 101 levels); on adult the flat form takes a sampling step 2.5x faster and a
-400-step fit 1.4x faster (design.md, "Flat categorical maths").
+400-step fit 1.4x faster (experiments.md, "Flat categorical maths").
 """
 
 from __future__ import annotations

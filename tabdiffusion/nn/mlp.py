@@ -101,7 +101,7 @@ class MLPDenoiser(nn.Module):
             h = self.mlp[3 * i + 2](self.mlp[3 * i + 1](self.mlp[3 * i](h)))  # Linear, ReLU, Dropout
             scale, shift = modulation(condition).chunk(2, dim=-1)
             # h * (1 + scale) + shift, not addcmul: addcmul's backward multiplies by its scalar value too, two more
-            # (B, width) products per layer (design.md, "Stratified timesteps").
+            # (B, width) products per layer (experiments.md, "Stratified timesteps").
             h = h * (1 + scale).index_select(0, rows) + shift.index_select(0, rows)
         return self.head(h)
 
@@ -110,7 +110,7 @@ class MLPDenoiser(nn.Module):
         embedding, scale and shift then apply in place to a slice, instead of being gathered into (B, width) copies.
 
         Sampling holds one pair per class, so this is the sampler's path. Same function as `forward`'s other path
-        (up to float rounding); the default's forward pass on 16,384 rows runs 1.6-1.8x faster (design.md, "Grouped FiLM").
+        (up to float rounding); the default's forward pass on 16,384 rows runs 1.6-1.8x faster (experiments.md, "Grouped FiLM").
         """
         order = torch.argsort(rows, stable=True)
         counts = torch.bincount(rows, minlength=len(emb)).tolist()

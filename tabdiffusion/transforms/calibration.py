@@ -11,7 +11,7 @@ codes carry no value) are left out of both sides.
 Columns passed as `fixed` keep the identity map. The synthesizer fixes snapped columns (at most SNAP_MAX_VALUES
 distinct values): inside one value's interval their codes are dequantisation noise, and stretching it moves rows to a
 neighbouring value that a categorical column may contradict (adult's education-num, a copy of education, raised the
-detection AUC by 0.03 when calibrated; docs/design.md, "Marginal calibration").
+detection AUC by 0.03 when calibrated; docs/experiments.md, "Marginal calibration").
 """
 
 from __future__ import annotations
