@@ -68,6 +68,20 @@ def test_copied_training_rows_show_in_privacy(real, holdout):
     s = evaluate(real, copies, holdout, target="label", metrics=["privacy"], **KW).scores
     assert s["privacy.exact_copies_share"] == 1.0
     assert s["privacy.dcr_share"] > 0.95
+
+
+def test_copies_stored_as_float32_still_count_as_copies(real, holdout):
+    # A copied 0.1 stored as float32 reads back as 0.10000000149: the rows must still match the float64 originals.
+    floats = [c for c in real.columns if real[c].dtype == np.float64]
+    assert floats, "the fixture needs a float column"
+    copies = real.astype({c: np.float32 for c in floats})
+    nudged = copies.copy()
+    nudged[floats[0]] = (real[floats[0]] + 1e-3 * real[floats[0]].std()).astype(np.float32)
+    s = evaluate(real, copies, holdout, target="label", metrics=["privacy"], **KW).scores
+    assert s["privacy.exact_copies_share"] == 1.0 and s["privacy.dcr_median"] == 0.0
+    assert evaluate(real, nudged, holdout, target="label", metrics=["privacy"], **KW).scores[
+        "privacy.exact_copies_share"] < 0.05
+    assert all(real[c].dtype == np.float64 for c in floats)  # the inputs are not converted in place
     assert s["privacy.mia_auc"] > 0.95
     assert s["privacy.exact_copies_share_holdout"] == 0.0
     assert s["privacy.dcr_median_holdout"] > 0

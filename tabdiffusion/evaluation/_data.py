@@ -113,15 +113,40 @@ def _numeric_values(series: pd.Series, kind: str) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").astype(float).to_numpy()
 
 
-def _convert(df: pd.DataFrame, names: list[str], kinds: Mapping[str, str]) -> pd.DataFrame:
-    """A new frame of the evaluated columns in canonical form; the input is not modified."""
+def _convert(
+    df: pd.DataFrame, names: list[str], kinds: Mapping[str, str], precision: Mapping[str, type] | None = None
+) -> pd.DataFrame:
+    """A new frame of the evaluated columns in canonical form; the input is not modified. A column named in
+    `precision` is rounded to that float type first, so that tables stored at different precisions compare equal."""
     by_name = {str(c): c for c in df.columns}
     data = {}
     for name in names:
         series = df[by_name[name]].reset_index(drop=True)
         kind = kinds[name]
-        data[name] = _numeric_values(series, kind) if kind in NUMERIC_KINDS else _categorical_values(series, kind)
+        if kind not in NUMERIC_KINDS:
+            data[name] = _categorical_values(series, kind)
+            continue
+        values = _numeric_values(series, kind)
+        data[name] = values.astype(precision[name]).astype(float) if precision and name in precision else values
     return pd.DataFrame(data)
+
+
+def _shared_precision(frames: list[pd.DataFrame], names: list[str]) -> dict[str, type]:
+    """The narrowest float type each numeric column has in any of the tables, where that is narrower than float64.
+
+    A synthetic table stored as float32 holds the float32 nearest to each value: a copied 0.1 reads back as
+    0.10000000149 and would not equal the real 0.1, so exact copies and zero distances would go unseen.
+    """
+    narrow: dict[str, type] = {}
+    for df in frames:
+        by_name = {str(c): c for c in df.columns}
+        for name in names:
+            dtype = df[by_name[name]].dtype
+            if pd.api.types.is_float_dtype(dtype) and np.dtype(dtype).itemsize < 8:
+                current = narrow.get(name)
+                if current is None or np.dtype(dtype).itemsize < np.dtype(current).itemsize:
+                    narrow[name] = np.dtype(dtype).type
+    return narrow
 
 
 def prepare(
@@ -158,12 +183,14 @@ def prepare(
     if not kinds:
         raise SchemaError(f"No column can be evaluated: every column is an identifier ({list(skipped)}).")
     names = [n for n in reference if n in kinds]
+    numeric = [n for n in names if kinds[n] in NUMERIC_KINDS]
+    precision = _shared_precision([f for f in (real, synthetic, holdout) if f is not None], numeric)
     return Prepared(
-        real=_convert(real, names, kinds),
-        synthetic=_convert(synthetic, names, kinds),
-        holdout=None if holdout is None else _convert(holdout, names, kinds),
+        real=_convert(real, names, kinds, precision),
+        synthetic=_convert(synthetic, names, kinds, precision),
+        holdout=None if holdout is None else _convert(holdout, names, kinds, precision),
         schema=schema,
-        numeric=[n for n in names if kinds[n] in NUMERIC_KINDS],
+        numeric=numeric,
         categorical=[n for n in names if kinds[n] in CATEGORICAL_KINDS],
         kinds=kinds,
         skipped=skipped,
