@@ -68,6 +68,9 @@ def test_copied_training_rows_show_in_privacy(real, holdout):
     s = evaluate(real, copies, holdout, target="label", metrics=["privacy"], **KW).scores
     assert s["privacy.exact_copies_share"] == 1.0
     assert s["privacy.dcr_share"] > 0.95
+    assert s["privacy.mia_auc"] > 0.95
+    assert s["privacy.exact_copies_share_holdout"] == 0.0
+    assert s["privacy.dcr_median_holdout"] > 0
 
 
 def test_copies_stored_as_float32_still_count_as_copies(real, holdout):
@@ -79,12 +82,21 @@ def test_copies_stored_as_float32_still_count_as_copies(real, holdout):
     nudged[floats[0]] = (real[floats[0]] + 1e-3 * real[floats[0]].std()).astype(np.float32)
     s = evaluate(real, copies, holdout, target="label", metrics=["privacy"], **KW).scores
     assert s["privacy.exact_copies_share"] == 1.0 and s["privacy.dcr_median"] == 0.0
+    nullable = real.astype({c: "Float32" for c in floats})  # pandas' nullable float32 is the same precision
+    assert evaluate(real, nullable, holdout, target="label", metrics=["privacy"], **KW).scores[
+        "privacy.exact_copies_share"] == 1.0
     assert evaluate(real, nudged, holdout, target="label", metrics=["privacy"], **KW).scores[
         "privacy.exact_copies_share"] < 0.05
     assert all(real[c].dtype == np.float64 for c in floats)  # the inputs are not converted in place
-    assert s["privacy.mia_auc"] > 0.95
-    assert s["privacy.exact_copies_share_holdout"] == 0.0
-    assert s["privacy.dcr_median_holdout"] > 0
+
+
+def test_precision_check_reads_every_numeric_dtype():
+    # Time-zone-aware datetimes and pandas' nullable dtypes have no numpy dtype; they must not trip the float check.
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"x": rng.normal(size=120), "when": pd.date_range("2020-01-01", periods=120, freq="h", tz="UTC"),
+                         "n": pd.array(rng.integers(0, 9, 120), dtype="Int64"), "c": rng.choice(["a", "b"], 120)})
+    copies = real.astype({"x": "Float32"})
+    assert evaluate(real, copies, metrics=["privacy"], **KW).scores["privacy.exact_copies_share"] == 1.0
 
 
 def test_holdout_rows_passed_off_as_synthetic_are_flagged_by_their_verbatim_matches(real, holdout):

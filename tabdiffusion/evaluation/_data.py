@@ -142,10 +142,11 @@ def _shared_precision(frames: list[pd.DataFrame], names: list[str]) -> dict[str,
         by_name = {str(c): c for c in df.columns}
         for name in names:
             dtype = df[by_name[name]].dtype
-            if pd.api.types.is_float_dtype(dtype) and np.dtype(dtype).itemsize < 8:
-                current = narrow.get(name)
-                if current is None or np.dtype(dtype).itemsize < np.dtype(current).itemsize:
-                    narrow[name] = np.dtype(dtype).type
+            if not pd.api.types.is_float_dtype(dtype):  # integers, booleans, datetimes, text: stored exactly
+                continue
+            dtype = np.dtype(getattr(dtype, "numpy_dtype", dtype))  # pandas' nullable Float32 holds a numpy float32
+            if dtype.itemsize < np.dtype(narrow.get(name, np.float64)).itemsize:
+                narrow[name] = dtype.type
     return narrow
 
 
