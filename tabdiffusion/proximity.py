@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .neighbours import nearest
-from .transforms.calibration import MarginalCalibration, column_quantiles
+from .transforms.calibration import MarginalCalibration, training_quantiles
 from .transforms.table import Encoded, TableEncoder
 
 # The reference holds at most this many training rows (a random subset beyond it), so a check costs a bounded amount
@@ -50,7 +50,7 @@ class ProximityReference:
         self._fill = np.array([float(np.interp(0.5, encoder.quantile_.references_, encoder.quantile_.quantiles_[:, j]))
                                for j in range(len(numeric))]) if numeric else np.zeros(0)
         self._rows = self.embed(training)
-        self._quantiles = column_quantiles(training.x_num, encoder.observed_numeric(training.x_cat))
+        self._quantiles = training_quantiles(training.x_num, encoder.observed_numeric(training.x_cat), encoder.snapped_numeric())
         probe = rng.choice(len(self._rows), min(LOO_ROWS, len(self._rows)), replace=False)
         distances, index = nearest(self._rows[probe], self._rows, 2)
         # Leave-one-out: each probe row finds itself (or an exact duplicate) first; its second neighbour is the other row.
@@ -66,10 +66,12 @@ class ProximityReference:
         return self.loo_distance > 0
 
     def embed(self, encoded: Encoded) -> np.ndarray:
-        """Model codes (not dequantised, or sampled) -> float32 vectors whose L2 distances are DCR distances."""
+        """Model codes (not dequantised, or sampled) -> float32 vectors whose L2 distances are DCR distances, between
+        the values that decode would write (clipped, rounded, snapped)."""
         encoder, blocks = self.encoder, []
         if encoder.numeric_:
             raw = encoder.quantile_.inverse_transform(encoded.x_num.astype(np.float64))
+            raw = np.column_stack([column.rounded(raw[:, j]) for j, column in enumerate(encoder.numeric_)])  # as decoded
             raw = np.where(encoder.observed_numeric(encoded.x_cat), raw, self._fill)
             blocks.append(((raw - self._low) / self._span).astype(np.float32))
         sizes = encoder.category_sizes + ([encoder.n_classes] if encoded.y is not None else [])

@@ -566,6 +566,24 @@ def test_proximity_of_rows_crowded_into_the_middle_is_judged_after_calibration_s
     assert reference.score(copies)["proximity"] < 0.6  # on continuous columns calibration moves copies most (0.48)
 
 
+def test_proximity_measures_the_values_that_decode_writes():
+    # A sampled age of 37.3 is written as 37: the check measures 37, so it does not take rows between the training
+    # values for rows closer than any two training rows are.
+    from tabdiffusion.proximity import ProximityReference
+    from tabdiffusion.transforms.table import Encoded, TableEncoder
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"age": rng.integers(18, 90, 1000), "price": np.round(rng.gamma(2.0, 50.0, 1000), 2)})
+    encoder = TableEncoder(td.infer_schema(table), None, None, 100, seed=0).fit(table)
+    reference = ProximityReference(encoder, encoder.encode(table), np.random.default_rng(0))
+    codes = encoder.encode(table)
+    raw = encoder.quantile_.inverse_transform(codes.x_num.astype(np.float64))
+    nudged = encoder.quantile_.transform(raw + np.array([0.3, 0.003]))  # 37 -> 37.3, 12.34 -> 12.343
+    assert not np.allclose(nudged, codes.x_num)
+    np.testing.assert_allclose(reference.embed(Encoded(nudged.astype(np.float32), codes.x_cat, None)),
+                               reference.embed(codes), atol=1e-6)
+
+
 def test_a_failed_check_stops_training_and_restores_the_weights_of_the_last_check_that_passed():
     from tabdiffusion.diffusion.mixed import MixedDiffusion
     from tabdiffusion.nn.mlp import reset_parameters
@@ -607,3 +625,15 @@ def test_a_fit_that_fails_its_first_check_stops_there_and_warns(mixed_table):
     assert len(synth.sample(20, seed=0)) == 20
     with pytest.raises(td.ParameterError, match="min_proximity"):
         td.Synthesizer(min_proximity=-1, **FAST).fit(mixed_table)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_table_with_one_numeric_column_is_not_stopped_as_memorised(seed):
+    # One numeric and one categorical column: the stop's calibrated rows used to crowd onto the training values (see
+    # calibration.py), so fresh-looking rows scored as copies and these fits stopped after 6 to 12 of their 60 steps.
+    rng = np.random.default_rng(seed)
+    amount = rng.normal(size=300)
+    table = pd.DataFrame({"amount": amount, "kind": np.where(rng.random(300) < 1 / (1 + np.exp(-2 * amount)), "x", "y")})
+    synth = td.Synthesizer(seed=seed, **FAST).fit(table)
+    assert synth.history_.stopped_by == "steps" and synth.history_.steps == FAST["steps"]
+    assert min(check["proximity"] for check in synth.history_.checks) > 0.9

@@ -58,21 +58,26 @@ class NumericColumn:
         self.tz_ = str(series.dt.tz) if self.kind == "datetime" and series.dt.tz is not None else None
         return self
 
-    def from_float(self, values: np.ndarray, missing: np.ndarray | None = None, keep_range: bool = True) -> pd.Series:
-        """Clip to the training range, round or snap, set missing entries, and restore the dtype; keep_range=False
-        skips the clip and the snap (a column computed from others keeps its identity: transforms/computed.py)."""
+    def rounded(self, values: np.ndarray, keep_range: bool = True) -> np.ndarray:
+        """The float values that from_float puts in the table: clipped to the training range, snapped or rounded."""
         values = np.clip(values.astype("float64"), self.min_, self.max_) if keep_range else values.astype("float64")
         if self.snap_values_ is not None and keep_range:
             grid = np.asarray(self.snap_values_)
             idx = np.clip(np.searchsorted(grid, values), 1, max(len(grid) - 1, 1))
             lower, upper = grid[idx - 1], grid[np.minimum(idx, len(grid) - 1)]
-            values = np.where(np.abs(values - lower) <= np.abs(upper - values), lower, upper)
-        elif self.kind == "integer":
-            values = np.round(values)
-        elif self.resolution_ is not None:
-            values = np.round(values / self.resolution_) * self.resolution_
-        elif self.decimals_ is not None:
-            values = np.round(values, self.decimals_)
+            return np.where(np.abs(values - lower) <= np.abs(upper - values), lower, upper)
+        if self.kind == "integer":
+            return np.round(values)
+        if self.resolution_ is not None:
+            return np.round(values / self.resolution_) * self.resolution_
+        if self.decimals_ is not None:
+            return np.round(values, self.decimals_)
+        return values
+
+    def from_float(self, values: np.ndarray, missing: np.ndarray | None = None, keep_range: bool = True) -> pd.Series:
+        """Clip to the training range, round or snap, set missing entries, and restore the dtype; keep_range=False
+        skips the clip and the snap (a column computed from others keeps its identity: transforms/computed.py)."""
+        values = self.rounded(values, keep_range)
         missing = np.zeros(len(values), bool) if missing is None else missing
         if self.kind == "datetime":
             stamps = pd.to_datetime(np.where(missing, np.nan, values), unit="s")
