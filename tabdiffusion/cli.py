@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional, TypeVar
 
 import typer
 
@@ -18,9 +21,94 @@ app = typer.Typer(
 )
 
 
+# Set by the app's callback on every invocation: re-raise errors so that Python prints their traceback.
+_debug = False
+# Errors that come from the user's input or environment (bad values, files, paths): reported as their message only.
+USER_ERRORS: tuple[type[BaseException], ...] = (TabDiffusionError, ValueError, TypeError, KeyError, OSError)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar="TABDIFFUSION_DEBUG", help="Show the full Python traceback of an error.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def error_message(error: Exception) -> str:
+    """The one-line message for an error: the message of a user error, the type as well for anything else."""
+    if isinstance(error, OSError) and error.strerror:  # without the "[Errno 13]" prefix
+        where = f": {error.filename!r}" if error.filename else ""
+        return _one_line(f"{error.strerror}{where}. Check the path and its permissions.")
+    if isinstance(error, KeyError) and not isinstance(error, TabDiffusionError):
+        return _one_line(f"No column or key {error.args[0]!r}." if error.args else "A column or key is missing.")
+    arrow = sys.modules.get("pyarrow")  # its errors are user errors too, where it has been imported
+    if isinstance(error, USER_ERRORS) or (arrow is not None and isinstance(error, arrow.ArrowException)):
+        return _one_line(str(error)) or type(error).__name__
+    return _one_line(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)")
+
+
 def _fail(error: Exception) -> None:
-    typer.secho(f"Error: {error}", err=True, fg=typer.colors.RED)
+    typer.secho(f"Error: {error_message(error)}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code=1)
+
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def _report_errors(command: Command) -> Command:
+    """Turn any error of `command` into one line on stderr and exit code 1 (130 for Ctrl-C); with --debug, raise it."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own exits and usage errors
+            raise
+        except KeyboardInterrupt:
+            if _debug:
+                raise
+            typer.secho("Interrupted.", err=True)
+            raise typer.Exit(code=130) from None
+        except Exception as error:
+            if _debug:
+                raise
+            _fail(error)
+
+    return run  # type: ignore[return-value]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file, through links and different spellings (./x, ../dir/x)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (OSError, RuntimeError):  # a link loop
+        return os.path.abspath(a) == os.path.abspath(b)
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)  # hard links
+    except OSError:
+        return False
+
+
+def check_outputs(inputs: dict[str, Optional[Path]], outputs: dict[str, Optional[Path]]) -> None:
+    """Refuse, before any work, an output that is one of the command's inputs or another of its outputs."""
+    named = [(name, path, "input") for name, path in inputs.items() if path is not None]
+    for name, path in outputs.items():
+        if path is None:
+            continue
+        for other, earlier, role in named:
+            if _same_file(path, earlier):
+                raise ParameterError(
+                    f"{name} {str(path)!r} is the same file as {other} {str(earlier)!r}; writing it would replace that "
+                    f"{role}. Choose another path for {name}."
+                )
+        named.append((name, path, "output"))
 
 
 def verdict_lines(verdicts: dict[str, dict]) -> str:
@@ -39,6 +127,7 @@ def _parse_column_types(values: list[str] | None) -> dict[str, str]:
 
 
 @app.command()
+@_report_errors
 def fit(
     data: Annotated[Path, typer.Argument(help="Training table (.csv or .parquet).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model file (e.g. model.tdm).")],
@@ -59,17 +148,18 @@ def fit(
 ) -> None:
     """Fit a synthesizer to a table and save it."""
     from .synthesizer import Synthesizer
-    from .tables import check_writable
+    from .tables import TABLE_SUFFIXES, check_writable
 
-    try:
-        start = time.perf_counter()
-        check_writable(out)  # before the fit, not after it
-        synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, min_proximity=min_proximity,
-                            compute_columns=compute_columns or None, device=device, verbose=not quiet)
-        synth.fit(data, target=target, column_types=_parse_column_types(column_type))
-        synth.save(out)
-    except TabDiffusionError as error:
-        _fail(error)
+    start = time.perf_counter()
+    check_outputs({"DATA": data}, {"--out": out})
+    if out.suffix.lower() in TABLE_SUFFIXES:
+        raise ParameterError(f"--out {str(out)!r} names a table ({out.suffix}), but fit writes a model file. "
+                             f"Pass a .tdm name, e.g. {str(out.with_suffix('.tdm'))!r}.")
+    check_writable(out)  # before the fit, not after it
+    synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, min_proximity=min_proximity,
+                        compute_columns=compute_columns or None, device=device, verbose=not quiet)
+    synth.fit(data, target=target, column_types=_parse_column_types(column_type))
+    synth.save(out)
     reflow = f" + {synth.reflow_history_.steps} reflow" if synth.reflow_history_ is not None else ""
     typer.echo(f"Fitted {synth.history_.steps}{reflow} steps in {time.perf_counter() - start:.1f}s; model written to {out}")
     history = synth.history_
@@ -85,6 +175,7 @@ def fit(
 
 
 @app.command()
+@_report_errors
 def sample(
     model: Annotated[Path, typer.Argument(help="Model file written by `tabdiffusion fit`.")],
     rows: Annotated[int, typer.Option("--rows", "-n", help="Number of rows to generate.")],
@@ -95,17 +186,17 @@ def sample(
 ) -> None:
     """Generate synthetic rows from a saved model, written chunk by chunk."""
     from .synthesizer import Synthesizer
-    from .tables import write_chunks
+    from .tables import check_writable, write_chunks
 
-    try:
-        start = time.perf_counter()
-        _, written = write_chunks(Synthesizer.load(model, device=device).sample_chunks(rows, seed=seed, chunk_rows=chunk_rows), out)
-    except TabDiffusionError as error:
-        _fail(error)
+    start = time.perf_counter()
+    check_outputs({"MODEL": model}, {"--out": out})
+    check_writable(out)
+    _, written = write_chunks(Synthesizer.load(model, device=device).sample_chunks(rows, seed=seed, chunk_rows=chunk_rows), out)
     typer.echo(f"Wrote {written} rows to {out} in {time.perf_counter() - start:.1f}s")
 
 
 @app.command()
+@_report_errors
 def report(
     real: Annotated[Path, typer.Option(help="The real (training) table, .csv or .parquet.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML report.")],
@@ -123,27 +214,27 @@ def report(
     from .synthesizer import Synthesizer
     from .tables import check_writable, read_table
 
-    try:
-        if (synthetic is None) == (model is None):
-            raise ParameterError("Pass exactly one of --synthetic (a table) or --model (a model file to sample from).")
-        if rows is not None and rows <= 0:
-            raise ParameterError(f"--rows must be a positive number of rows, got {rows}.")
-        for path in (out, json_out):
-            if path is not None:
-                check_writable(path)
-        real_table = read_table(real)
-        if model is not None:
-            synthetic_table = Synthesizer.load(model).sample(rows or len(real_table), seed=seed)
-        else:
-            synthetic_table = read_table(synthetic)
-        result = report_cli(real_table, synthetic_table, holdout, target, out, json_out, seed=seed, verbose=not quiet)
-    except TabDiffusionError as error:
-        _fail(error)
+    if (synthetic is None) == (model is None):
+        raise ParameterError("Pass exactly one of --synthetic (a table) or --model (a model file to sample from).")
+    if rows is not None and rows <= 0:
+        raise ParameterError(f"--rows must be a positive number of rows, got {rows}.")
+    check_outputs({"--real": real, "--synthetic": synthetic, "--model": model, "--holdout": holdout},
+                  {"--out": out, "--json": json_out})
+    for path in (out, json_out):
+        if path is not None:
+            check_writable(path)
+    real_table = read_table(real)
+    if model is not None:
+        synthetic_table = Synthesizer.load(model).sample(rows or len(real_table), seed=seed)
+    else:
+        synthetic_table = read_table(synthetic)
+    result = report_cli(real_table, synthetic_table, holdout, target, out, json_out, seed=seed, verbose=not quiet)
     typer.echo(verdict_lines(result.verdicts))
     typer.echo(f"Report written to {out}" + (f" and {json_out}" if json_out else ""))
 
 
 @app.command()
+@_report_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")] = Path("tabdiffusion-demo"),
     time_budget: Annotated[float, typer.Option(help="Training budget in seconds.")] = 120.0,
@@ -152,11 +243,7 @@ def demo(
     """Fit the bundled Palmer Penguins table, generate a synthetic copy and compare them."""
     from .demo import run_demo
 
-    try:
-        summary = run_demo(out, time_budget=time_budget, seed=seed)
-    except TabDiffusionError as error:
-        _fail(error)
-    typer.echo(summary)
+    typer.echo(run_demo(out, time_budget=time_budget, seed=seed))
 
 
 def main() -> None:
