@@ -88,6 +88,16 @@ def _mostly_distinct(series: pd.Series) -> bool:
     return len(series) >= ID_MIN_ROWS and series.nunique() >= ID_MIN_DISTINCT_SHARE * len(series)
 
 
+def _holds_timestamps(values: pd.Series) -> bool:
+    """Whether an object column's values are all pd.Timestamp that convert to one datetime dtype (one time zone)."""
+    if not len(values) or not values.map(lambda v: isinstance(v, pd.Timestamp)).all():
+        return False
+    try:
+        return pd.api.types.is_datetime64_any_dtype(pd.to_datetime(values).dtype)
+    except (TypeError, ValueError):  # time zones mixed, or aware and naive stamps together
+        return False
+
+
 def _infer_kind(series: pd.Series) -> Kind:
     """The natural kind of one column from its dtype and values."""
     name, dtype = series.name, series.dtype
@@ -117,10 +127,11 @@ def _infer_kind(series: pd.Series) -> Kind:
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "categorical"
-    if pd.api.types.is_string_dtype(dtype) or dtype == object:
-        if non_null.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+    if dtype == object and _holds_timestamps(non_null):
+        return "datetime"  # modelled as datetimes and given back as pd.Timestamp objects
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype == object:
+        # A category column follows the text rule: a Parquet round trip turns a text key column into a category.
+        if not isinstance(dtype, pd.CategoricalDtype) and non_null.map(lambda v: isinstance(v, (bool, np.bool_))).all():
             return "boolean"
         if _mostly_distinct(series):
             return "id"

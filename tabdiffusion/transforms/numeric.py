@@ -7,10 +7,14 @@ import pandas as pd
 
 # Float columns are rounded to the fewest decimals (up to this many) that reproduce every training value.
 MAX_DECIMALS = 6
+# A value "has d decimals" when rounding it to d decimals moves it by at most this many units of its dtype's
+# precision, relative to the value itself (so tiny values are not taken for zeros, nor full-precision ones for short).
+DECIMALS_TOLERANCE_EPS = 4
 # TabDDPM rounds numeric columns with at most this many distinct values to the nearest value seen in training.
 SNAP_MAX_VALUES = 32
-_SECOND = pd.Timedelta(seconds=1)
-_EPOCH = pd.Timestamp(0)
+# float64 holds every integer up to this exactly; integer columns beyond it are modelled as offsets from their minimum.
+EXACT_FLOAT_INTEGER = 2**53
+_MICROSECONDS = 1_000_000
 
 
 def _datetime_resolution(seconds: np.ndarray) -> float | None:
@@ -22,31 +26,91 @@ def _datetime_resolution(seconds: np.ndarray) -> float | None:
     return None
 
 
-def _decimals(values: np.ndarray) -> int | None:
-    """The fewest decimals d <= MAX_DECIMALS with round(v, d) == v for all values, or None."""
+def _epsilon(dtype: str) -> float:
+    """The machine epsilon of a float dtype (numpy or pandas nullable); float64's for any other dtype."""
+    try:
+        pandas_dtype = pd.api.types.pandas_dtype(dtype)
+        base = np.dtype(getattr(pandas_dtype, "numpy_dtype", pandas_dtype))
+    except TypeError:
+        base = np.dtype("float64")
+    return float(np.finfo(base if base.kind == "f" else np.float64).eps)
+
+
+def _decimals(values: np.ndarray, epsilon: float = float(np.finfo(np.float64).eps)) -> int | None:
+    """The fewest decimals d <= MAX_DECIMALS with round(v, d) == v for all values, up to DECIMALS_TOLERANCE_EPS
+    units of the dtype's precision (`epsilon`) relative to each value, or None."""
+    tolerance = DECIMALS_TOLERANCE_EPS * epsilon * np.abs(values)
     for d in range(MAX_DECIMALS + 1):
-        if np.allclose(np.round(values, d), values, rtol=0, atol=1e-9 * max(1.0, np.abs(values).max(initial=0))):
+        if np.all(np.abs(np.round(values, d) - values) <= tolerance):
             return d
     return None
 
 
+def _wall_clock(series: pd.Series) -> pd.Series:
+    """Datetimes (or an object column of pd.Timestamp) as naive local time: a time-zone-aware column keeps the clock
+    time of its own zone, so a day's midnight is a multiple of a day whatever the UTC offset or daylight saving."""
+    values = series if pd.api.types.is_datetime64_any_dtype(series.dtype) else pd.to_datetime(series)
+    return values.dt.tz_localize(None) if values.dt.tz is not None else values
+
+
+def _seconds(values: pd.Series) -> np.ndarray:
+    """Naive datetimes -> float seconds since 1970 with NaN for missing, in microsecond integers first so that dates
+    beyond pandas' nanosecond range (9999-12-31) convert too; (n,)."""
+    micros = values.dt.as_unit("us").to_numpy().view("int64")
+    seconds = (micros // _MICROSECONDS).astype(np.float64) + (micros % _MICROSECONDS) / _MICROSECONDS
+    return np.where(values.isna().to_numpy(), np.nan, seconds)
+
+
+def _datetimes(seconds: np.ndarray, missing: np.ndarray) -> pd.Series:
+    """Float seconds since 1970 -> naive datetime64[us] (NaT where missing), also beyond the nanosecond range."""
+    seconds = np.where(missing, 0.0, seconds)
+    whole = np.floor(seconds)
+    micros = whole.astype(np.int64) * _MICROSECONDS + np.round((seconds - whole) * _MICROSECONDS).astype(np.int64)
+    stamps = micros.view("datetime64[us]").copy()
+    stamps[missing] = np.datetime64("NaT")
+    return pd.Series(stamps)
+
+
+def _int_base(dtype: object) -> np.dtype | None:
+    """int64 or uint64 behind a 64-bit integer dtype (numpy or pandas nullable), else None."""
+    base = np.dtype(getattr(dtype, "numpy_dtype", dtype)) if pd.api.types.is_integer_dtype(dtype) else None
+    return base if base is not None and base.itemsize == 8 else None
+
+
 class NumericColumn:
-    """Reversible float view of a numeric, integer or datetime column (datetimes as seconds since 1970)."""
+    """Reversible float view of a numeric, integer or datetime column.
+
+    Datetimes are seconds since 1970 in local clock time (a time-zone-aware column in its own zone); integers beyond
+    2**53 are offsets from the column's minimum, computed and restored in integer arithmetic so they stay exact.
+    Decoded values are rounded to the column's grid (integers, whole days or seconds, decimals) and then clipped to the
+    training range, so they never leave it.
+    """
 
     def __init__(self, name: str, kind: str, dtype: str) -> None:
         self.name, self.kind, self.dtype = name, kind, dtype
+        self.offset_ = 0  # set by fit for integers beyond 2**53
 
     def to_float(self, series: pd.Series) -> np.ndarray:
         """Values as float64 with NaN for missing; (n,)."""
         if self.kind == "datetime":
-            values = series
-            if getattr(values.dt, "tz", None) is not None:
-                values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-            return ((values - _EPOCH) / _SECOND).to_numpy(dtype="float64", na_value=np.nan)
-        return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            return _seconds(_wall_clock(series))
+        numbers = pd.to_numeric(series, errors="coerce")
+        base = _int_base(numbers.dtype)
+        if self.offset_ and base is not None:
+            ints = numbers.to_numpy(dtype=base, na_value=0).view(np.uint64)
+            offsets = (ints - np.uint64(self.offset_ % 2**64)).astype(np.float64)  # modulo 2**64: exact for v >= offset
+            return np.where(numbers.isna().to_numpy(), np.nan, offsets)
+        return numbers.to_numpy(dtype="float64", na_value=np.nan)
 
     def fit(self, series: pd.Series) -> "NumericColumn":
         """Learn range, missingness, decimals and (for few distinct values) the values to snap to."""
+        self.offset_, self.int_range_ = 0, None
+        if self.kind == "integer":
+            numbers = pd.to_numeric(series, errors="coerce").dropna()
+            if _int_base(numbers.dtype) is not None and len(numbers):
+                low, high = int(numbers.min()), int(numbers.max())
+                self.int_range_ = [low, high]
+                self.offset_ = low if max(abs(low), abs(high)) > EXACT_FLOAT_INTEGER else 0
         values = self.to_float(series)
         observed = values[~np.isnan(values)]
         self.min_, self.max_ = float(observed.min()), float(observed.max())
@@ -54,40 +118,57 @@ class NumericColumn:
         distinct = np.unique(observed)
         self.snap_values_ = distinct.tolist() if len(distinct) <= SNAP_MAX_VALUES else None
         self.resolution_ = _datetime_resolution(observed) if self.kind == "datetime" else None
-        self.decimals_ = _decimals(observed) if self.kind == "numeric" else None
-        self.tz_ = str(series.dt.tz) if self.kind == "datetime" and series.dt.tz is not None else None
+        self.decimals_ = _decimals(observed, _epsilon(self.dtype)) if self.kind == "numeric" else None
+        self.tz_ = None
+        if self.kind == "datetime":
+            tz = (series if pd.api.types.is_datetime64_any_dtype(series.dtype) else pd.to_datetime(series)).dt.tz
+            self.tz_ = None if tz is None else str(tz)
         return self
 
     def rounded(self, values: np.ndarray, keep_range: bool = True) -> np.ndarray:
-        """The float values that from_float puts in the table: clipped to the training range, snapped or rounded."""
-        values = np.clip(values.astype("float64"), self.min_, self.max_) if keep_range else values.astype("float64")
+        """The float values that from_float puts in the table: snapped, or rounded and then clipped to the training
+        range (min and max are on the rounding grid, so clipping after rounding keeps both properties)."""
+        values = values.astype("float64")
         if self.snap_values_ is not None and keep_range:
             grid = np.asarray(self.snap_values_)
             idx = np.clip(np.searchsorted(grid, values), 1, max(len(grid) - 1, 1))
             lower, upper = grid[idx - 1], grid[np.minimum(idx, len(grid) - 1)]
             return np.where(np.abs(values - lower) <= np.abs(upper - values), lower, upper)
         if self.kind == "integer":
-            return np.round(values)
-        if self.resolution_ is not None:
-            return np.round(values / self.resolution_) * self.resolution_
-        if self.decimals_ is not None:
-            return np.round(values, self.decimals_)
-        return values
+            values = np.round(values)
+        elif self.resolution_ is not None:
+            values = np.round(values / self.resolution_) * self.resolution_
+        elif self.decimals_ is not None:
+            values = np.round(values, self.decimals_)
+        return np.clip(values, self.min_, self.max_) if keep_range else values
+
+    def _offset_integers(self, values: np.ndarray, base: np.dtype) -> np.ndarray:
+        """Rounded offsets from the minimum -> the integers, added and clipped in integer arithmetic; (n,) of base."""
+        steps = np.clip(np.nan_to_num(values), 0.0, self.max_)  # a column beyond 2**53 always keeps its training range
+        ints = np.minimum(steps, np.nextafter(2.0**64, 0)).astype(np.uint64) + np.uint64(self.offset_ % 2**64)
+        ints = ints.view(base)  # modulo 2**64 throughout, so the two's complement view of an int64 is exact
+        low, high = self.int_range_
+        return np.clip(ints, base.type(low), base.type(high))
 
     def from_float(self, values: np.ndarray, missing: np.ndarray | None = None, keep_range: bool = True) -> pd.Series:
-        """Clip to the training range, round or snap, set missing entries, and restore the dtype; keep_range=False
+        """Round or snap, clip to the training range, set missing entries, and restore the dtype; keep_range=False
         skips the clip and the snap (a column computed from others keeps its identity: transforms/computed.py)."""
         values = self.rounded(values, keep_range)
         missing = np.zeros(len(values), bool) if missing is None else missing
         if self.kind == "datetime":
-            stamps = pd.to_datetime(np.where(missing, np.nan, values), unit="s")
-            series = pd.Series(stamps, name=self.name)
-            if self.tz_ is not None:
-                series = series.dt.tz_localize("UTC").dt.tz_convert(self.tz_)
+            series = _datetimes(values, missing).rename(self.name)
+            if self.tz_ is not None:  # local clock time back in its zone; a skipped or repeated hour resolved
+                series = series.dt.tz_localize(self.tz_, ambiguous=np.ones(len(series), bool), nonexistent="shift_forward")
             return series.astype(self.dtype)
         if self.kind == "integer":
-            if missing.any() or self.dtype[0] in "IU":  # pandas nullable integers (Int64, UInt8, ...)
-                nullable = self.dtype if self.dtype[0] in "IU" else "Int64"
+            nullable = self.dtype if self.dtype[0] in "IU" else "Int64"  # pandas nullable integers (Int64, UInt8, ...)
+            base = _int_base(pd.api.types.pandas_dtype(nullable if missing.any() else self.dtype))
+            if self.offset_ and base is not None:
+                ints = pd.array(self._offset_integers(values, base), dtype=nullable if missing.any() else self.dtype)
+                if missing.any():
+                    ints[missing] = pd.NA
+                return pd.Series(ints, name=self.name)
+            if missing.any() or self.dtype[0] in "IU":
                 return pd.Series(pd.array(np.where(missing, np.nan, values), dtype="Float64"), name=self.name).round().astype(nullable)
             return pd.Series(values, name=self.name).astype(self.dtype)
         return pd.Series(np.where(missing, np.nan, values), name=self.name).astype(self.dtype)
@@ -97,7 +178,7 @@ class NumericColumn:
         return {
             "name": self.name, "kind": self.kind, "dtype": self.dtype, "min": self.min_, "max": self.max_,
             "has_missing": self.has_missing_, "snap_values": self.snap_values_, "resolution": self.resolution_,
-            "decimals": self.decimals_, "tz": self.tz_,
+            "decimals": self.decimals_, "tz": self.tz_, "offset": self.offset_, "int_range": self.int_range_,
         }
 
     @classmethod
@@ -105,5 +186,5 @@ class NumericColumn:
         column = cls(state["name"], state["kind"], state["dtype"])
         column.min_, column.max_, column.has_missing_ = state["min"], state["max"], state["has_missing"]
         column.snap_values_, column.resolution_, column.tz_ = state["snap_values"], state["resolution"], state["tz"]
-        column.decimals_ = state["decimals"]
+        column.decimals_, column.offset_, column.int_range_ = state["decimals"], state["offset"], state["int_range"]
         return column

@@ -116,11 +116,11 @@ class TableEncoder:
         """Numeric columns (not the target, none missing, not in `skip`) that other such columns fix exactly."""
         if not self.compute:
             return []
-        columns = {c.name: NumericColumn(c.name, c.kind, c.dtype) for c in self.schema.columns
+        columns = {c.name: NumericColumn(c.name, c.kind, c.dtype).fit(df[c.name]) for c in self.schema.columns
                    if c.kind in NUMERIC_KINDS and c.name != self.target and c.name not in skip
                    and df[c.name].notna().all() and df[c.name].nunique() >= 2}
-        values = {name: column.to_float(df[name]) for name, column in columns.items()}
-        return [ComputedColumn(columns[name].fit(df[name]), *relation)
+        values = {name: column.to_float(df[name]) for name, column in columns.items()}  # as the fitted columns see them
+        return [ComputedColumn(columns[name], *relation)
                 for name, relation in find_relations(values, self.seed).items()]
 
     def fit(self, df: pd.DataFrame) -> "TableEncoder":

@@ -8,28 +8,39 @@ import pandas as pd
 from ..errors import ParameterError
 from .categorical import restore_dtype, to_json_value
 
+# An integer key column keeps its dtype if that holds fresh keys for this many times its rows (else it is widened).
+KEY_HEADROOM = 100
+
 
 class ConstantColumn:
-    """A column with one value everywhere (or all missing); it is reproduced as is."""
+    """A column with one value everywhere (or all missing); it is reproduced as is, with a category column's declared
+    categories and order, and a pd.Timestamp in an object column as a pd.Timestamp."""
 
     def __init__(self, name: str, dtype: str) -> None:
         self.name, self.dtype = name, dtype
 
     def fit(self, series: pd.Series) -> "ConstantColumn":
         self.value_ = to_json_value(series.iloc[0]) if len(series) else None
+        self.is_timestamp_ = bool(len(series)) and isinstance(series.iloc[0], pd.Timestamp) and series.dtype == object
+        is_category = isinstance(series.dtype, pd.CategoricalDtype)
+        self.categories_ = [to_json_value(c) for c in series.dtype.categories] if is_category else None
+        self.ordered_ = bool(is_category and series.dtype.ordered)
         return self
 
     def generate(self, n: int, rng: np.random.Generator, first_row: int = 0) -> pd.Series:
         """n copies of the value (rng and first_row are IdColumn's interface)."""
-        return restore_dtype([self.value_] * n, self.dtype, self.name)
+        value = pd.Timestamp(self.value_) if self.is_timestamp_ else self.value_
+        return restore_dtype([value] * n, self.dtype, self.name, self.categories_, self.ordered_)
 
     def state(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype, "value": self.value_}
+        return {"name": self.name, "dtype": self.dtype, "value": self.value_, "is_timestamp": self.is_timestamp_,
+                "categories": self.categories_, "ordered": self.ordered_}
 
     @classmethod
     def from_state(cls, state: dict) -> "ConstantColumn":
         column = cls(state["name"], state["dtype"])
-        column.value_ = state["value"]
+        column.value_, column.is_timestamp_ = state["value"], state["is_timestamp"]
+        column.categories_, column.ordered_ = state["categories"], state["ordered"]
         return column
 
 
@@ -62,10 +73,11 @@ class IdColumn:
     """A unique-per-row key: integers continue past the largest real ID, strings are random 'syn-' tokens.
 
     Every generated row gets a fresh key, also where the real column had missing keys, and never a training key.
-    Integer keys keep the column's dtype when it holds as many keys past the largest real one as the column has rows;
-    otherwise they come in the smallest wider dtype of the same kind that does (uint8 -> uint16, Int32 -> Int64), so
-    that every chunk of a sample has one dtype. Where even 64 bits leave too little room past the largest key, keys
-    continue below the smallest real one, and a sample larger than all unused keys of the dtype is refused.
+    Integer keys keep the column's dtype when it holds KEY_HEADROOM times as many keys past the largest real one as
+    the column has rows; otherwise they come in the smallest wider dtype of the same kind that does (uint8 -> uint16,
+    Int32 -> Int64), chosen at fit so that every chunk of a sample has one dtype. Keys that do not fit past the
+    largest real key (a larger sample, or 64-bit keys near the top of their range) continue below the smallest one,
+    and a sample larger than all unused keys of the dtype is refused.
     A category column of keys gets tokens as its categories.
     """
 
@@ -80,7 +92,8 @@ class IdColumn:
             keys = series.dropna()
             self.low_, self.high_ = int(keys.min()), int(keys.max())
             candidates = _widenings(self.dtype)
-            self.out_dtype_ = next((d for d in candidates if _exact_integers(d)[1] - self.high_ >= len(series)),
+            needed = KEY_HEADROOM * len(series)
+            self.out_dtype_ = next((d for d in candidates if _exact_integers(d)[1] - self.high_ >= needed),
                                    candidates[-1])
         return self
 
