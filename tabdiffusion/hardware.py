@@ -6,8 +6,11 @@ The precision rule reads the hardware only (never a timing), so that a seeded fi
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from .errors import ParameterError
 
@@ -78,3 +81,25 @@ def uses_bfloat16(precision: str, device: torch.device) -> bool:
     if precision != "auto":
         return precision == "bfloat16"
     return bfloat16_is_faster(device)
+
+
+@contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Run the block on at most `threads` CPU threads (torch's intra-op pool and the BLAS/OpenMP pools that numpy
+    and scikit-learn use), then restore the previous settings; None leaves them as they are.
+
+    Two jobs that each use every core oversubscribe the machine and both slow down many times over; give each its
+    share (e.g. threads=1 for two jobs on two cores).
+    """
+    if threads is None:
+        yield
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0:
+        raise ParameterError(f"threads must be a positive integer or None (all cores), got {threads!r}.")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(before)

@@ -23,7 +23,7 @@ from .config import PRESETS, ModelConfig, auto_layers, auto_steps, auto_width
 from .diffusion.flow import Couplings, RectifiedFlow
 from .diffusion.mixed import MixedDiffusion
 from .errors import ModelFileError, NotFittedError, ParameterError, SchemaError
-from .hardware import resolve_device, uses_bfloat16
+from .hardware import resolve_device, thread_limit, uses_bfloat16
 from .modelfile import read_model_file, write_model_file
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import ProximityReference, reference_rows
@@ -78,6 +78,58 @@ def _check_positive_int(name: str, value: object) -> int:
     return int(value)
 
 
+def _check_number(name: str, value: object, expected: str, holds: Callable[[float], bool]) -> float:
+    """`value` as a float where it is a real, finite number for which holds(value); else a ParameterError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or not holds(float(value)):
+        raise ParameterError(f"{name} must be {expected}, got {value!r}.")
+    return float(value)
+
+
+def validate_config(config: ModelConfig, preset: str) -> ModelConfig:
+    """`config` checked field by field (a ParameterError names the first bad one), with d_layers as a tuple of ints."""
+    for name in ("batch_size", "num_timesteps") + (("steps",) if config.steps is not None else ()):
+        _check_positive_int(name, getattr(config, name))
+    if config.d_layers is not None and (not isinstance(config.d_layers, (tuple, list)) or not config.d_layers or any(
+            isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in config.d_layers)):
+        raise ParameterError(f"d_layers must be a non-empty list of positive layer widths, got {config.d_layers!r}.")
+    if config.d_t is not None:
+        _check_positive_int("d_t", config.d_t)
+    _check_number("lr", config.lr, "a positive number", lambda v: v > 0)
+    _check_number("weight_decay", config.weight_decay, "a number >= 0", lambda v: v >= 0)
+    _check_number("dropout", config.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    _check_number("ema_decay", config.ema_decay, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    _check_number("eta", config.eta, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+    _check_number("min_proximity", config.min_proximity, "a number from 0 (no memorisation stop) to below 10",
+                  lambda v: 0 <= v < 10)
+    if config.process not in ("diffusion", "flow"):
+        raise ParameterError(f"process={config.process!r}; use 'diffusion' or 'flow'.")
+    if config.process == "flow":
+        if config.sampler != "euler":
+            raise ParameterError(f"sampler={config.sampler!r}, but preset={preset!r} is a flow; its sampler is 'euler'.")
+        if config.reflow_steps is not None and (isinstance(config.reflow_steps, bool) or not isinstance(config.reflow_steps, (int, np.integer)) or config.reflow_steps < 0):
+            raise ParameterError(f"reflow_steps must be an integer >= 0 (0: no reflow) or None, got {config.reflow_steps!r}.")
+        if config.timestep_strata:
+            raise ParameterError(f"timestep_strata applies to diffusion presets only; preset={preset!r} is a flow.")
+    elif config.sampler not in ("ancestral", "ddim"):
+        raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
+    elif config.reflow_steps is not None:
+        raise ParameterError(f"reflow_steps applies to preset='flow' only; preset={preset!r} is a diffusion model.")
+    for name in ("dequantize", "film", "calibrate", "derive_columns", "compute_columns"):
+        if not isinstance(getattr(config, name), (bool, np.bool_)):
+            raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
+    for name in ("fourier_features", "timestep_strata"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ParameterError(f"{name} must be an integer >= 0 (0 turns it off), got {value!r}.")
+    for name in ("sampling_precision", "training_precision"):
+        if getattr(config, name) not in ("auto", "float32", "bfloat16"):
+            raise ParameterError(f"{name}={getattr(config, name)!r}; use 'auto', 'float32' or 'bfloat16'.")
+    if config.sampling_steps is not None:
+        _check_positive_int("sampling_steps", config.sampling_steps)
+    return config if config.d_layers is None else replace(config, d_layers=tuple(int(d) for d in config.d_layers))
+
+
 _Part = TypeVar("_Part")
 
 
@@ -130,11 +182,6 @@ def _generate_codes(diffusion: MixedDiffusion | RectifiedFlow, model: torch.nn.M
         parts_num.append(x_num.cpu().numpy())
         parts_cat.append(x_cat.cpu().numpy())
     return Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
-
-
-def _sample_stream(seed: int) -> np.random.Generator:
-    """The random stream that unseeded `sample` calls continue; fit and load must start it identically."""
-    return np.random.default_rng([seed, 1])
 
 
 def _check_table(df: pd.DataFrame, target: str | None) -> None:
@@ -209,6 +256,7 @@ class Synthesizer:
         max_categories: int | None = 100,
         sample_batch_size: int = 16384,
         device: str = "auto",
+        threads: int | None = None,
         verbose: bool = True,
     ) -> None:
         self.preset, self.seed, self.steps, self.time_budget = preset, seed, steps, time_budget
@@ -222,7 +270,7 @@ class Synthesizer:
         self.compute_columns = compute_columns
         self.min_proximity = min_proximity
         self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
-        self.device, self.verbose = device, verbose
+        self.device, self.threads, self.verbose = device, threads, verbose
 
     # ----------------------------------------------------------------------------------------------- configuration
     def _config(self) -> ModelConfig:
@@ -237,50 +285,16 @@ class Synthesizer:
                          "timestep_strata", "min_proximity")
             if getattr(self, name) is not None
         }
-        config = replace(PRESETS[self.preset], **overrides)
-        for name in ("batch_size", "num_timesteps") + (("steps",) if config.steps is not None else ()):
-            _check_positive_int(name, getattr(config, name))
-        if config.d_layers is not None and (not config.d_layers or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in config.d_layers)):
-            raise ParameterError(f"d_layers must be a non-empty list of positive layer widths, got {config.d_layers!r}.")
-        if not config.lr > 0:
-            raise ParameterError(f"lr must be positive, got {config.lr!r}.")
-        if not 0 <= config.dropout < 1 or not 0 <= config.ema_decay < 1 or config.weight_decay < 0:
-            raise ParameterError("dropout and ema_decay must lie in [0, 1) and weight_decay must be >= 0.")
-        if config.process == "flow":
-            if config.sampler != "euler":
-                raise ParameterError(f"sampler={config.sampler!r}, but preset={self.preset!r} is a flow; its sampler is 'euler'.")
-            if config.reflow_steps is not None and (isinstance(config.reflow_steps, bool) or not isinstance(config.reflow_steps, (int, np.integer)) or config.reflow_steps < 0):
-                raise ParameterError(f"reflow_steps must be an integer >= 0 (0: no reflow) or None, got {config.reflow_steps!r}.")
-        elif config.sampler not in ("ancestral", "ddim"):
-            raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
-        elif config.reflow_steps is not None:
-            raise ParameterError(f"reflow_steps applies to preset='flow' only; preset={self.preset!r} is a diffusion model.")
-        for name in ("dequantize", "film", "calibrate", "derive_columns", "compute_columns"):
-            if not isinstance(getattr(config, name), (bool, np.bool_)):
-                raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
-        for name in ("fourier_features", "timestep_strata"):
-            value = getattr(config, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ParameterError(f"{name} must be an integer >= 0 (0 turns it off), got {value!r}.")
-        if config.process == "flow" and config.timestep_strata:
-            raise ParameterError(f"timestep_strata applies to diffusion presets only; preset={self.preset!r} is a flow.")
-        for name in ("sampling_precision", "training_precision"):
-            if getattr(config, name) not in ("auto", "float32", "bfloat16"):
-                raise ParameterError(f"{name}={getattr(config, name)!r}; use 'auto', 'float32' or 'bfloat16'.")
-        if config.sampling_steps is not None:
-            _check_positive_int("sampling_steps", config.sampling_steps)
-        if isinstance(config.min_proximity, bool) or not isinstance(config.min_proximity, (int, float, np.integer, np.floating)) or not 0 <= config.min_proximity < 10:
-            raise ParameterError(f"min_proximity must be a number from 0 (no memorisation stop) to below 10, got {config.min_proximity!r}.")
-        if not 0 <= config.eta <= 1:
-            raise ParameterError(f"eta must lie in [0, 1], got {config.eta!r}.")
-        if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
-            raise ParameterError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}.")
+        config = validate_config(replace(PRESETS[self.preset], **overrides), self.preset)
+        if self.time_budget is not None:
+            _check_number("time_budget", self.time_budget, "a finite positive number of seconds, or None for no limit",
+                          lambda v: v > 0)
         if self.max_categories is not None:
             _check_positive_int("max_categories", self.max_categories)
             if self.max_categories < 2:
                 raise ParameterError("max_categories must be at least 2 (one level plus the pooled rare level).")
         _check_positive_int("sample_batch_size", self.sample_batch_size)
-        return config if config.d_layers is None else replace(config, d_layers=tuple(int(d) for d in config.d_layers))
+        return config
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion | RectifiedFlow, MLPDenoiser]:
         if config.process == "flow":
@@ -307,12 +321,21 @@ class Synthesizer:
     ) -> "Synthesizer":
         """Learn the table `data` (DataFrame, or path to CSV/Parquet); `target` is conditioned on if it is a class label."""
         started = time.perf_counter()  # the time budget covers the whole fit, reading and encoding included
+        with thread_limit(self.threads):
+            return self._fit(data, target, column_types, task, started)
+
+    def _fit(self, data: pd.DataFrame | str | os.PathLike, target: str | None, column_types: Mapping[str, str] | None,
+             task: str | None, started: float) -> "Synthesizer":
         df = as_dataframe(data)
         if task not in (None, "classification", "regression"):
             raise ParameterError(f"task={task!r}; use 'classification', 'regression' or None (inferred).")
         if task is not None and target is None:
             raise ParameterError("task= needs target=: name the column the task refers to.")
         _check_table(df, target)
+        if column_types is not None and not (isinstance(column_types, Mapping) and all(
+                isinstance(kind, str) for kind in column_types.values())):
+            raise ParameterError(f"column_types must map column names to kinds, e.g. {{'zip': 'categorical'}}; got "
+                                 f"{column_types!r}.")
         config = self._config()
         device = resolve_device(self.device)
         seed = int(numpy_rng(None).integers(2**31)) if self.seed is None else self.seed
@@ -336,8 +359,10 @@ class Synthesizer:
         x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
         y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
         low_precision = uses_bfloat16(config.training_precision, device)
-        # The precision this fit trained in, as d_t above: 'auto' resolved on this machine.
-        config = replace(config, training_precision="bfloat16" if low_precision else "float32")
+        # 'auto' precisions are resolved here, once, on the fitting machine, and stored in the model file: the same
+        # file and seed then sample the same rows on any machine, whatever its hardware would choose.
+        config = replace(config, training_precision="bfloat16" if low_precision else "float32",
+                         sampling_precision="bfloat16" if uses_bfloat16(config.sampling_precision, device) else "float32")
         deadline = None if self.time_budget is None else started + self.time_budget
         reserved = CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0
         reflowing = config.process == "flow" and config.reflow_steps > 0
@@ -371,7 +396,6 @@ class Synthesizer:
             self.model_, self.reflow_history_ = self._reflow(ema, len(df), rng, None if deadline is None else deadline - reserved, low_precision)
         self.calibration_ = (self._fit_calibration(encoded, rng, deadline, _sampling_seconds_per_row(history))
                              if config.calibrate and encoder.numeric_ else None)
-        self._sample_rng = _sample_stream(self.seed_)
         return self
 
     def _memorisation_checks(self, encoder: TableEncoder, df: pd.DataFrame, encoded: Encoded,
@@ -472,7 +496,8 @@ class Synthesizer:
     def sample(self, n: int, seed: Seed = None) -> pd.DataFrame:
         """`n` synthetic rows with the training table's columns, order and dtypes.
 
-        With `seed=None` successive calls continue one random stream started at fit (or load) time. The rows are
+        `seed=None` draws fresh randomness on every call (as numpy, scikit-learn and SDV do), so two runs or two
+        workers sampling one model never repeat each other; an integer seed repeats its rows. The rows are
         `sample_chunks(n, seed)` put together.
         """
         chunks = list(self.sample_chunks(n, seed))
@@ -489,15 +514,19 @@ class Synthesizer:
             raise ParameterError(f"n must be an integer number of rows, got the float {n!r}; pass int(n).")
         n = _check_positive_int("n", n)
         chunk_rows = SAMPLE_CHUNK_ROWS if chunk_rows is None else _check_positive_int("chunk_rows", chunk_rows)
-        rng = self._sample_rng if seed is None else numpy_rng(seed)
+        rng = numpy_rng(seed)
+        if self.threads is not None:
+            _check_positive_int("threads", self.threads)
         return self._chunks(n, chunk_rows, rng, torch_generator(rng, self.device_))
 
     def _chunks(self, n: int, chunk_rows: int, rng: np.random.Generator, generator: torch.Generator) -> Iterator[pd.DataFrame]:
         for first_row in range(0, n, chunk_rows):
-            encoded = self._sample_codes(min(chunk_rows, n - first_row), generator)
-            if self.calibration_ is not None:
-                encoded = replace(encoded, x_num=self.calibration_.apply(encoded.x_num).astype(np.float32))
-            yield self.encoder_.decode(encoded, rng, first_row)
+            with thread_limit(self.threads):  # per chunk: the caller's code between chunks keeps its own threads
+                encoded = self._sample_codes(min(chunk_rows, n - first_row), generator)
+                if self.calibration_ is not None:
+                    encoded = replace(encoded, x_num=self.calibration_.apply(encoded.x_num).astype(np.float32))
+                chunk = self.encoder_.decode(encoded, rng, first_row)
+            yield chunk
 
     def _sample_codes(self, n: int, generator: torch.Generator) -> Encoded:
         """`n` rows of model codes, labels drawn with the training frequencies, in batches of sample_batch_size."""
@@ -510,6 +539,8 @@ class Synthesizer:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted model to one file (safetensors + JSON header; no pickle), atomically."""
         self._check_fitted("save")
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise ParameterError(f"save needs a file path, e.g. syn.save('model.tdm'); got {path!r}.")
         encoder_meta, encoder_arrays = self.encoder_.state()
         payload = {
             "tabdiffusion_version": __version__,
@@ -545,16 +576,45 @@ class Synthesizer:
             calibration_arrays = {k.removeprefix("calibration."): v.numpy() for k, v in tensors.items() if k.startswith("calibration.")}
             calibration = MarginalCalibration.from_state(calibration_arrays) if calibration_arrays else None
             seed = int(payload["seed"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            config = validate_config(config, payload["params"].get("preset", "default"))
+            synth.seed_, synth.config_, synth.schema_, synth.encoder_ = seed, config, encoder.schema, encoder
+            synth.diffusion_, synth.model_, synth.history_ = diffusion, model.to(synth.device_).eval(), history
+            synth.calibration_, synth.reflow_history_ = calibration, reflow_history
+            synth._check_loaded()
+        except Exception as error:  # any inconsistency in the file's content, reported as the file's fault
             raise ModelFileError(
-                f"{str(path)!r} does not match this tabdiffusion version's model layout ({type(error).__name__}: {error}). "
-                f"It was written by tabdiffusion {payload.get('tabdiffusion_version')}; this is {__version__}."
+                f"{str(path)!r} cannot be used: its content does not fit together ({type(error).__name__}: {error}). "
+                f"It was written by tabdiffusion {payload.get('tabdiffusion_version')}; this is {__version__}. Use the "
+                "file as `save` wrote it (the checksum catches damage, not deliberate edits), or save the model again."
             ) from None
-        synth.seed_, synth.config_, synth.schema_, synth.encoder_ = seed, config, encoder.schema, encoder
-        synth.diffusion_, synth.model_, synth.history_ = diffusion, model.to(synth.device_).eval(), history
-        synth.calibration_, synth.reflow_history_ = calibration, reflow_history
-        synth._sample_rng = _sample_stream(seed)
         return synth
+
+    def _check_loaded(self) -> None:
+        """Draw two rows with a two-step sampler and decode them together with every column's extreme codes, so that
+        a model file whose parts do not fit together fails at load rather than at sample."""
+        encoder, config, device = self.encoder_, self.config_, self.device_
+        frequencies = encoder.class_frequencies_
+        if frequencies is not None and (len(frequencies) != encoder.n_classes or not np.isfinite(frequencies).all()
+                                        or (frequencies < 0).any() or not frequencies.sum() > 0):
+            raise ValueError(f"{len(frequencies)} class frequencies for {encoder.n_classes} classes")
+        generator = torch_generator(np.random.default_rng(0), device)
+        flow = config.process == "flow"
+        x_num, x_cat = self.diffusion_.sample(
+            self.model_, 2, self._draw_labels(2, generator), generator, steps=1 if flow else 2,
+            sampler="euler" if flow else "ddim", eta=config.eta, low_precision=uses_bfloat16(config.sampling_precision, device),
+        )
+        sizes = np.asarray(encoder.category_sizes, dtype=np.int64)
+        extremes = Encoded(
+            np.array([[-8.0] * len(encoder.numeric_), [8.0] * len(encoder.numeric_)], np.float32).reshape(2, -1),
+            np.stack([np.zeros_like(sizes), sizes - 1]).reshape(2, -1),
+            None if encoder.label_ is None else np.array([0, encoder.n_classes - 1]),
+        )
+        drawn = Encoded(x_num.cpu().numpy(), x_cat.cpu().numpy(), None)
+        codes = Encoded(np.concatenate([drawn.x_num, extremes.x_num]), np.concatenate([drawn.x_cat, extremes.x_cat]),
+                        None if extremes.y is None else np.concatenate([extremes.y, extremes.y]))
+        if self.calibration_ is not None:
+            codes = replace(codes, x_num=self.calibration_.apply(codes.x_num).astype(np.float32))
+        encoder.decode(codes, np.random.default_rng(0))
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}

@@ -105,7 +105,7 @@ def test_bad_hyperparameters_name_the_argument():
         td.Synthesizer(steps=0).fit(table)
     with pytest.raises(td.ParameterError, match="preset='fast' is unknown"):
         td.Synthesizer(preset="fast").fit(table)
-    with pytest.raises(td.ParameterError, match="time_budget must be a positive number"):
+    with pytest.raises(td.ParameterError, match="time_budget must be a finite positive number"):
         td.Synthesizer(time_budget=-1).fit(table)
     with pytest.raises(td.ParameterError, match="device='gpu7' is not a device"):
         td.Synthesizer(device="gpu7").fit(table)
