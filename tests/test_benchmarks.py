@@ -89,6 +89,7 @@ def test_paper_size_sets_are_drawn_only_for_tabddpm_style_methods():
     assert both.key("ctgan") == train.key("ctgan") and both.key("tabdiffusion") != train.key("tabdiffusion")
 
 
+@needs_data
 def test_cat_features_match_the_column_order():
     from benchmarks.protocol import catboost_params
 
