@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
+import stat
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -48,8 +50,56 @@ def _parse_iso_dates(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(**converted) if converted else df
 
 
+def _codes_as_text(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Columns read as numbers whose every value is a string of digits of one width, at least one with a leading zero
+    (zip codes, account codes: "01234"), read again as text, since as numbers they would lose their zeros."""
+    numeric = [i for i, dtype in enumerate(df.dtypes) if pd.api.types.is_numeric_dtype(dtype)
+               and not pd.api.types.is_bool_dtype(dtype)]
+    if not numeric or not isinstance(df.index, pd.RangeIndex):  # positions match the file's columns only then
+        return df
+
+    def codes(values: pd.Series, need_zero: bool) -> bool:
+        values = values.dropna()
+        if not len(values) or not values.str.fullmatch(r"\d+").all():
+            return False
+        widths = values.str.len()
+        return widths.nunique() == 1 and widths.iloc[0] > 1 and (not need_zero or values.str.startswith("0").any())
+
+    # Only columns whose first rows already look like codes of one width are read in full a second time.
+    head = pd.read_csv(path, usecols=numeric, dtype=str, nrows=1000)
+    candidates = [i for i, name in zip(numeric, head.columns) if codes(head[name], need_zero=False)]
+    if not candidates:
+        return df
+    text = pd.read_csv(path, usecols=candidates, dtype=str)
+    df = df.copy()
+    for i, name in zip(candidates, text.columns):
+        if codes(text[name], need_zero=True):
+            df.isetitem(i, text[name])
+    return df
+
+
+def _dates_as_datetimes(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns of dates (Parquet's date32/date64, read as datetime.date objects) as datetime64 columns at midnight."""
+    converted = {}
+    for i, dtype in enumerate(df.dtypes):
+        if dtype != object:
+            continue
+        values = df.iloc[:, i].dropna()
+        if len(values) and all(isinstance(v, datetime.date) and not isinstance(v, datetime.datetime) for v in values):
+            converted[i] = pd.to_datetime(df.iloc[:, i])
+    if converted:
+        df = df.copy()
+        for i, column in converted.items():
+            df.isetitem(i, column)
+    return df
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A DataFrame from a .csv or .parquet file; ISO 8601 text columns of a CSV are read as datetimes."""
+    """A DataFrame from a .csv or .parquet file.
+
+    CSV: ISO 8601 text columns are read as datetimes, and codes with leading zeros ("01234": digits of one width)
+    as text. Parquet: date columns are read as datetimes.
+    """
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"No such file: {str(path)!r}. Pass a DataFrame or the path of a CSV or Parquet file.")
@@ -57,7 +107,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     if suffix not in TABLE_SUFFIXES:
         raise ParameterError(f"Cannot read {str(path)!r}: the file name must end in .csv or .parquet.")
     try:
-        return _parse_iso_dates(pd.read_csv(path)) if suffix == ".csv" else pd.read_parquet(path)
+        if suffix == ".csv":
+            return _parse_iso_dates(_codes_as_text(pd.read_csv(path), path))
+        return _dates_as_datetimes(pd.read_parquet(path))
     except UnicodeDecodeError as error:
         raise ParameterError(
             f"Cannot read {str(path)!r}: it is not UTF-8 text ({error.reason} at byte {error.start}). Save it as UTF-8, "
@@ -84,40 +136,64 @@ def as_dataframe(data: pd.DataFrame | str | os.PathLike, argument: str = "data")
     )
 
 
-def _temporary_file(path: Path) -> str:
-    """An empty temporary file beside `path` (its folder created if missing); a clear error where there can be none."""
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail now, with the path and the fix, if `path` cannot be written (a folder, below a file, or in a folder without
+    write access), rather than after a fit or sample has done its work. Creates nothing: missing folders are made when
+    the file is written."""
+    path = Path(path)
     if path.is_dir():
         raise ParameterError(f"Cannot write {str(path)!r}: it is a folder. Pass a file name, e.g. {str(path / 'out')!r} plus its suffix.")
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise ParameterError(f"Cannot write {str(path)!r}: {str(blocking)!r} is a file, not a folder. Choose another path.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise ParameterError(f"Cannot write {str(path)!r} ({error.strerror or error}). Choose a folder you can write to.") from None
-    os.close(fd)
-    return temp
-
-
-def check_writable(path: str | os.PathLike) -> Path:
-    """Fail now, with the path and the fix, if `path` cannot be written (a folder, or a place without write access),
-    rather than after a fit or sample has done its work; creates missing parent folders, as writing would."""
-    path = Path(path)
-    os.remove(_temporary_file(path))
+    existing = next((p for p in path.parents if p.exists()), Path("."))  # where the missing folders would be made
+    if not existing.is_dir():
+        raise ParameterError(f"Cannot write {str(path)!r}: {str(existing)!r} is a file, not a folder. Choose another path.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ParameterError(f"Cannot write {str(path)!r}: no permission to write in {str(existing)!r}. Choose a folder you can write to.")
     return path
 
 
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call write(temp_path) and move the result onto `path` in one rename, so readers never see half a file."""
-    path = Path(path)
-    temp = _temporary_file(path)
+def _umask() -> int:
+    """The process's umask, read from /proc on Linux; elsewhere set and put back at once."""
     try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
+    """Call write(temp_path) and move the result onto `path` in one rename, so readers never see half a file.
+
+    Missing folders are made for it, and removed again if the write fails. The file gets the permissions open()
+    would give it: those of the file it replaces, or else 0o666 less the umask (a temporary file alone is 0o600).
+    """
+    path = check_writable(path)
+    missing = [p for p in path.parents if not p.exists()]  # deepest first
+    temp = None
+    try:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as error:
+            raise ParameterError(f"Cannot write {str(path)!r} ({error.strerror or error}). Choose a folder you can write to.") from None
+        os.close(fd)
         write(temp)
+        mode = stat.S_IMODE(os.stat(path).st_mode) if path.is_file() else 0o666 & ~_umask()
+        os.chmod(temp, mode)
         os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
+    except BaseException:
+        if temp is not None and os.path.exists(temp):
             os.remove(temp)
+        for folder in missing:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another writer), or gone
+                break
+        raise
     return path
 
 
@@ -131,12 +207,46 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 HOLD_BACK_BYTES = 64 * 2**20
 
 
+def _as_text(series: pd.Series) -> pd.Series:
+    """Each value as str(value); missing values stay missing."""
+    return series.map(str).astype(object).mask(series.isna(), None)
+
+
+def _arrow_table(chunk: pd.DataFrame, schema=None):
+    """An arrow table of `chunk` (with `schema`'s types where given). An object column whose values arrow cannot put
+    in one type (True, "yes" and 3 together) is written as text: str() of each value, missing values stay null."""
+    import pyarrow as pa
+
+    failures = (pa.ArrowInvalid, pa.ArrowTypeError)
+    try:
+        return pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+    except failures:
+        pass
+    chunk = chunk.copy()
+    for i in range(chunk.shape[1]):
+        series = chunk.iloc[:, i]
+        if series.dtype != object:
+            continue
+        kind = None if schema is None else schema.field(i).type
+        try:
+            pa.array(series, type=kind, from_pandas=True)
+        except failures:
+            if kind is not None and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                raise ParameterError(
+                    f"Cannot write column {str(chunk.columns[i])!r} to Parquet: earlier rows fixed its type as {kind}, "
+                    "but these rows hold other types. Write a .csv file, or convert the column to one type first."
+                ) from None
+            chunk.isetitem(i, _as_text(series))
+    return pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+
+
 class _ParquetChunks:
     """Writes arrow tables of one column layout to a Parquet file whose schema is fixed by the first write.
 
     A column missing in every row of the first chunks (an object column of booleans or text, mostly missing) has no
     type to infer, so those chunks are held back (at most HOLD_BACK_BYTES) until a chunk with its values types it; a
-    column still without values then is written as text.
+    column still without values then is written as text. An object column of values of different types is written as
+    text (see _arrow_table), in this chunk and every later one.
     """
 
     def __init__(self, path: str) -> None:
@@ -150,9 +260,9 @@ class _ParquetChunks:
         import pyarrow as pa
 
         if self.writer is not None:
-            self.writer.write_table(pa.Table.from_pandas(chunk, schema=self.writer.schema, preserve_index=False))
+            self.writer.write_table(_arrow_table(chunk, self.writer.schema))
             return
-        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        table = _arrow_table(chunk)
         if not self.held:
             self.untyped = {i for i, field in enumerate(table.schema) if pa.types.is_null(field.type)}
         for i in list(self.untyped):

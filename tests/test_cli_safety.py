@@ -280,6 +280,11 @@ def test_parquet_writes_an_object_column_of_mixed_types_as_text(tmp_path):
     path, rows = write_chunks(iter(chunks), tmp_path / "c.parquet")
     back = read_table(path)["m"]
     assert rows == 6 and back.tolist()[4] == "False" and back.isna().tolist() == [False] * 3 + [True, False, True]
+    # A column the first chunk typed as booleans cannot take text later: a clear error, and no file.
+    flags = [pd.DataFrame({"m": pd.Series([True, False], dtype=object)}), pd.DataFrame({"m": pd.Series(["yes"], dtype=object)})]
+    with pytest.raises(td.errors.ParameterError, match="column 'm'.*Write a .csv file"):
+        write_chunks(iter(flags), tmp_path / "f.parquet")
+    assert not (tmp_path / "f.parquet").exists()
 
 
 def test_sampling_a_mixed_type_column_to_parquet_through_the_cli(tmp_path):
