@@ -20,7 +20,12 @@ _FALSE = {"false", "0", "0.0", "no", "f", "n"}
 
 @dataclass
 class Prepared:
-    """Real, synthetic and holdout tables as float (numeric) and str/NaN (categorical) columns."""
+    """Real, synthetic and holdout tables as float (numeric) and str/NaN (categorical) columns.
+
+    A value that is present but is no number or date, or is infinite, is NaN here, so the metrics treat it as missing;
+    `invalid` counts such values per synthetic column ({"unparsable": n, "infinite": n}), and validity counts them
+    as invalid, not missing.
+    """
 
     real: pd.DataFrame
     synthetic: pd.DataFrame
@@ -31,6 +36,7 @@ class Prepared:
     kinds: dict[str, str]
     skipped: dict[str, str] = field(default_factory=dict)
     target: str | None = None
+    invalid: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -115,20 +121,27 @@ def _numeric_values(series: pd.Series, kind: str) -> np.ndarray:
 
 def _convert(
     df: pd.DataFrame, names: list[str], kinds: Mapping[str, str], precision: Mapping[str, type] | None = None
-) -> pd.DataFrame:
-    """A new frame of the evaluated columns in canonical form; the input is not modified. A column named in
-    `precision` is rounded to that float type first, so that tables stored at different precisions compare equal."""
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """A new frame of the evaluated columns in canonical form, and per numeric or datetime column the counts of
+    present values that became NaN: "unparsable" (no number or date, e.g. "1,5") and "infinite" (so that no model
+    meets an infinity). The input is not modified. A column named in `precision` is rounded to that float type first,
+    so that tables stored at different precisions compare equal."""
     by_name = {str(c): c for c in df.columns}
     data = {}
+    invalid: dict[str, dict[str, int]] = {}
     for name in names:
         series = df[by_name[name]].reset_index(drop=True)
         kind = kinds[name]
         if kind not in NUMERIC_KINDS:
             data[name] = _categorical_values(series, kind)
             continue
-        values = _numeric_values(series, kind)
+        values = np.array(_numeric_values(series, kind), dtype=float)  # a copy, written to below
+        infinite = np.isinf(values)
+        values[infinite] = np.nan
+        unparsable = np.isnan(values) & ~infinite & ~pd.isna(series).to_numpy()
+        invalid[name] = {"unparsable": int(unparsable.sum()), "infinite": int(infinite.sum())}
         data[name] = values.astype(precision[name]).astype(float) if precision and name in precision else values
-    return pd.DataFrame(data)
+    return pd.DataFrame(data), invalid
 
 
 def _shared_precision(frames: list[pd.DataFrame], names: list[str]) -> dict[str, type]:
@@ -186,16 +199,18 @@ def prepare(
     names = [n for n in reference if n in kinds]
     numeric = [n for n in names if kinds[n] in NUMERIC_KINDS]
     precision = _shared_precision([f for f in (real, synthetic, holdout) if f is not None], numeric)
+    synthetic_values, invalid = _convert(synthetic, names, kinds, precision)
     return Prepared(
-        real=_convert(real, names, kinds, precision),
-        synthetic=_convert(synthetic, names, kinds, precision),
-        holdout=None if holdout is None else _convert(holdout, names, kinds, precision),
+        real=_convert(real, names, kinds, precision)[0],
+        synthetic=synthetic_values,
+        holdout=None if holdout is None else _convert(holdout, names, kinds, precision)[0],
         schema=schema,
         numeric=numeric,
         categorical=[n for n in names if kinds[n] in CATEGORICAL_KINDS],
         kinds=kinds,
         skipped=skipped,
         target=None if target is None else str(target),
+        invalid=invalid,
     )
 
 

@@ -307,8 +307,12 @@ def _validity(result: "EvaluationResult") -> str:
             detail = ""
             if v.get("unseen_categories"):
                 detail = "unseen: " + ", ".join(v["unseen_categories"][:5])
-            elif v.get("below") or v.get("above"):
-                detail = f'{v.get("below", 0)} below, {v.get("above", 0)} above the real range'
+            else:
+                parts = [f'{v[key]} {label}' for key, label in (("unparsable", "unparsable (no number or date)"),
+                                                                  ("infinite", "infinite")) if v.get(key)]
+                if v.get("below") or v.get("above"):
+                    parts.append(f'{v.get("below", 0)} below, {v.get("above", 0)} above the real range')
+                detail = "; ".join(parts)
             rows.append((name, v.get("valid_share"), v["missing_real"], v["missing_synthetic"], detail))
     if not columns:
         return ""

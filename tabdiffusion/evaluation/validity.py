@@ -1,4 +1,8 @@
-"""Validity: synthetic values inside the real range or category set, and missing-value rates."""
+"""Validity: synthetic values inside the real range or category set, and missing-value rates.
+
+A synthetic value that is present but no number or date ("garbage", "1,5"), or infinite, is invalid: it counts
+against the valid share, and not as missing.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,20 @@ def validity(prep: Prepared) -> tuple[dict[str, float], dict[str, dict]]:
     for name in prep.columns:
         real, syn = prep.real[name], prep.synthetic[name]
         present = syn.dropna()
-        entry: dict = {"missing_real": float(real.isna().mean()), "missing_synthetic": float(syn.isna().mean())}
+        invalid = prep.invalid.get(name, {})
+        bad = sum(invalid.values())  # present in the synthetic table, but NaN in `syn`
+        entry: dict = {"missing_real": float(real.isna().mean()), "missing_synthetic": float((syn.isna().sum() - bad) / len(syn))}
         entry["missing_rate_diff"] = abs(entry["missing_real"] - entry["missing_synthetic"])
         if name in prep.numeric:
             finite = real.dropna().to_numpy(float)
             entry["check"] = "inside the real min/max"
+            entry.update(unparsable=invalid.get("unparsable", 0), infinite=invalid.get("infinite", 0))
             if len(finite):
                 lo, hi = float(finite.min()), float(finite.max())
                 values = present.to_numpy(float)
                 inside = (values >= lo) & (values <= hi)
                 entry.update(real_min=lo, real_max=hi, below=int((values < lo).sum()), above=int((values > hi).sum()))
-                entry["valid_share"] = float(inside.mean()) if len(values) else 1.0
+                entry["valid_share"] = float(inside.sum() / (len(values) + bad)) if len(values) + bad else 1.0
         else:
             known = set(real.dropna())
             entry["check"] = "in the real category set"
