@@ -107,7 +107,7 @@ class NumericColumn:
         self.offset_, self.int_range_ = 0, None
         if self.kind == "integer":
             numbers = pd.to_numeric(series, errors="coerce").dropna()
-            if _int_base(numbers.dtype) is not None and len(numbers):
+            if _int_base(numbers.dtype) is not None and _int_base(pd.api.types.pandas_dtype(self.dtype)) is not None:
                 low, high = int(numbers.min()), int(numbers.max())
                 self.int_range_ = [low, high]
                 self.offset_ = low if max(abs(low), abs(high)) > EXACT_FLOAT_INTEGER else 0
@@ -162,9 +162,9 @@ class NumericColumn:
             return series.astype(self.dtype)
         if self.kind == "integer":
             nullable = self.dtype if self.dtype[0] in "IU" else "Int64"  # pandas nullable integers (Int64, UInt8, ...)
-            base = _int_base(pd.api.types.pandas_dtype(nullable if missing.any() else self.dtype))
-            if self.offset_ and base is not None:
-                ints = pd.array(self._offset_integers(values, base), dtype=nullable if missing.any() else self.dtype)
+            if self.offset_:  # a 64-bit integer column (fit sets an offset only for those)
+                dtype = nullable if missing.any() else self.dtype
+                ints = pd.array(self._offset_integers(values, _int_base(pd.api.types.pandas_dtype(dtype))), dtype=dtype)
                 if missing.any():
                     ints[missing] = pd.NA
                 return pd.Series(ints, name=self.name)
