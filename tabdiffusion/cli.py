@@ -32,6 +32,7 @@ def _options(
     debug: Annotated[bool, typer.Option(
         "--debug", envvar="TABDIFFUSION_DEBUG", help="Show the full Python traceback of an error.")] = False,
 ) -> None:
+    """Options for every command."""
     global _debug
     _debug = debug
 
@@ -43,9 +44,10 @@ def _one_line(text: str) -> str:
 def error_message(error: Exception) -> str:
     """The one-line message for an error: the message of a user error, the type as well for anything else."""
     if isinstance(error, OSError) and error.strerror:  # without the "[Errno 13]" prefix
-        where = f": {error.filename!r}" if error.filename else ""
-        return _one_line(f"{error.strerror}{where}. Check the path and its permissions.")
-    if isinstance(error, KeyError) and not isinstance(error, TabDiffusionError):
+        if error.filename:
+            return _one_line(f"{error.strerror}: {error.filename!r}. Check the path and its permissions.")
+        return _one_line(f"{error.strerror}.")
+    if isinstance(error, KeyError):  # str() of a KeyError is only the quoted key
         return _one_line(f"No column or key {error.args[0]!r}." if error.args else "A column or key is missing.")
     arrow = sys.modules.get("pyarrow")  # its errors are user errors too, where it has been imported
     if isinstance(error, USER_ERRORS) or (arrow is not None and isinstance(error, arrow.ArrowException)):

@@ -154,7 +154,7 @@ def check_writable(path: str | os.PathLike) -> Path:
 def _umask() -> int:
     """The process's umask, read from /proc on Linux; elsewhere set and put back at once."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
+        with open("/proc/self/status", encoding="utf-8", errors="replace") as status:
             for line in status:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)

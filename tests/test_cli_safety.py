@@ -99,6 +99,8 @@ def test_debug_shows_the_traceback_in_a_real_process(tmp_path):
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr and quiet.stderr.startswith("Error: ")
     loud = subprocess.run([*command[:3], "--debug", *command[3:]], capture_output=True, text=True)
     assert loud.returncode == 1 and "Traceback" in loud.stderr and "ModelFileError" in loud.stderr
+    by_env = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TABDIFFUSION_DEBUG": "1"})
+    assert by_env.returncode == 1 and "Traceback" in by_env.stderr
 
 
 # Outputs never replace inputs or each other.
