@@ -19,10 +19,11 @@ Task = Literal["classification", "regression"]
 # An integer target with at most this many distinct values is taken as class labels (pass task= to override).
 MAX_INTEGER_CLASSES = 10
 # A column is an identifier rather than data (generated fresh, never learned, so no real key leaks) once it has
-# ID_MIN_ROWS rows and either is text with distinct values in at least ID_MIN_DISTINCT_SHARE of its rows (a key with a
-# stray duplicate or missing entry, or free text such as names), or holds integers that are all distinct and fill one
-# dense range (1..n), or holds integers distinct in at least ID_MIN_DISTINCT_SHARE of its rows under a key-like name
-# ("customer_id", "CustomerID", "key"): a key that a train/holdout split has thinned out is no longer a dense range.
+# ID_MIN_ROWS rows and either is text or a category column with distinct values in at least ID_MIN_DISTINCT_SHARE of
+# its rows (a key with a stray duplicate or missing entry, or free text such as names), or holds integers that are all
+# distinct and fill one dense range (1..n), or holds integers distinct in at least ID_MIN_DISTINCT_SHARE of its rows
+# under a key-like name ("customer_id", "CustomerID", "key"): a key that a train/holdout split has thinned out is no
+# longer a dense range.
 ID_MIN_ROWS = 20
 ID_MIN_DISTINCT_SHARE = 0.95
 _KEY_NAME = re.compile(r"^(id|key|uuid|guid)$|[_\s.-](id|key|uuid|guid)$", re.IGNORECASE)

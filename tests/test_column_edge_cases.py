@@ -77,6 +77,12 @@ def test_a_dtype_without_room_for_fresh_keys_is_widened_to_the_smallest_that_hol
     assert generated.dtype == "uint16" and sorted(generated) == list(range(200, 400))
 
 
+def test_a_narrow_dtype_with_room_for_fresh_keys_is_kept():
+    column = IdColumn("id", "int8").fit(pd.Series([-128, -120], dtype="int8"))  # a key column by column_types=
+    generated = column.generate(200, np.random.default_rng(0))
+    assert generated.dtype == "int8" and sorted(generated) == list(range(-119, 81))
+
+
 def test_a_sample_beyond_every_unused_key_of_a_dtype_is_refused_with_the_fix():
     series = pd.Series(np.iinfo("int64").max - np.arange(200, dtype="int64")).rename("id")
     column = IdColumn("id", "int64").fit(series)

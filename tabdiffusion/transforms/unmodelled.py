@@ -88,7 +88,7 @@ class IdColumn:
         # Integer keys, also held as floats (a CSV integer column with a missing entry), continue past the largest.
         self.is_integer_ = bool(pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype))
         self.low_, self.high_, self.out_dtype_ = 0, 0, self.dtype
-        if self.is_integer_:
+        if self.is_integer_ and series.notna().any():
             keys = series.dropna()
             self.low_, self.high_ = int(keys.min()), int(keys.max())
             candidates = _widenings(self.dtype)
@@ -109,14 +109,15 @@ class IdColumn:
                 "dtype (or to strings) before fit."
             )
         base = _numpy_dtype(self.out_dtype_)
+        work = base if base.itemsize == 8 else np.dtype("float64" if base.kind == "f" else "int64")  # holds any step
         n_above = min(max(above - first_row, 0), n)
-        steps = np.arange(n, dtype=np.int64).astype(base)
+        steps = np.arange(n, dtype=np.int64).astype(work)
         parts = []
         if n_above:
-            parts.append(base.type(self.high_ + 1 + first_row) + steps[:n_above])
+            parts.append(work.type(self.high_ + 1 + first_row) + steps[:n_above])
         if n_above < n:
             used_below = max(first_row - above, 0)  # keys below the smallest real key that earlier chunks took
-            parts.append(base.type(self.low_ - 1 - used_below) - steps[: n - n_above])
+            parts.append(work.type(self.low_ - 1 - used_below) - steps[: n - n_above])
         return np.concatenate(parts).astype(base)
 
     def generate(self, n: int, rng: np.random.Generator, first_row: int = 0) -> pd.Series:
