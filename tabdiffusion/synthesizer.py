@@ -394,8 +394,10 @@ class Synthesizer:
         self.reflow_history_ = None
         if reflowing:
             self.model_, self.reflow_history_ = self._reflow(ema, len(df), rng, None if deadline is None else deadline - reserved, low_precision)
+        # A budget already spent leaves the model uncalibrated rather than overrun by a calibration draw.
+        calibrating = config.calibrate and encoder.numeric_ and (deadline is None or time.perf_counter() < deadline)
         self.calibration_ = (self._fit_calibration(encoded, rng, deadline, _sampling_seconds_per_row(history))
-                             if config.calibrate and encoder.numeric_ else None)
+                             if calibrating else None)
         return self
 
     def _memorisation_checks(self, encoder: TableEncoder, df: pd.DataFrame, encoded: Encoded,
@@ -470,14 +472,22 @@ class Synthesizer:
         """Draw codes from the fitted model (fewer if the deadline comes) and learn the maps onto the training codes.
 
         Snapped columns keep their codes (see calibration.py). `seconds_per_row`, the sampler's cost measured during
-        the fit (None: not measured), sizes the batches to the deadline.
+        the fit (None: not measured), sizes the batches to the deadline; under a deadline without it, a first draw of
+        CALIBRATION_FLOOR_ROWS rows measures it, and more rows are drawn only where the time left holds a batch.
         """
         rows = min(CALIBRATION_MAX_ROWS, max(CALIBRATION_MIN_ROWS, CALIBRATION_ROWS_PER_ROW * len(encoded.x_num)))
         generator = torch_generator(rng, self.device_)
         batch = min(self.sample_batch_size, CALIBRATION_MIN_ROWS)
-        if deadline is not None and seconds_per_row:
+        parts: list[Encoded] = []
+        if deadline is not None and not seconds_per_row:
+            began = time.perf_counter()
+            parts.append(self._sample_codes(CALIBRATION_FLOOR_ROWS, generator))
+            seconds_per_row = (time.perf_counter() - began) / CALIBRATION_FLOOR_ROWS
+            rows -= CALIBRATION_FLOOR_ROWS
+        if deadline is not None:
             batch = calibration_batch(batch, deadline - time.perf_counter(), seconds_per_row)
-        parts = _draw_until([batch] * -(-rows // batch), deadline, lambda size: self._sample_codes(size, generator))
+        if not parts or time.perf_counter() + batch * seconds_per_row <= deadline:
+            parts += _draw_until([batch] * -(-rows // batch), deadline, lambda size: self._sample_codes(size, generator))
         x_num, x_cat = np.concatenate([p.x_num for p in parts]), np.concatenate([p.x_cat for p in parts])
         return MarginalCalibration.fit(x_num, encoded.x_num, self.encoder_.observed_numeric(x_cat),
                                        self.encoder_.observed_numeric(encoded.x_cat), fixed=self.encoder_.snapped_numeric())

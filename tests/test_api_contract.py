@@ -173,3 +173,28 @@ def test_the_private_torch_helpers_the_package_relies_on_exist():
     assert lower >= tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]), (
         f"pyproject declares {bound}, below the torch {torch.__version__} the suite runs; raise the bound to what is tested"
     )
+
+
+# ------------------------------------------------------------------------------------------------ time budget
+def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table, monkeypatch):
+    """Without a sampler rate measured during the fit, calibration first draws a few rows to measure it (a full
+    2,000-row draw overran a 0.5 s budget several times over); a budget already spent draws nothing."""
+    from tabdiffusion import synthesizer
+
+    drawn: list[int] = []
+    sample_codes = synthesizer.Synthesizer._sample_codes
+
+    def spy(self, n, generator):
+        drawn.append(n)
+        return sample_codes(self, n, generator)
+
+    monkeypatch.setattr(synthesizer.Synthesizer, "_sample_codes", spy)
+    params = {**FAST, "steps": 100_000, "min_proximity": 0, "calibrate": True}
+    with pytest.warns(UserWarning, match="time_budget"):
+        spent = td.Synthesizer(seed=0, time_budget=1e-3, **params).fit(mixed_table)
+    assert drawn == [] and spent.calibration_ is None
+    clock = iter(np.arange(0.0, 1e6, 0.01))  # a clock that advances 10 ms per reading: the budget lasts 50 readings
+    monkeypatch.setattr(synthesizer.time, "perf_counter", lambda: float(next(clock)))
+    with pytest.warns(UserWarning, match="time_budget"):
+        td.Synthesizer(seed=0, time_budget=0.5, **params).fit(mixed_table)
+    assert drawn and drawn[0] <= synthesizer.CALIBRATION_FLOOR_ROWS
