@@ -164,6 +164,13 @@ def test_an_object_column_of_timestamps_comes_back_as_timestamps():
     assert (restored.map(lambda v: v.hour) == 0).all()
 
 
+def test_a_constant_object_column_of_one_timestamp_comes_back_as_timestamps():
+    stamps = pd.Series([pd.Timestamp("2020-02-03 04:05:06")] * 30, dtype=object).rename("t")
+    assert infer_schema(stamps.to_frame())["t"].kind == "constant"
+    generated = _json_state(ConstantColumn("t", "object").fit(stamps)).generate(30, np.random.default_rng(0))
+    pd.testing.assert_series_equal(generated, stamps)
+
+
 # ------------------------------------------------------------------------------------------------- other kinds
 def test_integers_beyond_2_53_stay_exact_and_within_the_range():
     rng = np.random.default_rng(3)
