@@ -113,6 +113,11 @@ def check_outputs(inputs: dict[str, Optional[Path]], outputs: dict[str, Optional
         named.append((name, path, "output"))
 
 
+Threads = Annotated[Optional[int], typer.Option(
+    help="CPU threads to use (default: all cores). Give each of several jobs on one machine its share, e.g. "
+         "--threads 1 for two jobs on two cores: jobs that each use every core slow each other down many times over.")]
+
+
 def verdict_lines(verdicts: dict[str, dict]) -> str:
     """One line per area: level and headline."""
     return "\n".join(f"{area:<10} {v['level']:<5} {v['headline']}" for area, v in verdicts.items())
@@ -146,6 +151,7 @@ def fit(
         help="Compute numeric columns that others fix exactly (totals, copies, lengths) instead of modelling them.",
     )] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Threads = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fit a synthesizer to a table and save it."""
@@ -159,7 +165,7 @@ def fit(
                              f"Pass a .tdm name, e.g. {str(out.with_suffix('.tdm'))!r}.")
     check_writable(out)  # before the fit, not after it
     synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, min_proximity=min_proximity,
-                        compute_columns=compute_columns or None, device=device, verbose=not quiet)
+                        compute_columns=compute_columns or None, device=device, threads=threads, verbose=not quiet)
     synth.fit(data, target=target, column_types=_parse_column_types(column_type))
     synth.save(out)
     reflow = f" + {synth.reflow_history_.steps} reflow" if synth.reflow_history_ is not None else ""
@@ -185,15 +191,19 @@ def sample(
     seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible samples.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     chunk_rows: Annotated[Optional[int], typer.Option(help="Rows generated and written at a time, which bounds memory (default: 100,000).")] = None,
+    threads: Threads = None,
 ) -> None:
     """Generate synthetic rows from a saved model, written chunk by chunk."""
+    from .hardware import thread_limit
     from .synthesizer import Synthesizer
     from .tables import check_writable, write_chunks
 
     start = time.perf_counter()
     check_outputs({"MODEL": model}, {"--out": out})
     check_writable(out)
-    _, written = write_chunks(Synthesizer.load(model, device=device).sample_chunks(rows, seed=seed, chunk_rows=chunk_rows), out)
+    with thread_limit(threads):
+        synth = Synthesizer.load(model, device=device)
+        _, written = write_chunks(synth.sample_chunks(rows, seed=seed, chunk_rows=chunk_rows), out)
     typer.echo(f"Wrote {written} rows to {out} in {time.perf_counter() - start:.1f}s")
 
 
@@ -209,10 +219,12 @@ def report(
     target: Annotated[Optional[str], typer.Option(help="Target column for ML efficacy.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Threads = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score a synthetic table against the real one (fidelity, detection, ML efficacy, privacy) as HTML."""
     from .evaluation import report_cli
+    from .hardware import thread_limit
     from .synthesizer import Synthesizer
     from .tables import check_writable, read_table
 
@@ -226,11 +238,13 @@ def report(
         if path is not None:
             check_writable(path)
     real_table = read_table(real)
-    if model is not None:
-        synthetic_table = Synthesizer.load(model).sample(rows or len(real_table), seed=seed)
-    else:
-        synthetic_table = read_table(synthetic)
-    result = report_cli(real_table, synthetic_table, holdout, target, out, json_out, seed=seed, verbose=not quiet)
+    with thread_limit(threads):
+        if model is not None:
+            synthetic_table = Synthesizer.load(model).sample(rows or len(real_table), seed=seed)
+        else:
+            synthetic_table = read_table(synthetic)
+        result = report_cli(real_table, synthetic_table, holdout, target, out, json_out, seed=seed, verbose=not quiet,
+                            n_jobs=threads or -1)
     typer.echo(verdict_lines(result.verdicts))
     typer.echo(f"Report written to {out}" + (f" and {json_out}" if json_out else ""))
 
@@ -241,11 +255,14 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")] = Path("tabdiffusion-demo"),
     time_budget: Annotated[float, typer.Option(help="Training budget in seconds.")] = 120.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Threads = None,
 ) -> None:
     """Fit the bundled Palmer Penguins table, generate a synthetic copy and compare them."""
     from .demo import run_demo
+    from .hardware import thread_limit
 
-    typer.echo(run_demo(out, time_budget=time_budget, seed=seed))
+    with thread_limit(threads):
+        typer.echo(run_demo(out, time_budget=time_budget, seed=seed))
 
 
 def main() -> None:

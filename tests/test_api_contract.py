@@ -52,7 +52,16 @@ def test_auto_sampling_precision_is_decided_once_at_fit(mixed_table, tmp_path, m
 
 
 # -------------------------------------------------------------------------------------------------- threads
-def test_threads_limits_torch_during_fit_and_sample_and_restores_it(mixed_table, monkeypatch):
+@pytest.fixture
+def two_threads():
+    """torch on two threads for the test (whatever OMP_NUM_THREADS says), so that a limit of one shows."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_limits_torch_during_fit_and_sample_and_restores_it(mixed_table, monkeypatch, two_threads):
     from tabdiffusion import synthesizer
 
     seen = []
@@ -198,3 +207,36 @@ def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table,
     with pytest.warns(UserWarning, match="time_budget"):
         td.Synthesizer(seed=0, time_budget=0.5, **params).fit(mixed_table)
     assert drawn and drawn[0] <= synthesizer.CALIBRATION_FLOOR_ROWS
+
+
+def test_the_cli_threads_option_reaches_the_fit_and_the_sampler(tmp_path, mixed_table, monkeypatch, two_threads):
+    from typer.testing import CliRunner
+
+    from tabdiffusion import synthesizer
+    from tabdiffusion.cli import app
+
+    seen = []
+    train, generate = synthesizer.train, synthesizer._generate_codes
+
+    def spy_train(*args, **kwargs):
+        seen.append(("train", torch.get_num_threads()))
+        return train(*args, **kwargs)
+
+    def spy_generate(*args, **kwargs):
+        seen.append(("sample", torch.get_num_threads()))
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(synthesizer, "train", spy_train)
+    monkeypatch.setattr(synthesizer, "_generate_codes", spy_generate)
+    mixed_table.to_csv(tmp_path / "t.csv", index=False)
+    runner = CliRunner()
+    fitted = runner.invoke(app, ["fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "m.tdm"), "--steps", "5",
+                                 "--threads", "1", "--quiet", "--min-proximity", "0"])
+    assert fitted.exit_code == 0, fitted.output
+    assert ("train", 1) in seen
+    seen.clear()
+    sampled = runner.invoke(app, ["sample", str(tmp_path / "m.tdm"), "--rows", "20", "--out", str(tmp_path / "s.csv"),
+                                  "--threads", "1"])
+    assert sampled.exit_code == 0, sampled.output
+    assert seen and all(threads == 1 for _, threads in seen)
+    assert torch.get_num_threads() == 2

@@ -24,6 +24,7 @@ def report_cli(
     seed: int = 0,
     verbose: bool = True,
     limits: Limits | None = None,
+    n_jobs: int = -1,
 ) -> EvaluationResult:
     """Read the tables (DataFrames or .csv/.parquet paths), run `evaluate`, write HTML and/or JSON atomically."""
     result = evaluate(
@@ -34,6 +35,7 @@ def report_cli(
         seed=seed,
         limits=limits,
         verbose=verbose,
+        n_jobs=n_jobs,
     )
     if out_json is not None:
         result.to_json(out_json)
