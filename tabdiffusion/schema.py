@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import asdict, dataclass
 from typing import Literal, Mapping
@@ -75,7 +76,7 @@ def infer_task(kind: str, n_distinct: int) -> Task:
 
 
 def _is_scalar(value: object) -> bool:
-    return value is None or isinstance(value, (str, bytes, int, float, bool, np.generic, pd.Timestamp))
+    return value is None or isinstance(value, (str, bytes, int, float, bool, np.generic, datetime.date))
 
 
 def has_key_name(name: str) -> bool:
@@ -90,8 +91,9 @@ def _mostly_distinct(series: pd.Series) -> bool:
 
 
 def _holds_timestamps(values: pd.Series) -> bool:
-    """Whether an object column's values are all pd.Timestamp that convert to one datetime dtype (one time zone)."""
-    if not len(values) or not values.map(lambda v: isinstance(v, pd.Timestamp)).all():
+    """Whether an object column's values are all pd.Timestamp (or datetime / date objects) that convert to one
+    datetime dtype (one time zone)."""
+    if not len(values) or not values.map(lambda v: isinstance(v, datetime.date)).all():
         return False
     try:
         return pd.api.types.is_datetime64_any_dtype(pd.to_datetime(values).dtype)

@@ -171,6 +171,22 @@ def test_a_constant_object_column_of_one_timestamp_comes_back_as_timestamps():
     pd.testing.assert_series_equal(generated, stamps)
 
 
+def test_an_object_column_of_dates_is_modelled_and_comes_back_as_dates():
+    """datetime.date objects (what pandas gives for a Parquet date32 column read with the ArrowDtype off, or a column
+    built from dates) are datetimes, not a refused dtype, and come back as dates."""
+    import datetime
+
+    days = [datetime.date(2020, 1, 1) + datetime.timedelta(days=int(d)) for d in range(60)]
+    dates = pd.Series(days + [None], dtype=object).rename("d")
+    spec = infer_schema(dates.to_frame())["d"]
+    assert spec.kind == "datetime"
+    column = _json_state(NumericColumn("d", spec.kind, spec.dtype).fit(dates))
+    restored = column.from_float(_random_floats(column, 100), missing=np.arange(100) % 10 == 0)
+    present = restored.dropna()
+    assert restored.dtype == object and restored.isna().sum() == 10
+    assert all(type(v) is datetime.date for v in present) and present.between(days[0], days[-1]).all()
+
+
 # ------------------------------------------------------------------------------------------------- other kinds
 def test_integers_beyond_2_53_stay_exact_and_within_the_range():
     rng = np.random.default_rng(3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pandas as pd
 
@@ -119,8 +121,11 @@ class NumericColumn:
         self.snap_values_ = distinct.tolist() if len(distinct) <= SNAP_MAX_VALUES else None
         self.resolution_ = _datetime_resolution(observed) if self.kind == "datetime" else None
         self.decimals_ = _decimals(observed, _epsilon(self.dtype)) if self.kind == "numeric" else None
-        self.tz_ = None
+        self.tz_, self.plain_dates_ = None, False
         if self.kind == "datetime":
+            # An object column of datetime.date values (no time of day) gives dates back, not Timestamps.
+            self.plain_dates_ = self.dtype == "object" and bool(
+                series.dropna().map(lambda v: isinstance(v, datetime.date) and not isinstance(v, datetime.datetime)).all())
             tz = (series if pd.api.types.is_datetime64_any_dtype(series.dtype) else pd.to_datetime(series)).dt.tz
             self.tz_ = None if tz is None else str(tz)
         return self
@@ -159,6 +164,8 @@ class NumericColumn:
             series = _datetimes(values, missing).rename(self.name)
             if self.tz_ is not None:  # local clock time back in its zone; a skipped or repeated hour resolved
                 series = series.dt.tz_localize(self.tz_, ambiguous=np.ones(len(series), bool), nonexistent="shift_forward")
+            if self.plain_dates_:
+                return pd.Series([None if m else d for m, d in zip(missing, series.dt.date)], dtype=object, name=self.name)
             return series.astype(self.dtype)
         if self.kind == "integer":
             nullable = self.dtype if self.dtype[0] in "IU" else "Int64"  # pandas nullable integers (Int64, UInt8, ...)
@@ -178,7 +185,7 @@ class NumericColumn:
         return {
             "name": self.name, "kind": self.kind, "dtype": self.dtype, "min": self.min_, "max": self.max_,
             "has_missing": self.has_missing_, "snap_values": self.snap_values_, "resolution": self.resolution_,
-            "decimals": self.decimals_, "tz": self.tz_, "offset": self.offset_, "int_range": self.int_range_,
+            "decimals": self.decimals_, "tz": self.tz_, "plain_dates": self.plain_dates_, "offset": self.offset_, "int_range": self.int_range_,
         }
 
     @classmethod
@@ -187,4 +194,5 @@ class NumericColumn:
         column.min_, column.max_, column.has_missing_ = state["min"], state["max"], state["has_missing"]
         column.snap_values_, column.resolution_, column.tz_ = state["snap_values"], state["resolution"], state["tz"]
         column.decimals_, column.offset_, column.int_range_ = state["decimals"], state["offset"], state["int_range"]
+        column.plain_dates_ = state["plain_dates"]
         return column
