@@ -1,7 +1,8 @@
 """Model files: one safetensors file holding tensors plus a JSON header; never pickled, written atomically, checked on load.
 
 The header (safetensors metadata) holds `format`, `format_version`, the JSON payload and a SHA-256 over the payload and
-every tensor, so a truncated or edited file is rejected with a clear error instead of producing wrong data.
+every tensor, so a truncated or damaged file is rejected with a clear error instead of producing wrong data. The
+checksum is no signature: whoever edits a file can recompute it, so Synthesizer.load also checks the content itself.
 """
 
 from __future__ import annotations
