@@ -107,6 +107,23 @@ class MarginalCalibration:
             out[:, j] = np.where(x > source[-1], target[-1] + (x - source[-1]), mapped)
         return out
 
+    def invert(self, codes: np.ndarray, side: str = "left") -> np.ndarray:
+        """Model codes that `apply` maps onto calibrated `codes` (n, d): side='left' gives the smallest such code,
+        'right' the largest, which differ where the map is flat; so the interval [invert(lo, 'left'),
+        invert(hi, 'right')] holds exactly the codes that apply maps into [lo, hi] (infinite bounds stay infinite)."""
+        out = np.empty(codes.shape, np.float64)
+        for j in range(codes.shape[1]):
+            y, source, target = codes[:, j].astype(np.float64), self.source[:, j], self.target[:, j]
+            i = np.searchsorted(target, y, side=side)
+            inside = (i > 0) & (i < len(target))
+            lower, upper = np.clip(i - 1, 0, len(target) - 1), np.clip(i, 0, len(target) - 1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                slope = (source[upper] - source[lower]) / (target[upper] - target[lower])
+                mapped = source[lower] + (y - target[lower]) * slope
+            below, above = source[0] + (y - target[0]), source[-1] + (y - target[-1])
+            out[:, j] = np.where(inside, mapped, np.where(i == 0, below, above))
+        return out
+
     def state(self) -> dict[str, np.ndarray]:
         """Arrays for the model file."""
         return {"source": self.source, "target": self.target}  # float64: float32 would re-tie spread knots
