@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from . import multinomial
+from .constraints import Constraints
 from .mixed import NORMAL_CLIP, Denoiser
 
 GRID = 1000  # t in [0, 1) lives on 1000 levels: the denoiser embeds integer timesteps
@@ -88,27 +89,32 @@ class RectifiedFlow:
         return self.pair_loss(model, z, x_num, x_cat, y, ti, weighted=True, low_precision=low_precision)
 
     @torch.no_grad()
-    def euler(self, model: Denoiser, z: torch.Tensor, y: torch.Tensor | None, steps: int, low_precision: bool = False) -> torch.Tensor:
-        """Row vectors at t = 1 from noise z after `steps` equal Euler steps along the predicted velocity."""
+    def euler(self, model: Denoiser, z: torch.Tensor, y: torch.Tensor | None, steps: int, low_precision: bool = False,
+              constraints: Constraints | None = None) -> torch.Tensor:
+        """Row vectors at t = 1 from noise z after `steps` equal Euler steps along the predicted velocity; with
+        `constraints`, each step's prediction of the row is projected onto them (constraints.py)."""
         levels = sorted({round(i * GRID / steps) for i in range(steps + 1)})
         x = z
         for now, later in zip(levels, levels[1:]):
             ti = torch.full((len(z),), now, dtype=torch.long, device=z.device)
             out = self._forward(model, x, ti, y, low_precision)
             d = self.n_numeric
-            probs = multinomial.softmax(out[:, d:], self.layout)
-            x1_hat = torch.cat([out[:, :d], 2 * probs - 1], dim=1)
+            probs, numeric = multinomial.softmax(out[:, d:], self.layout), out[:, :d]
+            if constraints is not None:
+                probs, numeric = constraints.project_categorical(probs, self.layout), constraints.project_numeric(numeric)
+            x1_hat = torch.cat([numeric, 2 * probs - 1], dim=1)
             x = x + (x1_hat - x) * ((later - now) / (GRID - now))  # Euler on the velocity (x1_hat - x) / (1 - t)
         return x
 
     def sample(
         self, model: Denoiser, n: int, y: torch.Tensor | None, generator: torch.Generator, *,
         steps: int | None = None, sampler: str = "euler", eta: float = 0.0, low_precision: bool = False,
+        constraints: Constraints | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """`MixedDiffusion.sample`'s interface: x_num (n, d_num) and x_cat (n, F) after `steps` Euler steps (sampler
         and eta are the diffusion's; a flow has one deterministic sampler)."""
         z = torch.randn((n, self.input_width), generator=generator, device=self.device)
-        return self.split(self.euler(model, z, y, steps or 1, low_precision))
+        return self.split(self.euler(model, z, y, steps or 1, low_precision, constraints))
 
     def student_levels(self) -> torch.Tensor:
         """The grid times at which the one- and two-step Euler samplers evaluate the denoiser."""

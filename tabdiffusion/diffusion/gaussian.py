@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from .schedules import Schedule, at
@@ -21,13 +23,17 @@ def loss(eps_pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
 
 
 def p_sample(
-    x_t: torch.Tensor, t: torch.Tensor, eps_pred: torch.Tensor, schedule: Schedule, generator: torch.Generator
+    x_t: torch.Tensor, t: torch.Tensor, eps_pred: torch.Tensor, schedule: Schedule, generator: torch.Generator,
+    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """One ancestral step x_t -> x_{t-1} with TabDDPM's 'fixed large' variance (beta_t, first step posterior)."""
+    """One ancestral step x_t -> x_{t-1} with TabDDPM's 'fixed large' variance (beta_t, first step posterior);
+    `project` maps the predicted x0 onto what a condition allows before the posterior is formed."""
     acp = at(schedule.alphas_cumprod, t, x_t.ndim)
     acp_prev = at(schedule.alphas_cumprod_prev, t, x_t.ndim)
     alpha = at(schedule.alphas, t, x_t.ndim)
     x0 = (x_t - (1 - acp).sqrt() * eps_pred) / acp.sqrt()
+    if project is not None:
+        x0 = project(x0)
     mean = (acp_prev.sqrt() * (1 - alpha) * x0 + alpha.sqrt() * (1 - acp_prev) * x_t) / (1 - acp)
     noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
     nonzero = (t > 0).to(x_t.dtype).reshape(-1, 1)
@@ -36,14 +42,16 @@ def p_sample(
 
 def ddim_step(
     x_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, eps_pred: torch.Tensor, schedule: Schedule, eta: float,
-    generator: torch.Generator, clip: float | None = None,
+    generator: torch.Generator, clip: float | None = None, project: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """One DDIM step t -> s (Song et al. 2021); eta = 0 is deterministic, eta = 1 the DDPM posterior; s = -1 gives x0."""
+    """One DDIM step t -> s (Song et al. 2021); eta = 0 is deterministic, eta = 1 the DDPM posterior; s = -1 gives x0.
+    `project` maps the predicted x0 onto what a condition allows (after the clip)."""
     acp_t = at(schedule.alphas_cumprod, t, x_t.ndim)
     acp_s = torch.where(s < 0, 1.0, schedule.alphas_cumprod[s.clamp(min=0)]).reshape(-1, *([1] * (x_t.ndim - 1)))
     x0 = (x_t - (1 - acp_t).sqrt() * eps_pred) / acp_t.sqrt()
-    if clip is not None:  # the data lie in a known range: keep x0 there and use the noise that agrees with it
-        x0 = x0.clamp(-clip, clip)
+    if clip is not None or project is not None:  # keep x0 where the data may lie and use the noise that agrees with it
+        x0 = x0 if clip is None else x0.clamp(-clip, clip)
+        x0 = x0 if project is None else project(x0)
         eps_pred = (x_t - acp_t.sqrt() * x0) / (1 - acp_t).sqrt()
     sigma = eta * ((1 - acp_s) / (1 - acp_t) * (1 - acp_t / acp_s)).clamp(min=0).sqrt()
     noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)

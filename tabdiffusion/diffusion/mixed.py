@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 
 from . import gaussian, multinomial
+from .constraints import Constraints
 from .schedules import Schedule
 
 NORMAL_CLIP = 5.2  # quantile-normal data never leave +-5.2 (QuantileTransformer clips at 1e-7)
@@ -94,12 +95,19 @@ class MixedDiffusion:
     def sample(
         self, model: Denoiser, n: int, y: torch.Tensor | None, generator: torch.Generator, *,
         steps: int | None = None, sampler: str = "ancestral", eta: float = 1.0, low_precision: bool = False,
+        constraints: Constraints | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Reverse diffusion from noise / uniform codes to data; returns x_num (n, d_num), x_cat (n, F).
 
         'ancestral' is TabDDPM's sampler (every timestep, fixed-large Gaussian variance); 'ddim' walks `steps`
         evenly spaced timesteps with DDIM for the numerics and the matching multinomial posterior for categories.
+        With `constraints`, every step's x0 prediction is projected onto them (constraints.py), so every row
+        satisfies them and the other columns follow the model's conditional.
         """
+        project_num = project_cat = None
+        if constraints is not None:
+            project_num = constraints.project_numeric
+            project_cat = lambda probs: constraints.project_categorical(probs, self.layout)  # noqa: E731
         x_num = torch.randn((n, self.n_numeric), generator=generator, device=self.device)
         codes = multinomial.draw(self.layout.flat_uniform.expand(n, -1), self.layout, generator)
         path = self.timesteps(None if sampler == "ancestral" else steps)
@@ -108,8 +116,9 @@ class MixedDiffusion:
             s = torch.full((n,), next_step, device=self.device, dtype=torch.long)
             eps_pred, logits = self._denoise(model, x_num, codes, t, y, low_precision)
             if sampler == "ancestral":
-                x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator)
+                x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator, project_num)
             else:
-                x_num = gaussian.ddim_step(x_num, t, s, eps_pred, self.schedule, eta, generator, clip=NORMAL_CLIP)
-            codes = multinomial.p_sample(logits, codes, t, s, self.schedule, self.layout, generator)
+                x_num = gaussian.ddim_step(x_num, t, s, eps_pred, self.schedule, eta, generator, clip=NORMAL_CLIP,
+                                           project=project_num)
+            codes = multinomial.p_sample(logits, codes, t, s, self.schedule, self.layout, generator, project_cat)
         return x_num, codes

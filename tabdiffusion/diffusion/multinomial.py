@@ -11,6 +11,8 @@ widest one (adult: 336 entries for 101 levels); on adult the flat form takes a s
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from .schedules import Schedule
@@ -180,9 +182,13 @@ def loss(
 
 def p_sample(
     flat_logits: torch.Tensor, codes_t: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule: Schedule,
-    layout: Layout, generator: torch.Generator,
+    layout: Layout, generator: torch.Generator, project: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """One reverse step t -> s: sample x_s ~ q(x_s | x_t, x0_hat), x0_hat each column's softmax; (B, F) codes."""
+    """One reverse step t -> s: sample x_s ~ q(x_s | x_t, x0_hat), x0_hat each column's softmax (mapped by `project`
+    onto the levels a condition allows); (B, F) codes."""
     if layout.n_columns == 0:
         return codes_t
-    return draw(posterior_weights(softmax(flat_logits, layout), codes_t, t, s, schedule, layout), layout, generator)
+    x0_probs = softmax(flat_logits, layout)
+    if project is not None:
+        x0_probs = project(x0_probs)
+    return draw(posterior_weights(x0_probs, codes_t, t, s, schedule, layout), layout, generator)

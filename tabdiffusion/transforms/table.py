@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,24 @@ from .unmodelled import ConstantColumn, IdColumn
 QUANTILE_BOUND = 1e-7  # sklearn's QuantileTransformer clips probabilities here: normal codes stay within +-5.2
 
 
+def probability_interval(quantiles: np.ndarray, references: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The interval of the empirical CDF that each value of `x` occupies in one quantile-transformed column: a tied
+    value (a spike, an integer level) spans its whole run of quantiles, an untied one a point; (n,) lower and upper.
+
+    The quantiles of a tied value can differ from it in the last bits (sklearn interpolates percentiles); a relative
+    tolerance finds the whole tied run, and widens an untied value's interval negligibly.
+    """
+    tolerance = 1e-12 * max(1.0, float(np.nanmax(np.abs(quantiles), initial=0.0)))
+    upper = np.interp(x + tolerance, quantiles, references)
+    lower = -np.interp(-(x - tolerance), -quantiles[::-1], -references[::-1])
+    return lower, upper
+
+
+def normal_codes(probabilities: np.ndarray) -> np.ndarray:
+    """CDF values -> quantile-normal codes, clipped as sklearn clips them (within +-5.2)."""
+    return ndtri(np.clip(probabilities, QUANTILE_BOUND, 1 - QUANTILE_BOUND))
+
+
 def dequantized_quantile_normal(transformer: QuantileTransformer, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Quantile-normal codes in which a tied value (a spike, an integer level) fills its whole quantile interval.
 
@@ -30,17 +49,11 @@ def dequantized_quantile_normal(transformer: QuantileTransformer, raw: np.ndarra
     are close to N(0, 1) whatever the ties; inverse_transform still maps the whole interval back to the tied value.
     Untied values get sklearn's codes; NaN stays NaN.
     """
-    references = transformer.references_
     probabilities = np.empty_like(raw, dtype=np.float64)
     for j in range(raw.shape[1]):
-        quantiles, x = transformer.quantiles_[:, j], raw[:, j]
-        # The quantiles of a tied value can differ from it in the last bits (sklearn interpolates percentiles);
-        # a relative tolerance finds the whole tied run. For an untied value it widens the draw negligibly.
-        tolerance = 1e-12 * max(1.0, float(np.nanmax(np.abs(quantiles), initial=0.0)))
-        upper = np.interp(x + tolerance, quantiles, references)
-        lower = -np.interp(-(x - tolerance), -quantiles[::-1], -references[::-1])
-        probabilities[:, j] = lower + rng.random(len(x)) * (upper - lower)
-    return ndtri(np.clip(probabilities, QUANTILE_BOUND, 1 - QUANTILE_BOUND))
+        lower, upper = probability_interval(transformer.quantiles_[:, j], transformer.references_, raw[:, j])
+        probabilities[:, j] = lower + rng.random(len(raw)) * (upper - lower)
+    return normal_codes(probabilities)
 
 
 @dataclass(frozen=True)
@@ -176,6 +189,12 @@ class TableEncoder:
     def _raw_numeric(self, df: pd.DataFrame) -> np.ndarray:
         return np.column_stack([c.to_float(df[c.name]) for c in self.numeric_])
 
+    def code_interval(self, index: int, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The codes that numeric column `index`'s raw values `raw` (n,) occupy: each tied value's whole interval
+        (as dequantisation spreads it), an untied value's point; (n,) lower and upper codes."""
+        lower, upper = probability_interval(self.quantile_.quantiles_[:, index], self.quantile_.references_, raw)
+        return normal_codes(lower), normal_codes(upper)
+
     @property
     def missing_indicators(self) -> list[NumericColumn]:
         """Numeric columns that had missing values; each adds a two-level code to the categorical block."""
@@ -217,9 +236,11 @@ class TableEncoder:
         y = self.label_.encode(df[self.target]) if self.label_ else None
         return Encoded(x_num, x_cat, y)
 
-    def decode(self, encoded: Encoded, rng: np.random.Generator, first_row: int = 0) -> pd.DataFrame:
+    def decode(self, encoded: Encoded, rng: np.random.Generator, first_row: int = 0,
+               adjust: Callable[[dict[str, pd.Series]], None] | None = None) -> pd.DataFrame:
         """A table in the original column order and dtypes from model arrays; first_row counts the rows already
-        decoded for the same sample (a later chunk), so that generated keys stay unique across chunks."""
+        decoded for the same sample (a later chunk), so that generated keys stay unique across chunks. `adjust`
+        may rewrite the modelled columns (conditions.py) before the columns read off them are derived."""
         n = len(encoded.x_num)  # x_num always has one row per row, even with no numeric columns
         columns: dict[str, pd.Series] = {}
         if self.numeric_:
@@ -231,6 +252,8 @@ class TableEncoder:
             columns[column.name] = column.decode(encoded.x_cat[:, i], rng)
         if self.label_:
             columns[self.target] = self.label_.decode(encoded.y, rng)
+        if adjust is not None:
+            adjust(columns)
         for column in self.unmodelled_:
             columns[column.name] = column.generate(n, rng, first_row)
         for derived in self.derived_:
