@@ -1,9 +1,16 @@
-"""Hyperparameters: ModelConfig, the presets that fill it, and the size rules that resolve its automatic fields."""
+"""Hyperparameters: ModelConfig, the presets that fill it, their validation, and the size rules that resolve its
+automatic fields."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
+
+import numpy as np
+
+from .errors import ParameterError
 
 # Small tables train at most EPOCHS_PER_ROW_TENTHS / 10 epochs per row (auto_steps). Four fits of diabetes: DCR share
 # 0.545 at one epoch per row, 0.534-0.537 at 0.7-0.8; the price is detection AUC 0.44 -> 0.46-0.48 (insurance
@@ -53,10 +60,11 @@ class ModelConfig:
     # Off in every preset: the identities then hold in every row, but computed columns skip the marginal calibration
     # (gesture's shape error 0.0122 -> 0.0160 in the harness; docs/experiments.md, "Computed columns").
     compute_columns: bool = False
-    process: Literal["diffusion", "flow"] = "diffusion"  # flow: rectified flow plus reflow (diffusion/flow.py)
+    # flow: rectified flow plus reflow (diffusion/flow.py). The preset chooses it, so it is no Synthesizer keyword.
+    process: Literal["diffusion", "flow"] = field(default="diffusion", metadata={"keyword": False})
     reflow_steps: int | None = None  # flow only: training steps of the reflow round (None: 3/4 of steps; 0: none)
     min_proximity: float = 0.0  # stop training when the proximity ratio of sampled rows (proximity.py) falls below
-    # this at a check (PROXIMITY_CHECKS per fit), keeping the last weights above it; 0: never check
+    # this at a check (proximity.PROXIMITY_CHECKS per fit), keeping the last weights above it; 0: never check
     timestep_strata: int = 0  # diffusion only: each training batch draws one timestep per stratum of [0, T), shared
     # by its rows (mixed.stratified_timesteps); 0: one independent draw per row, as TabDDPM
 
@@ -84,6 +92,98 @@ PRESETS: dict[str, ModelConfig] = {
         weight_decay=0.0, dropout=0.0, ema_decay=0.999,
     ),
 }
+
+
+# The Synthesizer's keywords for the model: every ModelConfig field that a preset does not fix.
+HYPERPARAMETERS: tuple[str, ...] = tuple(f.name for f in fields(ModelConfig) if f.metadata.get("keyword", True))
+
+
+def check_keywords(given: Mapping[str, object], settings: tuple[str, ...]) -> None:
+    """Refuse a keyword that is no hyperparameter, naming close matches (among them and `settings`) and the valid names."""
+    for name in given:
+        if name not in HYPERPARAMETERS:
+            close = difflib.get_close_matches(name, HYPERPARAMETERS + settings, n=3)
+            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise ParameterError(f"{name!r} is not a Synthesizer parameter.{hint} The model hyperparameters are "
+                                 f"{', '.join(HYPERPARAMETERS)}; the other settings are {', '.join(settings)}.")
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """`value` as an int where it is a positive integer (not a bool); else a ParameterError naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def check_number(name: str, value: object, expected: str, holds: Callable[[float], bool]) -> float:
+    """`value` as a float where it is a real, finite number for which holds(value); else a ParameterError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or not holds(float(value)):
+        raise ParameterError(f"{name} must be {expected}, got {value!r}.")
+    return float(value)
+
+
+def resolve_config(preset: str, overrides: Mapping[str, object]) -> ModelConfig:
+    """The preset's config with the `overrides` that are not None applied, validated (validate_config)."""
+    if preset not in PRESETS:
+        raise ParameterError(f"preset={preset!r} is unknown; use one of {sorted(PRESETS)}.")
+    return validate_config(replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}), preset)
+
+
+def validate_config(config: ModelConfig, preset: str) -> ModelConfig:
+    """`config` checked field by field (a ParameterError names the first bad one), with d_layers as a tuple of ints."""
+    for name in ("batch_size", "num_timesteps") + (("steps",) if config.steps is not None else ()):
+        check_positive_int(name, getattr(config, name))
+    if config.d_layers is not None and (not isinstance(config.d_layers, (tuple, list)) or not config.d_layers or any(
+            isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in config.d_layers)):
+        raise ParameterError(f"d_layers must be a non-empty list of positive layer widths, got {config.d_layers!r}.")
+    if config.d_t is not None:
+        check_positive_int("d_t", config.d_t)
+    check_number("lr", config.lr, "a positive number", lambda v: v > 0)
+    check_number("weight_decay", config.weight_decay, "a number >= 0", lambda v: v >= 0)
+    check_number("dropout", config.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    check_number("ema_decay", config.ema_decay, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    check_number("eta", config.eta, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+    check_number("min_proximity", config.min_proximity, "a number from 0 (no memorisation stop) to below 10",
+                 lambda v: 0 <= v < 10)
+    if config.process not in ("diffusion", "flow"):
+        raise ParameterError(f"process={config.process!r}; use 'diffusion' or 'flow'.")
+    if config.process == "flow":
+        if config.sampler != "euler":
+            raise ParameterError(f"sampler={config.sampler!r}, but preset={preset!r} is a flow; its sampler is 'euler'.")
+        if config.reflow_steps is not None and (isinstance(config.reflow_steps, bool) or not isinstance(config.reflow_steps, (int, np.integer)) or config.reflow_steps < 0):
+            raise ParameterError(f"reflow_steps must be an integer >= 0 (0: no reflow) or None, got {config.reflow_steps!r}.")
+        if config.timestep_strata:
+            raise ParameterError(f"timestep_strata applies to diffusion presets only; preset={preset!r} is a flow.")
+    elif config.sampler not in ("ancestral", "ddim"):
+        raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
+    elif config.reflow_steps is not None:
+        raise ParameterError(f"reflow_steps applies to preset='flow' only; preset={preset!r} is a diffusion model.")
+    for name in ("dequantize", "film", "calibrate", "derive_columns", "compute_columns"):
+        if not isinstance(getattr(config, name), (bool, np.bool_)):
+            raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
+    for name in ("fourier_features", "timestep_strata"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ParameterError(f"{name} must be an integer >= 0 (0 turns it off), got {value!r}.")
+    for name in ("sampling_precision", "training_precision"):
+        if getattr(config, name) not in ("auto", "float32", "bfloat16"):
+            raise ParameterError(f"{name}={getattr(config, name)!r}; use 'auto', 'float32' or 'bfloat16'.")
+    if config.sampling_steps is not None:
+        check_positive_int("sampling_steps", config.sampling_steps)
+    return config if config.d_layers is None else replace(config, d_layers=tuple(int(d) for d in config.d_layers))
+
+
+def check_settings(time_budget: object, max_categories: object, sample_batch_size: object) -> None:
+    """The Synthesizer's settings outside the model config, checked (a ParameterError names the first bad one)."""
+    if time_budget is not None:
+        check_number("time_budget", time_budget, "a finite positive number of seconds, or None for no limit",
+                     lambda v: v > 0)
+    if max_categories is not None:
+        check_positive_int("max_categories", max_categories)
+        if max_categories < 2:
+            raise ParameterError("max_categories must be at least 2 (one level plus the pooled rare level).")
+    check_positive_int("sample_batch_size", sample_batch_size)
 
 
 def auto_steps(n_rows: int, batch_size: int) -> int:
@@ -117,3 +217,15 @@ def auto_width(input_width: int) -> int:
     benchmark table is under 1,280 entries and keeps 128.
     """
     return int(min(512, max(128, 64 * -(-input_width // 640))))
+
+
+def resolve_sizes(config: ModelConfig, n_rows: int) -> ModelConfig:
+    """`config` with the sizes left automatic (None) resolved for a table of n_rows: steps (auto_steps), d_layers
+    (auto_layers) and the flow's reflow_steps (3/4 of steps)."""
+    if config.steps is None:
+        config = replace(config, steps=auto_steps(n_rows, config.batch_size))
+    if config.d_layers is None:
+        config = replace(config, d_layers=auto_layers(n_rows))
+    if config.process == "flow" and config.reflow_steps is None:
+        config = replace(config, reflow_steps=max(1, 3 * config.steps // 4))
+    return config

@@ -2,7 +2,12 @@
 
 The header (safetensors metadata) holds `format`, `format_version`, the JSON payload and a SHA-256 over the payload and
 every tensor, so a truncated or damaged file is rejected with a clear error instead of producing wrong data. The
-checksum is no signature: whoever edits a file can recompute it, so Synthesizer.load also checks the content itself.
+checksum is no signature: whoever edits a file can recompute it, so loading also checks the content itself
+(check_loaded).
+
+A fitted synthesizer's file (save_model, load_model): the payload holds the version that wrote it, the constructor's
+`params`, the fit's `seed`, its resolved `config`, the encoder's state and the loss histories; the tensors are the
+denoiser's weights (`model.*`), the encoder's arrays (`encoder.*`) and the calibration's maps (`calibration.*`).
 """
 
 from __future__ import annotations
@@ -10,15 +15,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import ModelFileError
+from . import __version__
+from ._random import torch_generator
+from .config import ModelConfig, validate_config
+from .diffusion.flow import RectifiedFlow
+from .diffusion.mixed import MixedDiffusion
+from .errors import ModelFileError, ParameterError
+from .hardware import uses_bfloat16
 from .tables import atomic_write
+from .training import History
+from .transforms.calibration import MarginalCalibration
+from .transforms.table import Encoded, TableEncoder
+
+_Restored = TypeVar("_Restored")
 
 FORMAT = "tabdiffusion-model"
 FORMAT_VERSION = 1
@@ -67,3 +86,98 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tens
     if _digest(metadata["payload"], tensors) != metadata.get("sha256"):
         raise ModelFileError(f"{str(path)!r} was modified after it was written (checksum mismatch). Save the model again.")
     return json.loads(metadata["payload"]), tensors
+
+
+@dataclass
+class ModelParts:
+    """A fitted synthesizer as its model file holds it; the process and the denoiser are rebuilt from config and encoder."""
+
+    params: dict[str, Any]  # the Synthesizer's constructor arguments
+    seed: int
+    config: ModelConfig
+    encoder: TableEncoder
+    weights: dict[str, torch.Tensor]  # the denoiser's state_dict
+    history: History
+    reflow_history: History | None
+    calibration: MarginalCalibration | None
+
+
+def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
+    """Write a fitted synthesizer's `parts` to one model file at `path`, atomically."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ParameterError(f"save needs a file path, e.g. syn.save('model.tdm'); got {path!r}.")
+    encoder_meta, encoder_arrays = parts.encoder.state()
+    payload = {
+        "tabdiffusion_version": __version__,
+        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in parts.params.items()},
+        "seed": parts.seed,
+        "config": asdict(parts.config),
+        "encoder": encoder_meta,
+        "history": asdict(parts.history),
+        "reflow_history": None if parts.reflow_history is None else asdict(parts.reflow_history),
+    }
+    tensors = {f"model.{k}": v for k, v in parts.weights.items()}
+    tensors.update({f"encoder.{k}": v for k, v in encoder_arrays.items()})
+    if parts.calibration is not None:
+        tensors.update({f"calibration.{k}": v for k, v in parts.calibration.state().items()})
+    return write_model_file(path, payload, tensors)
+
+
+def load_model(path: str | os.PathLike, restore: Callable[[ModelParts], _Restored]) -> _Restored:
+    """Read the model file at `path` and rebuild the synthesizer with restore(parts), which ends with check_loaded;
+    any error in the file's content, restore's included, is a ModelFileError naming the path."""
+    payload, tensors = read_model_file(path)
+    try:
+        return restore(_parts(payload, tensors))
+    except Exception as error:  # any inconsistency in the file's content, reported as the file's fault
+        raise ModelFileError(
+            f"{str(path)!r} cannot be used: its content does not fit together ({type(error).__name__}: {error}). "
+            f"It was written by tabdiffusion {payload.get('tabdiffusion_version')}; this is {__version__}. Use the "
+            "file as `save` wrote it (the checksum catches damage, not deliberate edits), or save the model again."
+        ) from None
+
+
+def _parts(payload: dict, tensors: dict[str, torch.Tensor]) -> ModelParts:
+    """The payload and tensors of a model file as ModelParts, the config validated."""
+    params = dict(payload["params"])
+    config = ModelConfig(**{**payload["config"], "d_layers": tuple(payload["config"]["d_layers"])})
+    arrays = {prefix: {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+              for prefix in ("model.", "encoder.", "calibration.")}
+    return ModelParts(
+        params=params, seed=int(payload["seed"]), config=validate_config(config, params.get("preset", "default")),
+        encoder=TableEncoder.from_state(payload["encoder"], {k: v.numpy() for k, v in arrays["encoder."].items()}),
+        weights=arrays["model."], history=History(**payload["history"]),
+        reflow_history=History(**payload["reflow_history"]) if payload.get("reflow_history") else None,
+        calibration=(MarginalCalibration.from_state({k: v.numpy() for k, v in arrays["calibration."].items()})
+                     if arrays["calibration."] else None),
+    )
+
+
+def check_loaded(encoder: TableEncoder, config: ModelConfig, process: MixedDiffusion | RectifiedFlow, model: torch.nn.Module,
+                 calibration: MarginalCalibration | None, device: torch.device,
+                 labels: Callable[[int, torch.Generator], torch.Tensor | None]) -> None:
+    """Draw two rows with a two-step sampler (labels(n, generator) draws their class labels) and decode them together
+    with every column's extreme codes, so that a model file whose parts do not fit together fails at load rather
+    than at sample."""
+    frequencies = encoder.class_frequencies_
+    if frequencies is not None and (len(frequencies) != encoder.n_classes or not np.isfinite(frequencies).all()
+                                    or (frequencies < 0).any() or not frequencies.sum() > 0):
+        raise ValueError(f"{len(frequencies)} class frequencies for {encoder.n_classes} classes")
+    generator = torch_generator(np.random.default_rng(0), device)
+    flow = config.process == "flow"
+    x_num, x_cat = process.sample(
+        model, 2, labels(2, generator), generator, steps=1 if flow else 2, sampler="euler" if flow else "ddim",
+        eta=config.eta, low_precision=uses_bfloat16(config.sampling_precision, device),
+    )
+    sizes = np.asarray(encoder.category_sizes, dtype=np.int64)
+    extremes = Encoded(
+        np.array([[-8.0] * len(encoder.numeric_), [8.0] * len(encoder.numeric_)], np.float32).reshape(2, -1),
+        np.stack([np.zeros_like(sizes), sizes - 1]).reshape(2, -1),
+        None if encoder.label_ is None else np.array([0, encoder.n_classes - 1]),
+    )
+    codes = Encoded(np.concatenate([x_num.cpu().numpy(), extremes.x_num]),
+                    np.concatenate([x_cat.cpu().numpy(), extremes.x_cat]),
+                    None if extremes.y is None else np.concatenate([extremes.y, extremes.y]))
+    if calibration is not None:
+        codes = replace(codes, x_num=calibration.apply(codes.x_num).astype(np.float32))
+    encoder.decode(codes, np.random.default_rng(0))

@@ -21,7 +21,11 @@ many distinct training rows are nearest to the generated rows, over how many are
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
+import pandas as pd
 
 from .neighbours import nearest
 from .transforms.calibration import MarginalCalibration, training_quantiles
@@ -31,6 +35,18 @@ from .transforms.table import Encoded, TableEncoder
 # of memory and time; the leave-one-out median uses at most LOO_ROWS of them.
 REFERENCE_MAX_ROWS = 20_000
 LOO_ROWS = 2_000
+
+# The memorisation stop (config.min_proximity): PROXIMITY_CHECKS evenly spaced checks per fit, each scoring
+# PROXIMITY_ROWS sampled rows against the training rows. The checks draw from their own random stream, so a fit that
+# the stop never ends is the same, weight for weight, as one without checks.
+PROXIMITY_CHECKS = 10
+PROXIMITY_ROWS = 500
+# A check fails only where the sampled rows are close (proximity below min_proximity) to many training rows: at least
+# MIN_DIVERSITY times as many distinct nearest training rows as real rows have. Fewer is a barely trained model
+# piling its rows onto a few (see the module docstring).
+MIN_DIVERSITY = 0.5
+
+_Model = TypeVar("_Model")
 
 
 def reference_rows(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -99,3 +115,37 @@ class ProximityReference:
         q = min(len(index), len(self._distinct_real))
         return {"proximity": float(np.median(distances[:, 0]) / self.loo_distance),
                 "diversity": len(np.unique(index[:q, 0])) / float(self._distinct_real[q - 1])}
+
+
+def memorisation_checks(
+    encoder: TableEncoder, df: pd.DataFrame, encoded: Encoded, *, dequantized: bool, min_proximity: float, steps: int,
+    seed: int, draw: Callable[[_Model, int], Encoded],
+) -> tuple[frozenset[int], Callable[[_Model], dict[str, float]], Callable[[dict[str, float]], bool]] | None:
+    """The memorisation stop's checks for a fit of `steps` steps on `df` (encoded as `encoded`), as training.Checks
+    takes them (steps, probe, passes): PROXIMITY_CHECKS evenly spaced scores of the PROXIMITY_ROWS rows that
+    draw(model, n) samples. None when min_proximity is 0 or the ratio is undefined (most training rows repeat exactly)."""
+    if not min_proximity:
+        return None
+    rng = np.random.default_rng([seed, 2])
+    rows = reference_rows(len(df), rng)
+    # Distances between the rows' own values, so not the dequantised codes: only the reference's rows are encoded again.
+    plain = encoder.encode(df.iloc[rows]) if dequantized else encoded.take(rows)
+    reference = ProximityReference(encoder, plain, rng)
+    if not reference.usable:
+        return None
+
+    def probe(model: _Model) -> dict[str, float]:
+        return reference.score(draw(model, PROXIMITY_ROWS))
+
+    def passes(values: dict[str, float]) -> bool:  # too close to too many training rows fails
+        return values["proximity"] >= min_proximity or values["diversity"] < MIN_DIVERSITY
+
+    at = frozenset(max(1, round(i * steps / PROXIMITY_CHECKS)) for i in range(1, PROXIMITY_CHECKS + 1))
+    return at, probe, passes
+
+
+def sampler_seconds_per_row(checks: list[dict[str, float]]) -> float | None:
+    """The sampler's seconds per row as the quickest memorisation check of a fit (its History.checks) measured it
+    (sampling and scoring PROXIMITY_ROWS rows, so an upper bound); None without checks."""
+    timed = [check["seconds"] for check in checks]
+    return min(timed) / PROXIMITY_ROWS if timed else None

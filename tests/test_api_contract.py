@@ -189,6 +189,7 @@ def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table,
     """Without a sampler rate measured during the fit, calibration first draws a few rows to measure it (a full
     2,000-row draw overran a 0.5 s budget several times over); a budget already spent draws nothing."""
     from tabdiffusion import synthesizer
+    from tabdiffusion.transforms import calibration
 
     drawn: list[int] = []
     sample_codes = synthesizer.Synthesizer._sample_codes
@@ -206,7 +207,7 @@ def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table,
     monkeypatch.setattr(synthesizer.time, "perf_counter", lambda: float(next(clock)))
     with pytest.warns(UserWarning, match="time_budget"):
         td.Synthesizer(seed=0, time_budget=0.5, **params).fit(mixed_table)
-    assert drawn and drawn[0] <= synthesizer.CALIBRATION_FLOOR_ROWS
+    assert drawn and drawn[0] <= calibration.CALIBRATION_FLOOR_ROWS
 
 
 def test_the_cli_threads_option_reaches_the_fit_and_the_sampler(tmp_path, mixed_table, monkeypatch, two_threads):

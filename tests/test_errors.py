@@ -99,6 +99,13 @@ def test_sample_before_fit():
         td.Synthesizer().save("never.tdm")
 
 
+def test_an_unknown_keyword_is_named_with_the_valid_ones():
+    with pytest.raises(td.ParameterError, match="'stpes' is not a Synthesizer parameter. Did you mean 'steps'.*lr.*time_budget"):
+        td.Synthesizer(stpes=100)
+    with pytest.raises(td.ParameterError, match="'process' is not a Synthesizer parameter"):  # the preset chooses it
+        td.Synthesizer(process="flow")
+
+
 def test_bad_hyperparameters_name_the_argument():
     table = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
     with pytest.raises(td.ParameterError, match="steps must be a positive integer, got 0"):

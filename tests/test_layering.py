@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "tabdiffusion"
 # A module may import only modules of its own layer or of a lower one.
 LAYERS = [
-    {"errors", "_random", "_memory", "neighbours"},
+    {"errors", "_random", "_memory", "neighbours", "deadline"},
     {"schema", "tables", "config", "hardware"},
     {"transforms", "diffusion", "nn", "proximity"},
     {"training", "modelfile"},
@@ -21,7 +21,7 @@ LAYERS = [
 # torch (also through hardware).
 FORBIDDEN = {"diffusion": {"pandas"}, "nn": {"pandas"}, "transforms": {"torch", "hardware"},
              "schema": {"torch", "hardware"}, "tables": {"torch", "hardware"}, "proximity": {"torch", "hardware"},
-             "neighbours": {"torch", "pandas"}}
+             "neighbours": {"torch", "pandas"}, "deadline": {"torch", "pandas"}}
 
 
 def _layer(module: str) -> int:

@@ -121,7 +121,7 @@ def test_history_and_time_budget(mixed_table):
 def test_calibration_draws_shrink_to_a_deadline_they_would_overrun(mixed_table):
     """A tiny time_budget leaves less than one 2,000-row calibration draw: the draws shrink to what the time left holds at
     the sampler's measured speed (penguins with time_budget=5 took 5.39 s before), and keep their size otherwise."""
-    from tabdiffusion.synthesizer import CALIBRATION_FLOOR_ROWS, calibration_batch
+    from tabdiffusion.transforms.calibration import CALIBRATION_FLOOR_ROWS, calibration_batch
 
     assert calibration_batch(2000, 10.0, 1e-3) == 2000  # room for whole batches: the rows of a fit without a budget
     assert calibration_batch(2000, 1.0, 1e-3) == 500  # half the time left, at the measured rate

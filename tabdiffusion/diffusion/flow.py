@@ -13,8 +13,14 @@ needed many. Measured on adult in experiments.md ("A deterministic flow and refl
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
+from ..config import ModelConfig
+from ..deadline import Deadline, draw_until
 from . import multinomial
 from .constraints import Constraints
 from .mixed import NORMAL_CLIP, Denoiser
@@ -22,6 +28,18 @@ from .mixed import NORMAL_CLIP, Denoiser
 GRID = 1000  # t in [0, 1) lives on 1000 levels: the denoiser embeds integer timesteps
 SNR_WEIGHT_CAP = 100.0
 STUDENT_STEPS = (1, 2)  # the reflow round trains at these step counts' Euler times: t in {0, 0.5}
+
+# Reflow (the flow preset; experiments.md, "A fast preset"): the teacher maps REFLOW_PAIRS_PER_ROW noise draws per
+# training row (REFLOW_MIN_PAIRS to REFLOW_MAX_PAIRS) to rows with TEACHER_EULER_STEPS Euler steps, and the student (a
+# copy of it) trains on those pairs for reflow_steps at REFLOW_LR_SCALE times lr. Under a time budget the teacher gets
+# TEACHER_SHARE of it and the couplings at most COUPLING_SHARE of what is left.
+REFLOW_PAIRS_PER_ROW = 4
+REFLOW_MIN_PAIRS = 50_000
+REFLOW_MAX_PAIRS = 100_000
+TEACHER_EULER_STEPS = 50
+REFLOW_LR_SCALE = 0.5
+TEACHER_SHARE = 0.55
+COUPLING_SHARE = 0.25
 
 
 class RectifiedFlow:
@@ -138,3 +156,39 @@ class Couplings:
         ti = self.levels[torch.randint(0, len(self.levels), (len(rows),), generator=generator, device=self.flow.device)]
         return self.flow.pair_loss(model, self.z[rows], self.x_num[rows], self.x_cat[rows], y, ti, weighted=False,
                                    low_precision=low_precision)
+
+
+def reflow(
+    teacher: torch.nn.Module, flow: RectifiedFlow, *, n_rows: int, labels: Callable[[int], torch.Tensor | None],
+    generator: torch.Generator, config: ModelConfig, batch: int, deadline: Deadline, low_precision: bool,
+    verbose: bool, train: Callable[..., tuple[torch.nn.Module, Any]],
+) -> tuple[torch.nn.Module, Any]:
+    """Pair noise draws with the teacher's rows, then train a copy of the teacher on those pairs at the one- and
+    two-step Euler times; returns the student (its EMA copy) and its loss history.
+
+    The teacher was fitted to `n_rows` training rows; labels(n) draws n class labels (None without a class target)
+    from `generator`, which also draws the noise; the couplings are drawn `batch` at a time. `train` is the training
+    loop (training.train), passed in because the training layer is built on this one. Under a deadline the
+    couplings stop after COUPLING_SHARE of the time left (at least one batch) and the student trains until the
+    deadline.
+    """
+    pairs = min(REFLOW_MAX_PAIRS, max(REFLOW_MIN_PAIRS, REFLOW_PAIRS_PER_ROW * n_rows))
+    device = flow.device
+    y_all = labels(pairs)
+
+    def couple(start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn((min(batch, pairs - start), flow.input_width), generator=generator, device=device)
+        y = None if y_all is None else y_all[start : start + len(z)]
+        return z, flow.euler(teacher, z, y, TEACHER_EULER_STEPS, low_precision)
+
+    coupled = draw_until(range(0, pairs, batch), deadline.share(COUPLING_SHARE), couple)
+    z, rows = torch.cat([part[0] for part in coupled]), torch.cat([part[1] for part in coupled])
+    y = None if y_all is None else y_all[: len(z)]
+    index = torch.arange(len(z), dtype=torch.float32, device=device)[:, None]
+    return train(
+        copy.deepcopy(teacher).requires_grad_(True), Couplings(flow, z, rows), index,
+        torch.zeros((len(z), 0), dtype=torch.long, device=device), y,
+        steps=config.reflow_steps, batch_size=config.batch_size, lr=REFLOW_LR_SCALE * config.lr,
+        time_budget=deadline.budget(), weight_decay=config.weight_decay, ema_decay=config.ema_decay,
+        generator=generator, low_precision=low_precision, verbose=verbose,
+    )

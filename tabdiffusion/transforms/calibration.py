@@ -24,8 +24,13 @@ DCR share of 0.61-0.67 (fresh rows: 0.47-0.51) and a memorisation stop after a t
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 from scipy.special import betainc
+
+from ..deadline import Deadline, draw_until
 
 QUANTILES = 1000  # quantile levels per column: (i + 0.5) / QUANTILES for i < QUANTILES
 SMOOTH_MAX_VALUES = 2000  # Harrell-Davis weighs at most this many order statistics (quantiles of a longer column)
@@ -131,3 +136,49 @@ class MarginalCalibration:
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray]) -> "MarginalCalibration":
         return cls(arrays["source"], arrays["target"])
+
+
+# A fit's calibration (config.calibrate) learns from CALIBRATION_ROWS_PER_ROW of the model's codes per training row,
+# between CALIBRATION_MIN_ROWS and CALIBRATION_MAX_ROWS; under a time budget it gets the last CALIBRATION_SHARE of
+# it and stops drawing (after at least one batch) when the next batch would not fit. Where the sampler's speed is
+# known and half the time left holds fewer rows than one batch of CALIBRATION_MIN_ROWS, the batches shrink to that
+# (calibration_batch; at least CALIBRATION_FLOOR_ROWS), so a tiny budget is not overrun by the first batch.
+CALIBRATION_ROWS_PER_ROW = 4
+CALIBRATION_MIN_ROWS = 2_000
+CALIBRATION_MAX_ROWS = 20_000
+CALIBRATION_SHARE = 0.05
+CALIBRATION_FLOOR_ROWS = 100
+
+
+def calibration_batch(batch: int, seconds_left: float, seconds_per_row: float) -> int:
+    """Rows per calibration draw: `batch`, or as many as half of `seconds_left` holds at `seconds_per_row` where that
+    is fewer (at least CALIBRATION_FLOOR_ROWS; half, since a draw's rate is only estimated, and later draws go on
+    while they fit). A budget that leaves room for two whole batches keeps them, so it draws the rows of no budget."""
+    return max(min(batch, CALIBRATION_FLOOR_ROWS), min(batch, int(seconds_left / 2 / seconds_per_row)))
+
+
+def fit_calibration(draw: Callable[[int], tuple[np.ndarray, np.ndarray]], training: np.ndarray,
+                    training_observed: np.ndarray, fixed: np.ndarray, *, max_batch: int, deadline: Deadline,
+                    seconds_per_row: float | None) -> MarginalCalibration:
+    """A fitted model's calibration: draw(n) gives n rows of its numeric codes and their observed mask, at most
+    `max_batch` at a time (fewer rows if the deadline comes); the maps take them onto the `training` codes (`fixed`
+    columns keep theirs; see MarginalCalibration.fit).
+
+    `seconds_per_row`, the sampler's cost measured during the fit (None: not measured), sizes the batches to the
+    deadline; under a deadline without it, a first draw of CALIBRATION_FLOOR_ROWS rows measures it, and more rows are
+    drawn only where the time left holds a batch.
+    """
+    rows = min(CALIBRATION_MAX_ROWS, max(CALIBRATION_MIN_ROWS, CALIBRATION_ROWS_PER_ROW * len(training)))
+    batch = min(max_batch, CALIBRATION_MIN_ROWS)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    if deadline.end is not None and not seconds_per_row:
+        began = time.perf_counter()
+        parts.append(draw(CALIBRATION_FLOOR_ROWS))
+        seconds_per_row = (time.perf_counter() - began) / CALIBRATION_FLOOR_ROWS
+        rows -= CALIBRATION_FLOOR_ROWS
+    if deadline.end is not None:
+        batch = calibration_batch(batch, deadline.left(), seconds_per_row)
+    if not parts or deadline.holds(batch * seconds_per_row):
+        parts += draw_until([batch] * -(-rows // batch), deadline, draw)
+    return MarginalCalibration.fit(np.concatenate([part[0] for part in parts]), training,
+                                   np.concatenate([part[1] for part in parts]), training_observed, fixed=fixed)
