@@ -143,6 +143,7 @@ class Synthesizer:
         return config
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion | RectifiedFlow, MLPDenoiser]:
+        """The process (diffusion or flow) and the untrained denoiser that `config` describes for the encoder's layout."""
         if config.process == "flow":
             diffusion: MixedDiffusion | RectifiedFlow = RectifiedFlow(len(encoder.numeric_), encoder.category_sizes, device)
         else:
@@ -206,13 +207,13 @@ class Synthesizer:
                          sampling_precision="bfloat16" if uses_bfloat16(config.sampling_precision, device) else "float32")
         # The budget's last CALIBRATION_SHARE is the calibration's; the rest is training's (the teacher's and reflow's).
         deadline = Deadline.after(started, self.time_budget)
-        training = deadline.earlier(CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0)
+        training_deadline = deadline.earlier(CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0)
         reflowing = config.process == "flow" and config.reflow_steps > 0
         checks = self._memorisation_checks(encoder, df, encoded, diffusion, config, device, int(seed))
         ema, history = train(
             model, diffusion, x_num, x_cat, y,
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-            time_budget=training.budget(TEACHER_SHARE if reflowing else 1.0),
+            time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
             low_precision=low_precision, verbose=self.verbose, checks=checks,
         )
@@ -224,7 +225,7 @@ class Synthesizer:
             generator = torch_generator(rng, device)
             self.model_, self.reflow_history_ = reflow(
                 ema, diffusion, n_rows=len(df), labels=lambda n: self._draw_labels(n, generator), generator=generator,
-                config=config, batch=self.sample_batch_size, deadline=training, low_precision=low_precision,
+                config=config, batch=self.sample_batch_size, deadline=training_deadline, low_precision=low_precision,
                 verbose=self.verbose, train=train,
             )
         # A budget already spent leaves the model uncalibrated rather than overrun by a calibration draw.
@@ -282,6 +283,7 @@ class Synthesizer:
                                max_batch=self.sample_batch_size, deadline=deadline, seconds_per_row=seconds_per_row)
 
     def _draw_labels(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """n class labels drawn with the training frequencies (None without a class target)."""
         return _draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_)
 
     @property
@@ -291,6 +293,7 @@ class Synthesizer:
         return self.schema_
 
     def _check_fitted(self, method: str) -> None:
+        """A NotFittedError naming `method` unless fit or load has run."""
         if not hasattr(self, "model_"):
             raise NotFittedError(f"This Synthesizer is not fitted yet; call fit(data) before {method}.")
 
