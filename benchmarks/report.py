@@ -551,7 +551,18 @@ def render(paths: list[Path]) -> str:
     body: list[str] = []
     for path in sorted(paths, key=_order):
         body += render_one(path)
-    return "\n".join(intro + body).rstrip() + "\n"
+    return "\n".join(intro + body + _conditional_sections()).rstrip() + "\n"
+
+
+def _conditional_sections() -> list[str]:
+    """The conditional-generation and imputation benchmarks (results/conditional/*.json), where they have been run."""
+    from . import conditional, imputation
+
+    lines = []
+    for module in (conditional, imputation):
+        if module.RESULTS.exists():
+            lines += module.render(json.loads(module.RESULTS.read_text()))
+    return lines
 
 
 def write_docs(out: Path = DOCS, paths: list[Path] | None = None) -> Path:

@@ -186,25 +186,77 @@ def fit(
 @_report_errors
 def sample(
     model: Annotated[Path, typer.Argument(help="Model file written by `tabdiffusion fit`.")],
-    rows: Annotated[int, typer.Option("--rows", "-n", help="Number of rows to generate.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.csv or .parquet).")],
+    rows: Annotated[Optional[int], typer.Option("--rows", "-n", help="Number of rows to generate (not with --known).")] = None,
+    where: Annotated[Optional[list[str]], typer.Option(
+        help="A condition every row satisfies (repeatable): COLUMN=VALUE, COLUMN=LOW..HIGH (either end may be empty), "
+             "COLUMN=A,B (one of these levels), COLUMN= (missing).")] = None,
+    known: Annotated[Optional[Path], typer.Option(
+        help="A table of known cells (.csv or .parquet): one row generated per row, its non-missing cells kept.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible samples.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     chunk_rows: Annotated[Optional[int], typer.Option(help="Rows generated and written at a time, which bounds memory (default: 100,000).")] = None,
     threads: Threads = None,
 ) -> None:
-    """Generate synthetic rows from a saved model, written chunk by chunk."""
+    """Generate synthetic rows from a saved model, written chunk by chunk; optionally under conditions."""
     from .hardware import thread_limit
     from .synthesizer import Synthesizer
-    from .tables import check_writable, write_chunks
+    from .tables import check_writable, read_table, write_chunks, write_table
+    from .transforms.conditions import from_text
 
     start = time.perf_counter()
-    check_outputs({"MODEL": model}, {"--out": out})
+    if (rows is None) == (known is None):
+        raise ParameterError("Pass exactly one of --rows (how many rows) or --known (a table of known cells).")
+    if known is not None and where:
+        raise ParameterError("--where applies to --rows; with --known, each row's known cells are its conditions.")
+    check_outputs({"MODEL": model, "--known": known}, {"--out": out})
     check_writable(out)
     with thread_limit(threads):
         synth = Synthesizer.load(model, device=device)
-        _, written = write_chunks(synth.sample_chunks(rows, seed=seed, chunk_rows=chunk_rows), out)
+        if known is not None:
+            generated = synth.sample_remaining_columns(read_table(known), seed=seed)
+            write_table(generated, out)
+            written = len(generated)
+        else:
+            conditions = dict(from_text(synth.encoder_, text) for text in where or [])
+            _, written = write_chunks(synth.sample_chunks(rows, seed=seed, chunk_rows=chunk_rows,
+                                                          conditions=conditions or None), out)
     typer.echo(f"Wrote {written} rows to {out} in {time.perf_counter() - start:.1f}s")
+
+
+@app.command()
+@_report_errors
+def impute(
+    model: Annotated[Path, typer.Argument(help="Model file written by `tabdiffusion fit`.")],
+    data: Annotated[Path, typer.Argument(help="Table with missing cells to fill (.csv or .parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.csv or .parquet).")],
+    draws: Annotated[int, typer.Option(
+        help="Completed copies to draw (multiple imputation); with more than one, a leading `draw` column numbers "
+             "them.")] = 1,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible imputations.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Threads = None,
+) -> None:
+    """Fill the missing cells of a table, each row consistent with its observed cells."""
+    import pandas as pd
+
+    from .hardware import thread_limit
+    from .synthesizer import Synthesizer
+    from .tables import check_writable, read_table, write_table
+
+    start = time.perf_counter()
+    check_outputs({"MODEL": model, "DATA": data}, {"--out": out})
+    check_writable(out)
+    table = read_table(data)
+    with thread_limit(threads):
+        filled = Synthesizer.load(model, device=device).impute(table, draws=draws, seed=seed)
+    if draws > 1:
+        label = next(name for name in ("draw", "imputation_draw", "_draw") if name not in table.columns)
+        filled = pd.concat([pd.concat([pd.Series(k, index=copy.index, name=label), copy], axis=1)
+                            for k, copy in enumerate(filled)], ignore_index=True)
+    write_table(filled, out)
+    typer.echo(f"Filled {int(table.isna().sum().sum())} missing cells of {len(table)} rows"
+               + (f" ({draws} draws)" if draws > 1 else "") + f"; wrote {out} in {time.perf_counter() - start:.1f}s")
 
 
 @app.command()

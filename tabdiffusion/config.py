@@ -28,6 +28,11 @@ SMALL_TABLE_ROWS = 5_000
 # "The memorisation stop").
 MIN_PROXIMITY = 0.8
 
+# The default preset's column masks (ModelConfig.conditioning): this share of training rows sees a random subset of its
+# columns clean, so conditional sampling and imputation condition on them natively; unconditional fidelity is
+# unchanged within one fit's noise (docs/experiments.md, "Column masks for conditional generation").
+CONDITIONING = 0.75
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -67,6 +72,8 @@ class ModelConfig:
     # this at a check (proximity.PROXIMITY_CHECKS per fit), keeping the last weights above it; 0: never check
     timestep_strata: int = 0  # diffusion only: each training batch draws one timestep per stratum of [0, T), shared
     # by its rows (mixed.stratified_timesteps); 0: one independent draw per row, as TabDDPM
+    conditioning: float = 0.0  # diffusion only: the share of training rows that see a random subset of their columns
+    # clean and flagged as known (mixed.known_columns), so that sampling conditions on any columns natively; 0: none
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -75,7 +82,7 @@ PRESETS: dict[str, ModelConfig] = {
         d_layers=None, num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
         training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
-        derive_columns=True, timestep_strata=16, min_proximity=MIN_PROXIMITY,
+        derive_columns=True, timestep_strata=16, min_proximity=MIN_PROXIMITY, conditioning=CONDITIONING,
     ),
     # Few-step sampling (issue 5, target 5): a rectified flow with the default's denoiser and encoding, reflowed so
     # that one Euler step draws a row; about 40x the default's sampling speed for some quality (experiments.md).
@@ -144,6 +151,7 @@ def validate_config(config: ModelConfig, preset: str) -> ModelConfig:
     check_number("dropout", config.dropout, "a number in [0, 1)", lambda v: 0 <= v < 1)
     check_number("ema_decay", config.ema_decay, "a number in [0, 1)", lambda v: 0 <= v < 1)
     check_number("eta", config.eta, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+    check_number("conditioning", config.conditioning, "a share in [0, 1)", lambda v: 0 <= v < 1)
     check_number("min_proximity", config.min_proximity, "a number from 0 (no memorisation stop) to below 10",
                  lambda v: 0 <= v < 10)
     if config.process not in ("diffusion", "flow"):
@@ -155,6 +163,8 @@ def validate_config(config: ModelConfig, preset: str) -> ModelConfig:
             raise ParameterError(f"reflow_steps must be an integer >= 0 (0: no reflow) or None, got {config.reflow_steps!r}.")
         if config.timestep_strata:
             raise ParameterError(f"timestep_strata applies to diffusion presets only; preset={preset!r} is a flow.")
+        if config.conditioning:
+            raise ParameterError(f"conditioning applies to diffusion presets only; preset={preset!r} is a flow.")
     elif config.sampler not in ("ancestral", "ddim"):
         raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
     elif config.reflow_steps is not None:

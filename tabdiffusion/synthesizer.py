@@ -19,11 +19,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import ndtr, ndtri
 
 from ._random import Seed, numpy_rng, torch_generator
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_settings,
                      resolve_config, resolve_sizes)
 from .deadline import Deadline
+from .diffusion.constraints import Constraints
 from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
 from .errors import NotFittedError, ParameterError, SchemaError
@@ -35,34 +37,47 @@ from .schema import TableSchema, infer_schema
 from .tables import as_dataframe
 from .training import Checks, History, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
-from .transforms.table import Encoded, TableEncoder
+from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
+from .transforms.table import QUANTILE_BOUND, Encoded, TableEncoder
 
 # sample() and sample_chunks() decode at most SAMPLE_CHUNK_ROWS rows at a time: what sample_chunks holds in memory,
 # whatever n is (the CLI's `sample` writes chunk by chunk). Up to this n, one chunk: the same rows as one batch.
 SAMPLE_CHUNK_ROWS = 100_000
 
+# A range condition is drawn first by a projected sampling pass of this many steps (see Synthesizer._sample_codes).
+RANGE_PASS_STEPS = 10
+
 # The Synthesizer's keywords besides the model's hyperparameters (config.HYPERPARAMETERS).
 SETTINGS = ("preset", "seed", "time_budget", "max_categories", "sample_batch_size", "device", "threads", "verbose")
 
 
-def _draw_labels(frequencies: np.ndarray | None, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
-    """n class labels drawn with the training frequencies (None without a class target)."""
+def _draw_labels(frequencies: np.ndarray | None, n: int, generator: torch.Generator, device: torch.device,
+                 allowed: np.ndarray | None = None) -> torch.Tensor | None:
+    """n class labels drawn with the training frequencies (None without a class target), restricted to the classes
+    `allowed` (1 or n, n_classes) where given: a condition on the target goes through the label conditioning."""
     if frequencies is None:
         return None
     weights = torch.as_tensor(frequencies, dtype=torch.float32, device=device)
-    return torch.multinomial(weights, n, replacement=True, generator=generator)
+    if allowed is None:
+        return torch.multinomial(weights, n, replacement=True, generator=generator)
+    weights = weights * torch.as_tensor(allowed, dtype=torch.float32, device=device)
+    if len(weights) == 1:
+        return torch.multinomial(weights[0], n, replacement=True, generator=generator)
+    return torch.multinomial(weights, 1, generator=generator)[:, 0]
 
 
 def _generate_codes(diffusion: MixedDiffusion | RectifiedFlow, model: torch.nn.Module, config: ModelConfig,
                     y: torch.Tensor | None, n: int, generator: torch.Generator, batch_size: int, low_precision: bool,
-                    steps: int | None) -> Encoded:
-    """`n` rows of model codes for labels `y` (or none), with the config's sampler and `steps`, in batches."""
+                    steps: int | None, constraints: Constraints | None = None) -> Encoded:
+    """`n` rows of model codes for labels `y` (or none), with the config's sampler and `steps`, in batches, each row
+    meeting its `constraints` where given."""
     parts_num, parts_cat = [], []
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         x_num, x_cat = diffusion.sample(
             model, stop - start, None if y is None else y[start:stop], generator,
             steps=steps, sampler=config.sampler, eta=config.eta, low_precision=low_precision,
+            constraints=None if constraints is None else constraints.rows(start, stop),
         )
         parts_num.append(x_num.cpu().numpy())
         parts_cat.append(x_cat.cpu().numpy())
@@ -147,13 +162,13 @@ class Synthesizer:
         if config.process == "flow":
             diffusion: MixedDiffusion | RectifiedFlow = RectifiedFlow(len(encoder.numeric_), encoder.category_sizes, device)
         else:
-            diffusion = MixedDiffusion(
-                len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device, config.timestep_strata
-            )
+            diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device,
+                                       config.timestep_strata, config.conditioning)
         d_t = config.d_t or auto_width(MLPDenoiser.input_features(diffusion.input_width, diffusion.n_numeric, config.fourier_features))
         model = MLPDenoiser(
             diffusion.input_width, list(config.d_layers), encoder.n_classes, d_t, config.dropout,
             n_numeric=diffusion.n_numeric, fourier_features=config.fourier_features, film=config.film,
+            known_width=getattr(diffusion, "known_width", 0),
         )
         return diffusion, model
 
@@ -282,9 +297,9 @@ class Synthesizer:
         return fit_calibration(draw, encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoder.snapped_numeric(),
                                max_batch=self.sample_batch_size, deadline=deadline, seconds_per_row=seconds_per_row)
 
-    def _draw_labels(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
-        """n class labels drawn with the training frequencies (None without a class target)."""
-        return _draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_)
+    def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
+        """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""
+        return _draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_, allowed)
 
     @property
     def schema(self) -> TableSchema:
@@ -298,21 +313,25 @@ class Synthesizer:
             raise NotFittedError(f"This Synthesizer is not fitted yet; call fit(data) before {method}.")
 
     # -------------------------------------------------------------------------------------------------- sampling
-    def sample(self, n: int, seed: Seed = None) -> pd.DataFrame:
+    def sample(self, n: int, seed: Seed = None, conditions: Mapping[str, object] | None = None) -> pd.DataFrame:
         """`n` synthetic rows with the training table's columns, order and dtypes.
 
         `seed=None` draws fresh randomness on every call (as numpy, scikit-learn and SDV do), so two runs or two
-        workers sampling one model never repeat each other; an integer seed repeats its rows. The rows are
-        `sample_chunks(n, seed)` put together.
+        workers sampling one model never repeat each other; an integer seed repeats its rows. `conditions` fix
+        columns in every row: a value (`{"country": "AT"}`), a range for numeric, integer and datetime columns
+        (`{"age": (30, 40)}`, inclusive, None for an open end), a list of allowed levels (`{"country": ["AT", "DE"]}`)
+        or None for a missing value; the other columns follow the model's conditional distribution
+        (transforms/conditions.py). The rows are `sample_chunks(n, seed, conditions=conditions)` put together.
         """
-        chunks = list(self.sample_chunks(n, seed))
+        chunks = list(self.sample_chunks(n, seed, conditions=conditions))
         return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
-    def sample_chunks(self, n: int, seed: Seed = None, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    def sample_chunks(self, n: int, seed: Seed = None, chunk_rows: int | None = None,
+                      conditions: Mapping[str, object] | None = None) -> Iterator[pd.DataFrame]:
         """`n` synthetic rows as consecutive tables of at most `chunk_rows` rows (None: SAMPLE_CHUNK_ROWS), each
         generated when it is asked for, so memory stays bounded by `chunk_rows` however large `n` is; with the
         default `chunk_rows` and the same seed they put together the table `sample(n, seed)` returns. Generated keys
-        stay unique across chunks.
+        stay unique across chunks. `conditions` as for `sample`.
         """
         self._check_fitted("sample")
         if isinstance(n, float) and n.is_integer() and n > 0:
@@ -322,23 +341,146 @@ class Synthesizer:
         rng = numpy_rng(seed)
         if self.threads is not None:
             check_positive_int("threads", self.threads)
-        return self._chunks(n, chunk_rows, rng, torch_generator(rng, self.device_))
+        constraints = None if conditions is None else from_conditions(self.encoder_, conditions, self.calibration_, rng)
+        return self._chunks(n, chunk_rows, rng, torch_generator(rng, self.device_), constraints)
 
-    def _chunks(self, n: int, chunk_rows: int, rng: np.random.Generator, generator: torch.Generator) -> Iterator[pd.DataFrame]:
+    def sample_remaining_columns(self, known: pd.DataFrame, seed: Seed = None) -> pd.DataFrame:
+        """One synthetic row per row of `known`, with that row's non-missing cells kept as they are and every other
+        cell (and every column `known` lacks) generated from the model's conditional distribution given them.
+
+        The result has the training table's columns and `known`'s index. A known level never seen in training is
+        kept but cannot be conditioned on.
+        """
+        table = self._known_table(known, "known")
+        rng = numpy_rng(seed)
+        constraints = known_rows(self.encoder_, table, self.calibration_, values_only=False)
+        generated = self._generate_all(len(table), rng, constraints)
+        for name in table.columns:
+            present = table[name].notna().to_numpy()
+            generated[name] = with_values(generated[name], present, table[name].to_numpy(dtype=object))
+        return generated.set_axis(known.index)
+
+    def impute(self, data: pd.DataFrame, draws: int = 1, seed: Seed = None) -> pd.DataFrame | list[pd.DataFrame]:
+        """`data` with its missing cells filled, each row's generated from the model's conditional distribution given
+        that row's observed cells; observed cells, dtypes, index and column order are kept, and `data` is not
+        modified. `draws=k` (k > 1) returns a list of k completed copies drawn independently (multiple imputation:
+        their spread shows the uncertainty). Columns the model does not know are returned as they are.
+        """
+        draws = check_positive_int("draws", draws)
+        table = self._known_table(data, "data", extra_columns=True)
+        columns = [c for c in table.columns if c in self.schema_.names]
+        gaps = table[columns].isna().to_numpy()
+        rows = np.flatnonzero(gaps.any(axis=1))
+        rng = numpy_rng(seed)
+        constraints = known_rows(self.encoder_, table.iloc[rows][columns].reset_index(drop=True), self.calibration_,
+                                 values_only=True) if len(rows) else None
+        copies = []
+        for _ in range(draws):
+            out = data.copy()
+            if len(rows):
+                generated = self._generate_all(len(rows), rng, constraints)
+                for j, name in enumerate(columns):
+                    values = np.empty(len(out), dtype=object)
+                    values[rows] = generated[name].to_numpy(dtype=object)
+                    out[name] = with_values(data[name], gaps[:, j], values).set_axis(data.index)
+            copies.append(out)
+        return copies[0] if draws == 1 else copies
+
+    def _known_table(self, known: object, argument: str, extra_columns: bool = False) -> pd.DataFrame:
+        """`known` (a DataFrame) with a fresh 0..n-1 index, checked against the model's columns."""
+        self._check_fitted("sample_remaining_columns" if argument == "known" else "impute")
+        if not isinstance(known, pd.DataFrame):
+            raise ParameterError(f"{argument} must be a pandas DataFrame, not {type(known).__name__}.")
+        unknown = [c for c in known.columns if c not in self.schema_.names]
+        if unknown and not extra_columns:
+            raise ParameterError(f"{argument} has columns the model does not know: {unknown[:10]}. Columns are: "
+                                 f"{self.schema_.names}.")
+        if len(known) == 0:
+            raise ParameterError(f"{argument} has no rows; pass at least one row.")
+        return known.reset_index(drop=True)
+
+    def _generate_all(self, n: int, rng: np.random.Generator, constraints: CodeConstraints) -> pd.DataFrame:
+        """n rows under per-row constraints, generated chunk by chunk and put together."""
+        chunks = list(self._chunks(n, SAMPLE_CHUNK_ROWS, rng, torch_generator(rng, self.device_), constraints))
+        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+
+    def _chunks(self, n: int, chunk_rows: int, rng: np.random.Generator, generator: torch.Generator,
+                constraints: CodeConstraints | None = None) -> Iterator[pd.DataFrame]:
         for first_row in range(0, n, chunk_rows):
+            rows = min(chunk_rows, n - first_row)
+            part = None if constraints is None else constraints.rows(first_row, first_row + rows)
             with thread_limit(self.threads):  # per chunk: the caller's code between chunks keeps its own threads
-                encoded = self._sample_codes(min(chunk_rows, n - first_row), generator)
+                encoded = self._sample_codes(rows, generator, part)
                 if self.calibration_ is not None:
                     encoded = replace(encoded, x_num=self.calibration_.apply(encoded.x_num).astype(np.float32))
-                chunk = self.encoder_.decode(encoded, rng, first_row)
+                chunk = self.encoder_.decode(encoded, rng, first_row, adjust=None if part is None else part.fix)
             yield chunk
 
-    def _sample_codes(self, n: int, generator: torch.Generator) -> Encoded:
-        """`n` rows of model codes, labels drawn with the training frequencies, in batches of sample_batch_size."""
+    def _sample_codes(self, n: int, generator: torch.Generator, constraints: CodeConstraints | None = None) -> Encoded:
+        """`n` rows of model codes, labels drawn with the training frequencies, in batches of sample_batch_size,
+        meeting `constraints` where given.
+
+        A model trained with column masks (config.conditioning) is shown fixed columns clean. A range is no fixed
+        value, so it is drawn first: a short projected pass gives each row a value inside the range (with the
+        model's joint dependence on the other conditions), and the full pass then conditions on those values as known.
+        """
         config = self.config_
-        return _generate_codes(self.diffusion_, self.model_, config, self._draw_labels(n, generator), n, generator,
-                               self.sample_batch_size, uses_bfloat16(config.sampling_precision, self.device_),
-                               config.sampling_steps)
+        labels = self._draw_labels(n, generator, None if constraints is None else constraints.labels)
+        low_precision = uses_bfloat16(config.sampling_precision, self.device_)
+
+        def generate(tensors: Constraints | None, steps: int | None) -> Encoded:
+            return _generate_codes(self.diffusion_, self.model_, config, labels, n, generator, self.sample_batch_size,
+                                   low_precision, steps, tensors)
+
+        if constraints is None:
+            return generate(None, config.sampling_steps)
+        ranged = (np.isfinite(constraints.low) | np.isfinite(constraints.high)) & ~constraints.known_num
+        tensors = self._constraint_tensors(constraints, generator)
+        if not (ranged.any() and getattr(self.diffusion_, "known_width", 0)):
+            return generate(tensors, config.sampling_steps)
+        if self._only_one_range(constraints, ranged):
+            drawn = self._truncated_marginal(constraints, n, generator)
+        else:
+            drawn = torch.as_tensor(generate(tensors, RANGE_PASS_STEPS).x_num, device=self.device_)
+        ranged = torch.as_tensor(np.broadcast_to(ranged, drawn.shape), device=self.device_)
+        full = Constraints(tensors.low.expand_as(drawn), tensors.high.expand_as(drawn), tensors.allowed.expand(n, -1),
+                           tensors.known_num.expand_as(drawn) | ranged, torch.where(ranged, drawn, tensors.values.expand_as(drawn)))
+        return generate(full, config.sampling_steps)
+
+    @staticmethod
+    def _only_one_range(constraints: CodeConstraints, ranged: np.ndarray) -> bool:
+        """Whether the constraints are one numeric range and nothing else, the same for every row."""
+        labels_free = constraints.labels is None or constraints.labels.all()
+        return (not constraints.per_row and int(ranged.sum()) == 1 and not constraints.known_num.any()
+                and constraints.allowed.all() and labels_free)
+
+    def _truncated_marginal(self, constraints: CodeConstraints, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, d_num) codes whose one ranged column is drawn from its training marginal inside the range, exactly:
+        calibrated codes are standard normal by construction (quantile transform, dequantised), so a normal
+        truncated to the range's calibrated bounds, mapped back through the calibration (others 0)."""
+        low, high = constraints.low, constraints.high
+        if self.calibration_ is not None:
+            low, high = self.calibration_.apply(low), self.calibration_.apply(high)
+        column = int(np.flatnonzero((np.isfinite(low) | np.isfinite(high))[0])[0])
+        lower, upper = ndtr(low[0, column]), ndtr(high[0, column])
+        u = torch.rand(n, generator=generator, device=self.device_, dtype=torch.float64).cpu().numpy()
+        codes = np.zeros((n, low.shape[1]))
+        codes[:, column] = ndtri(np.clip(lower + u * (upper - lower), QUANTILE_BOUND, 1 - QUANTILE_BOUND))
+        if self.calibration_ is not None:
+            codes = self.calibration_.invert(codes)
+        codes[:, column] = np.clip(codes[:, column], constraints.low[0, column], constraints.high[0, column])
+        return torch.as_tensor(codes, dtype=torch.float32, device=self.device_)
+
+    def _constraint_tensors(self, constraints: CodeConstraints, generator: torch.Generator) -> Constraints:
+        """The constraints on the model's device; a fixed numeric column's clean code is a draw inside its codes'
+        interval (a tied value's, as dequantised training codes fill it)."""
+        def tensor(array: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(array, dtype=torch.float32, device=self.device_)
+
+        low, high, known = tensor(constraints.low), tensor(constraints.high), torch.as_tensor(constraints.known_num, device=self.device_)
+        spread = torch.rand(low.shape, generator=generator, device=self.device_)
+        values = torch.where(known, low + spread * (high - low), torch.zeros_like(low))
+        return Constraints(low, high, tensor(constraints.allowed), known, values)
 
     # --------------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:

@@ -22,7 +22,8 @@ def test_fit_and_sample_on_the_gpu_keep_the_table_contract():
     table = make_mixed_table()
     synth = td.Synthesizer(seed=0, **ON_GPU).fit(table, target="label")
     assert synth.device_.type == "cuda" and next(synth.model_.parameters()).is_cuda
-    assert np.isfinite(synth.history_.loss).all() and synth.history_.loss[-1] < synth.history_.loss[0]
+    loss = np.array(synth.history_.loss)
+    assert np.isfinite(loss).all() and loss[-10:].mean() < loss[:10].mean()
     fake = synth.sample(300, seed=1)
     assert list(fake.columns) == list(table.columns) and fake.dtypes.to_dict() == table.dtypes.to_dict()
     assert set(fake["city"].dropna()) <= set(table["city"].dropna())

@@ -272,8 +272,10 @@ def test_periodic_features_and_film_train_sample_and_round_trip(mixed_table, tmp
     model = synth.model_
     n_numeric = synth.diffusion_.n_numeric
     assert model.periodic.frequencies.shape == (n_numeric, 4) and len(model.modulations) == len(FAST["d_layers"])
-    assert model.input_projection.in_features == synth.diffusion_.input_width + 2 * 4 * n_numeric
-    assert np.isfinite(synth.history_.loss).all() and synth.history_.loss[-1] < synth.history_.loss[0]
+    # The inputs, their periodic features, and one known-column flag per column (the default's column masks).
+    assert model.input_projection.in_features == synth.diffusion_.input_width + 2 * 4 * n_numeric + synth.diffusion_.known_width
+    loss = np.array(synth.history_.loss)
+    assert np.isfinite(loss).all() and loss[-10:].mean() < loss[:10].mean()
     loaded = td.Synthesizer.load(synth.save(tmp_path / "m.tdm"))
     pd.testing.assert_frame_equal(loaded.sample(50, seed=1), synth.sample(50, seed=1))
     # Without the options the denoiser is TabDDPM's: no periodic features, the timestep enters at the input only.

@@ -42,26 +42,33 @@ class MixedDiffusion:
 
     def __init__(
         self, n_numeric: int, category_sizes: list[int], num_timesteps: int, device: torch.device | str = "cpu",
-        timestep_strata: int = 0,
+        timestep_strata: int = 0, conditioning: float = 0.0,
     ) -> None:
-        self.n_numeric, self.timestep_strata = n_numeric, timestep_strata
+        self.n_numeric, self.timestep_strata, self.conditioning = n_numeric, timestep_strata, conditioning
         self.layout = multinomial.Layout(category_sizes, device)
         self.schedule = Schedule.cosine(num_timesteps, device)
         self.device = torch.device(device)
+        # With conditioning > 0 the denoiser reads one more input per column: whether the column is known (clean).
+        self.known_width = n_numeric + self.layout.n_columns if conditioning > 0 else 0
 
     @property
     def input_width(self) -> int:
         """Width of the denoiser's input and output: d_num + sum K."""
         return self.n_numeric + self.layout.flat_width
 
-    def _denoise(self, model: Denoiser, x_num_t, codes_t, t, y, low_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """The denoiser's noise prediction (B, d_num) and flat x_0 logits (B, sum K), always float32.
+    def _denoise(self, model: Denoiser, x_num_t, codes_t, t, y, low_precision: bool = False,
+                 known: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The denoiser's noise prediction (B, d_num) and flat x_0 logits (B, sum K), always float32; `known`
+        (B, d_num + F) flags the columns given clean (a conditioning model only; None: none).
 
         low_precision runs the denoiser's matrix products in bfloat16 (autocast); the caller's losses and any
         weights stay float32, as in mixed-precision training.
         """
+        inputs = [x_num_t, self.layout.flat_onehot(codes_t)]
+        if self.known_width:
+            inputs.append(x_num_t.new_zeros((len(x_num_t), self.known_width)) if known is None else known.float())
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=low_precision):
-            out = model(torch.cat([x_num_t, self.layout.flat_onehot(codes_t)], dim=1), t, y)
+            out = model(torch.cat(inputs, dim=1), t, y)
         out = out.float()
         return out[:, : self.n_numeric], out[:, self.n_numeric :]
 
@@ -79,10 +86,32 @@ class MixedDiffusion:
         noise = torch.randn(x_num.shape, generator=generator, device=self.device)
         x_num_t = gaussian.q_sample(x_num, t, noise, self.schedule)
         codes_t = multinomial.draw(multinomial.q_probs(x_cat, t, self.schedule, self.layout), self.layout, generator)
-        eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision)
-        loss_num = gaussian.loss(eps_pred, noise).mean()
-        loss_cat = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout).mean()
+        if not self.conditioning:
+            eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision)
+            loss_num = gaussian.loss(eps_pred, noise).mean()
+            loss_cat = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout).mean()
+            return loss_num, loss_cat
+        known = self.known_columns(batch, generator)
+        known_num, known_cat = known[:, : self.n_numeric], known[:, self.n_numeric :]
+        x_num_t = torch.where(known_num, x_num, x_num_t)
+        codes_t = torch.where(known_cat, x_cat, codes_t)
+        eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision, known)
+        # The loss covers the columns to generate; a known column's prediction is never used.
+        unknown_num, unknown_cat = (~known_num).float(), (~known_cat).float()
+        squared = (eps_pred - noise) ** 2 * unknown_num
+        loss_num = squared.sum() / unknown_num.sum().clamp(min=1.0)
+        per_column = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout, weights=unknown_cat)
+        loss_cat = per_column.sum() / (unknown_cat.sum() / max(self.layout.n_columns, 1)).clamp(min=1.0)
         return loss_num, loss_cat
+
+    def known_columns(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """(batch, d_num + F) bool: which columns a training row sees clean. A `conditioning` share of the rows sees
+        some: each such row draws a share u ~ U(0, 1) and shows each column with probability u; the other rows see
+        none, as an unconditional model does."""
+        width = self.n_numeric + self.layout.n_columns
+        masked = torch.rand((batch, 1), generator=generator, device=self.device) < self.conditioning
+        share = torch.rand((batch, 1), generator=generator, device=self.device)
+        return masked & (torch.rand((batch, width), generator=generator, device=self.device) < share)
 
     def timesteps(self, steps: int | None) -> list[int]:
         """`steps` training timesteps, evenly spaced from T-1 down to 0 (all T when None)."""
@@ -104,17 +133,24 @@ class MixedDiffusion:
         With `constraints`, every step's x0 prediction is projected onto them (constraints.py), so every row
         satisfies them and the other columns follow the model's conditional.
         """
-        project_num = project_cat = None
+        project_num = project_cat = fixed = known = None
+        x_num = torch.randn((n, self.n_numeric), generator=generator, device=self.device)
+        codes = multinomial.draw(self.layout.flat_uniform.expand(n, -1), self.layout, generator)
         if constraints is not None:
             project_num = constraints.project_numeric
             project_cat = lambda probs: constraints.project_categorical(probs, self.layout)  # noqa: E731
-        x_num = torch.randn((n, self.n_numeric), generator=generator, device=self.device)
-        codes = multinomial.draw(self.layout.flat_uniform.expand(n, -1), self.layout, generator)
+            fixed = constraints.fixed_codes(self.layout)
+            if self.known_width and constraints.known_num is not None:
+                known = torch.cat([constraints.known_num, fixed[0]], dim=1).expand(n, -1)
         path = self.timesteps(None if sampler == "ancestral" else steps)
         for step, next_step in zip(path, path[1:] + [-1]):
+            if fixed is not None:  # a fixed category is shown to the denoiser as its own value at every step
+                codes = torch.where(fixed[0], fixed[1], codes)
+            if known is not None:  # and so is a fixed number, to a model trained to read clean columns
+                x_num = torch.where(constraints.known_num, constraints.values, x_num)
             t = torch.full((n,), step, device=self.device, dtype=torch.long)
             s = torch.full((n,), next_step, device=self.device, dtype=torch.long)
-            eps_pred, logits = self._denoise(model, x_num, codes, t, y, low_precision)
+            eps_pred, logits = self._denoise(model, x_num, codes, t, y, low_precision, known)
             if sampler == "ancestral":
                 x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator, project_num)
             else:

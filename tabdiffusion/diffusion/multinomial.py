@@ -156,10 +156,11 @@ def prior_kl(schedule: Schedule, layout: Layout) -> torch.Tensor:
 
 def loss(
     flat_logits: torch.Tensor, codes_0: torch.Tensor, codes_t: torch.Tensor, t: torch.Tensor, schedule: Schedule,
-    layout: Layout,
+    layout: Layout, weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """TabDDPM's per-row multinomial loss: T * (KL of the one-step posteriors, or the decoder NLL at t = 0) + prior
-    KL, averaged over columns; (B,). flat_logits (B, sum K); codes_0 the data, codes_t its noised codes (B, F).
+    KL, averaged over columns (each weighted by `weights`, where given); (B,). flat_logits (B, sum K); codes_0 the
+    data, codes_t its noised codes (B, F).
     """
     if layout.n_columns == 0:
         return flat_logits.new_zeros(flat_logits.shape[0])
@@ -176,8 +177,11 @@ def loss(
     kernel_at_x0 = (1 - ratio) / layout.size + ratio * (codes_0 == codes_t)
     log_x0_hat_at_x0 = log_x0_hat.gather(1, codes_0 + layout.offsets)
     decoder_nll = log_z_model - log_x0_hat_at_x0 - kernel_at_x0.log()
-    step_term = torch.where((t == 0).unsqueeze(-1), decoder_nll, kl).sum(-1)
-    return (step_term * schedule.num_timesteps + prior_kl(schedule, layout).sum()) / layout.n_columns
+    step_terms = torch.where((t == 0).unsqueeze(-1), decoder_nll, kl)
+    if weights is None:
+        return (step_terms.sum(-1) * schedule.num_timesteps + prior_kl(schedule, layout).sum()) / layout.n_columns
+    # (B, F) per-column weights: 0 leaves a column out
+    return ((step_terms * schedule.num_timesteps + prior_kl(schedule, layout)) * weights).sum(-1) / layout.n_columns
 
 
 def p_sample(

@@ -49,12 +49,12 @@ class MLPDenoiser(nn.Module):
 
     def __init__(
         self, d_in: int, d_layers: list[int], n_classes: int = 0, d_t: int = 128, dropout: float = 0.0, *,
-        n_numeric: int = 0, fourier_features: int = 0, film: bool = False,
+        n_numeric: int = 0, fourier_features: int = 0, film: bool = False, known_width: int = 0,
     ) -> None:
         super().__init__()
-        self.d_t, self.n_numeric = d_t, n_numeric
+        self.d_t, self.n_numeric, self.known_width = d_t, n_numeric, known_width
         self.periodic = PeriodicEmbedding(n_numeric, fourier_features) if fourier_features and n_numeric else None
-        self.input_projection = nn.Linear(self.input_features(d_in, n_numeric, fourier_features), d_t)
+        self.input_projection = nn.Linear(self.input_features(d_in + known_width, n_numeric, fourier_features), d_t)
         self.time_embedding = nn.Sequential(nn.Linear(d_t, d_t), nn.SiLU(), nn.Linear(d_t, d_t))
         self.label_embedding = nn.Embedding(n_classes, d_t) if n_classes > 0 else None
         blocks: list[nn.Module] = []
@@ -85,7 +85,8 @@ class MLPDenoiser(nn.Module):
         return emb, rows
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, d_in), (B,), (B,) or None -> (B, d_in)."""
+        """(B, d_in + known_width), (B,), (B,) or None -> (B, d_in); the last known_width inputs, where the model has
+        them, flag the columns whose clean values the input holds (MixedDiffusion's conditioning)."""
         emb, rows = self._embedding(t, y)
         if self.periodic is not None:
             x = torch.cat([x, self.periodic(x[:, : self.n_numeric])], dim=1)

@@ -38,6 +38,7 @@ class CodeConstraints:
     high: np.ndarray
     allowed: np.ndarray
     labels: np.ndarray | None
+    known_num: np.ndarray  # (m, d_num) bool: numeric columns fixed to one value (their codes' interval)
     fixes: list[Callable[[dict[str, pd.Series]], None]] = field(default_factory=list)
 
     @property
@@ -49,7 +50,8 @@ class CodeConstraints:
         if not self.per_row:
             return self
         labels = None if self.labels is None else self.labels[start:stop]
-        return CodeConstraints(self.low[start:stop], self.high[start:stop], self.allowed[start:stop], labels, self.fixes)
+        return CodeConstraints(self.low[start:stop], self.high[start:stop], self.allowed[start:stop], labels,
+                               self.known_num[start:stop], self.fixes)
 
     def fix(self, columns: dict[str, pd.Series]) -> None:
         """Write fixed values and range ends into the decoded `columns` (TableEncoder.decode's `adjust` hook)."""
@@ -61,7 +63,8 @@ def _free(encoder: TableEncoder, m: int) -> CodeConstraints:
     """Constraints that allow everything, for m rows."""
     d_num, width = len(encoder.numeric_), sum(encoder.category_sizes)
     labels = np.ones((m, encoder.n_classes), bool) if encoder.label_ is not None else None
-    return CodeConstraints(np.full((m, d_num), -np.inf), np.full((m, d_num), np.inf), np.ones((m, width), bool), labels)
+    return CodeConstraints(np.full((m, d_num), -np.inf), np.full((m, d_num), np.inf), np.ones((m, width), bool), labels,
+                           np.zeros((m, d_num), bool))
 
 
 def _offsets(encoder: TableEncoder) -> np.ndarray:
@@ -88,9 +91,8 @@ def _level_codes(column: CategoricalColumn, name: str, wanted: list) -> tuple[li
             pooled.append(value)
         else:
             known = [v for v in column.levels_ if v != RARE] + rare
-            what = "missing values" if value is None else f"the level {value!r} ({type(value).__name__})"
-            raise ParameterError(f"conditions[{name!r}]: the column has no {what} in training. Known levels: "
-                                 f"{_shown(known)}.")
+            what = "has no missing values" if value is None else f"never holds {value!r} ({type(value).__name__})"
+            raise ParameterError(f"conditions[{name!r}]: the column {what} in training. Known levels: {_shown(known)}.")
     return codes, pooled
 
 
@@ -171,7 +173,7 @@ def _value_fix(name: str, column: NumericColumn, value: object) -> Callable:
     """A fix that writes one fixed value into every row, in the column's dtype."""
     def fix(columns: dict[str, pd.Series]) -> None:
         series = columns[name]
-        columns[name] = _with_values(series, np.ones(len(series), bool), value)
+        columns[name] = with_values(series, np.ones(len(series), bool), value)
 
     return fix
 
@@ -189,7 +191,7 @@ def _range_fix(name: str, column: NumericColumn, low: float, high: float) -> Cal
     return fix
 
 
-def _with_values(series: pd.Series, where: np.ndarray, values: object) -> pd.Series:
+def with_values(series: pd.Series, where: np.ndarray, values: object) -> pd.Series:
     """`series` with `values` (a scalar or an aligned array) written into the rows `where`, keeping its dtype."""
     out = series.astype(object).to_numpy().copy()
     out[where] = values if np.ndim(values) == 0 else np.asarray(values, dtype=object)[where]
@@ -248,6 +250,7 @@ def from_conditions(encoder: TableEncoder, conditions: Mapping[str, object], cal
                 code_low = calibration.invert(_one_hot_row(code_low, j, len(numeric)), "left")[:, j]
                 code_high = calibration.invert(_one_hot_row(code_high, j, len(numeric)), "right")[:, j]
             out.low[0, j], out.high[0, j] = max(out.low[0, j], code_low[0]), min(out.high[0, j], code_high[0])
+            out.known_num[0, j] = fixed
             if name in indicators:
                 _allow(out, offsets, indicators[name], [0], 2)
             out.fixes.append(_value_fix(name, column, condition) if fixed else _range_fix(name, column, low, high))
@@ -321,6 +324,7 @@ def known_rows(encoder: TableEncoder, known: pd.DataFrame, calibration, values_o
             whole_low[:, j], whole_high[:, j] = low, high
             low, high = calibration.invert(whole_low, "left")[:, j], calibration.invert(whole_high, "right")[:, j]
         out.low[present, j], out.high[present, j] = low[present], high[present]
+        out.known_num[present, j] = True
         if column.name in indicators:  # level 1 is "missing": allowed only for a missing cell generated freely
             out.allowed[:, offsets[indicators[column.name]] + 1] = ~present & (not values_only)
     for i, column in enumerate(encoder.categorical_):
@@ -346,3 +350,56 @@ def known_rows(encoder: TableEncoder, known: pd.DataFrame, calibration, values_o
         out.labels[fixed] = False
         out.labels[np.flatnonzero(fixed), codes[fixed]] = True
     return out
+
+
+def from_text(encoder: TableEncoder, text: str) -> tuple[str, object]:
+    """One condition written as text, `COLUMN=VALUE` (the CLI's --where): `low..high` is a range (either end may be
+    empty), `a,b` a list of levels, an empty value a missing one; values are read as the column's kind, and levels
+    are matched to the training levels by their text."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ParameterError(f"--where {text!r} is not COLUMN=VALUE, e.g. country=AT, age=30..40 or country=AT,DE.")
+    if name not in encoder.schema.names:
+        raise ParameterError(f"--where names {name!r}, which is not a column. Columns are: {_shown(encoder.schema.names)}.")
+    kind = encoder.schema[name].kind
+    if value == "":
+        return name, None
+    if kind in ("numeric", "integer", "datetime"):
+        def read(part: str) -> object:
+            if part.strip() == "":
+                return None
+            if kind == "datetime":
+                return part.strip()
+            try:
+                number = float(part)
+            except ValueError:
+                raise ParameterError(f"--where {text!r}: {part!r} is not a number; {name!r} is {kind}.") from None
+            return int(number) if kind == "integer" and number.is_integer() else number
+
+        if ".." in value:
+            low, _, high = value.partition("..")
+            return name, (read(low), read(high))
+        return name, read(value)
+    levels = _text_levels(encoder, name)
+    parts = value.split(",")
+    unknown = [p for p in parts if p not in levels]
+    if unknown:
+        raise ParameterError(f"--where {text!r}: {unknown[0]!r} is not a level of {name!r}. Known levels: "
+                             f"{_shown(list(levels))}.")
+    values = [levels[p] for p in parts]
+    return name, values[0] if len(values) == 1 else values
+
+
+def _text_levels(encoder: TableEncoder, name: str) -> dict[str, object]:
+    """A categorical, boolean or constant column's training levels by their text (missing left out)."""
+    if encoder.label_ is not None and name == encoder.target:
+        column = encoder.label_
+    else:
+        column = next((c for c in encoder.categorical_ if c.name == name), None)
+    if column is None:
+        constant = next((c for c in encoder.unmodelled_ if c.name == name), None)
+        return {} if constant is None or getattr(constant, "value_", None) is None else {str(constant.value_): constant.value_}
+    values = [v for v in column.levels_ if v != RARE] + list(column.rare_values_)
+    levels = {str(v): v for v in values if v is not None}
+    return {**levels, **{str(v).lower(): v for v in values if isinstance(v, bool)}}  # true / false for booleans
