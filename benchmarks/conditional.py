@@ -15,8 +15,7 @@ is installed. Results go to benchmarks/results/conditional/conditional.json; `py
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -218,24 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results.setdefault("datasets", {})
-    results["command"] = "python -m benchmarks.conditional " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
-    results["machine"] = {"processor": platform.processor() or platform.machine(), "cores": __import__("os").cpu_count()}
-    results["settings"] = {"budget": args.budget, "seed": args.seed, "min_rows": MIN_ROWS, "max_rows": MAX_ROWS}
-    for name in args.datasets.split(","):
-        data = tabddpm_data.load(name)
-        if args.rows:
-            data = data.subsample(args.rows, args.seed)
-        results["datasets"][name] = run_dataset(data, args.budget, args.methods.split(","), args.seed, print)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1, default=float))
-    print(out)
-
-
-if __name__ == "__main__":
-    main()
+    command = "python -m benchmarks.conditional " + " ".join(argv if argv is not None else sys.argv[1:])
+    settings = {"budget": args.budget, "seed": args.seed, "min_rows": MIN_ROWS, "max_rows": MAX_ROWS}
+    print(tabddpm_data.run_each(args.datasets, Path(args.out), command, settings, args.rows, args.seed,
+                                lambda data: run_dataset(data, args.budget, args.methods.split(","), args.seed, print)))
 
 
 def _f(value: object, digits: int = 3) -> str:
@@ -299,3 +284,7 @@ def render(results: dict) -> list[str]:
               f"- Conditioning costs at most 2x unconditional sampling per row: {met(max(verdicts['cost'], default=9) <= 2)} "
               f"(highest {_f(max(verdicts['cost'], default=None), 2)}x).", ""]
     return lines
+
+
+if __name__ == "__main__":
+    main()

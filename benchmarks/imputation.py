@@ -16,9 +16,6 @@ benchmarks/results/conditional/imputation.json; `python -m benchmarks.report` re
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 import warnings
@@ -195,24 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results.setdefault("datasets", {})
-    results["command"] = "python -m benchmarks.imputation " + " ".join(argv if argv is not None else sys.argv[1:])
-    results["machine"] = {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count()}
-    results["settings"] = {"budget": args.budget, "seed": args.seed, "hidden": HIDDEN, "test_rows": TEST_ROWS, "draws": DRAWS}
-    for name in args.datasets.split(","):
-        data = tabddpm_data.load(name)
-        if args.rows:
-            data = data.subsample(args.rows, args.seed)
-        results["datasets"][name] = run_dataset(data, args.budget, args.seed, print)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1, default=float))
-    print(out)
-
-
-if __name__ == "__main__":
-    main()
+    command = "python -m benchmarks.imputation " + " ".join(argv if argv is not None else sys.argv[1:])
+    settings = {"budget": args.budget, "seed": args.seed, "hidden": HIDDEN, "test_rows": TEST_ROWS, "draws": DRAWS}
+    print(tabddpm_data.run_each(args.datasets, Path(args.out), command, settings, args.rows, args.seed,
+                                lambda data: run_dataset(data, args.budget, args.seed, print)))
 
 
 def _f(value: object, digits: int = 3) -> str:
@@ -228,7 +211,7 @@ def render(results: dict) -> list[str]:
              f"feature cells of at most {settings['test_rows']} test rows hidden, MCAR or MNAR (numeric cells hidden "
              "more often the larger their value). RMSE in train standard deviations (numeric cells), accuracy "
              "(categorical cells), shape error of the imputed against the true hidden values (KS / total variation, "
-             f"mean over columns). Coverage: share of hidden cells inside the range (or among the levels) of "
+             f"mean over columns); tabdiffusion's seconds are per draw. Coverage: share of hidden cells inside the range (or among the levels) of "
              f"{settings['draws']} draws.", ""]
     beats, best_shape = [], []
     for name, entry in results["datasets"].items():
@@ -254,3 +237,7 @@ def render(results: dict) -> list[str]:
               f"- Best shape error on every cell: {'met' if all(best_shape) else 'missed'} "
               f"({sum(best_shape)} of {len(best_shape)}).", ""]
     return lines
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -84,3 +85,23 @@ def available() -> bool:
 def paper_results() -> dict:
     """The paper's published scores and TabDDPM's tuned configurations per dataset."""
     return json.loads(PAPER_RESULTS.read_text())["datasets"]
+
+
+def run_each(names: str, out: Path, command: str, settings: dict, rows: int | None, seed: int,
+             run: Callable[[Dataset], dict]) -> Path:
+    """Run `run` on each named dataset (subsampled to `rows` per split where given) and write the results file after
+    each one, keeping the entries of datasets run before (a run can be split over several calls)."""
+    import json
+    import platform
+
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results.setdefault("datasets", {})
+    results.update(command=command, settings=settings,
+                   machine={"processor": platform.processor() or platform.machine(), "cores": os.cpu_count()})
+    for name in names.split(","):
+        data = load(name)
+        results["datasets"][name] = run(data.subsample(rows, seed) if rows else data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=float))
+    return out
+

@@ -142,6 +142,8 @@ def fitted_mixed() -> tuple[td.Synthesizer, pd.DataFrame]:
     ({"age": (30, 40)}, lambda d: d.age.between(30, 40).all() and d.age.nunique() > 3),
     ({"age": (None, 25)}, lambda d: (d.age <= 25).all()),
     ({"income": (15000.0, 30000.0)}, lambda d: d.income.between(15000, 30000).all()),
+    # Ends between the column's two-decimal values, with a category so that a projected pass piles rows on them.
+    ({"income": (15000.005, 22000.005), "city": "Pune"}, lambda d: d.income.between(15000.005, 22000.005).all()),
     ({"joined": ("2021-01-01", "2021-06-30")}, lambda d: d.joined.between("2021-01-01", "2021-06-30").all()),
     ({"city": ["Oslo", "Lima"]}, lambda d: set(d.city) == {"Oslo", "Lima"}),
     ({"income": None}, lambda d: d.income.isna().all()),

@@ -145,8 +145,11 @@ def _numeric_bounds(column: NumericColumn, name: str, condition: object) -> tupl
         high = np.inf if condition[1] is None else _as_raw(column, name, condition[1])
         if low > high:
             raise ParameterError(f"conditions[{name!r}] = {condition!r} is an empty range (low above high).")
-        if column.kind == "integer":
-            low, high = np.ceil(low), np.floor(high)
+        unit = 1.0 if column.kind == "integer" else column.resolution_ or (
+            10.0 ** -column.decimals_ if column.decimals_ is not None else None)
+        if unit is not None:  # the range's ends on the grid that decoding rounds to, so rounding cannot leave it
+            low = np.round(np.ceil(low / unit - 1e-9) * unit, 12) if np.isfinite(low) else low
+            high = np.round(np.floor(high / unit + 1e-9) * unit, 12) if np.isfinite(high) else high
         if column.snap_values_ is not None:
             grid = np.asarray(column.snap_values_)
             inside = grid[(grid >= low) & (grid <= high)]
