@@ -230,7 +230,8 @@ def _f(value: object, digits: int = 3) -> str:
 def render(results: dict) -> list[str]:
     """Markdown for docs/benchmarks.md: one table per dataset and the targets' verdicts."""
     machine = results.get("machine", {})
-    lines = ["## Conditional generation", "", f"Command: `{results.get('command')}` on {machine.get('processor')} "
+    lines = ["## Conditional generation", "", "Commands: " + "; ".join(f"`{c}`" for c in results["commands"])
+             + f" on {machine.get('processor')} "
              f"({machine.get('cores')} cores); fit budget {results['settings']['budget']:g} s per generator. Each cell: "
              "column-shape error / pair-trend error / GBM detection AUC of the rows generated under the condition, "
              "against the train rows that satisfy it (columns the condition fixes left out). 'Real test rows' is the "

@@ -206,7 +206,8 @@ def render(results: dict) -> list[str]:
     """Markdown for docs/benchmarks.md: one table per (dataset, pattern) and the targets' verdicts."""
     machine = results.get("machine", {})
     settings = results["settings"]
-    lines = ["## Imputation", "", f"Command: `{results.get('command')}` on {machine.get('processor')} "
+    lines = ["## Imputation", "", "Commands: " + "; ".join(f"`{c}`" for c in results["commands"])
+             + f" on {machine.get('processor')} "
              f"({machine.get('cores')} cores); fit budget {settings['budget']:g} s. {settings['hidden']:.0%} of the "
              f"feature cells of at most {settings['test_rows']} test rows hidden, MCAR or MNAR (numeric cells hidden "
              "more often the larger their value). RMSE in train standard deviations (numeric cells), accuracy "

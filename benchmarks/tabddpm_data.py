@@ -92,16 +92,27 @@ def run_each(names: str, out: Path, command: str, settings: dict, rows: int | No
     """Run `run` on each named dataset (subsampled to `rows` per split where given) and write the results file after
     each one, keeping the entries of datasets run before (a run can be split over several calls)."""
     import json
-    import platform
 
     results = json.loads(out.read_text()) if out.exists() else {}
     results.setdefault("datasets", {})
-    results.update(command=command, settings=settings,
-                   machine={"processor": platform.processor() or platform.machine(), "cores": os.cpu_count()})
+    commands = results.pop("commands", [results.pop("command")] if "command" in results else [])
+    results.update(commands=commands + [command] * (command not in commands), settings=settings,
+                   machine={"processor": _processor(), "cores": os.cpu_count()})
     for name in names.split(","):
         data = load(name)
         results["datasets"][name] = run(data.subsample(rows, seed) if rows else data)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1, default=float))
     return out
+
+
+def _processor() -> str:
+    """The CPU's model name (Linux), else what platform says."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
