@@ -442,7 +442,7 @@ class Synthesizer:
             drawn = self._truncated_marginal(constraints, n, generator)
         else:
             drawn = torch.as_tensor(generate(tensors, RANGE_PASS_STEPS).x_num, device=self.device_)
-        ranged = torch.as_tensor(np.broadcast_to(ranged, drawn.shape), device=self.device_)
+        ranged = torch.as_tensor(ranged, device=self.device_).expand_as(drawn)
         full = Constraints(tensors.low.expand_as(drawn), tensors.high.expand_as(drawn), tensors.allowed.expand(n, -1),
                            tensors.known_num.expand_as(drawn) | ranged, torch.where(ranged, drawn, tensors.values.expand_as(drawn)))
         return generate(full, config.sampling_steps)
