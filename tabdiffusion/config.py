@@ -77,14 +77,14 @@ class ModelConfig:
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # CPU-friendly starting point; issue 5 tunes it with the benchmark harness.
+    # CPU-friendly: tuned with the benchmark harness (docs/design.md, "The default preset in one table").
     "default": ModelConfig(
         d_layers=None, num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
         training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
         derive_columns=True, timestep_strata=16, min_proximity=MIN_PROXIMITY, conditioning=CONDITIONING,
     ),
-    # Few-step sampling (issue 5, target 5): a rectified flow with the default's denoiser and encoding, reflowed so
+    # Few-step sampling: a rectified flow with the default's denoiser and encoding, reflowed so
     # that one Euler step draws a row; about 40x the default's sampling speed for some quality (experiments.md).
     "flow": ModelConfig(
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,

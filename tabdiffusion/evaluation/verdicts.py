@@ -84,10 +84,8 @@ def _efficacy(s: Mapping[str, float]) -> dict | None:
 def _beyond_chance(share: float, baseline: float, n: int, n_baseline: int) -> bool:
     """Whether a share of verbatim matches among n rows exceeds the chance matches of n_baseline real rows by more
     than COPY_SIGMAS binomial standard errors of their difference, or by more than 1 point where chance matches are
-    rare (a baseline under 1%, which a small holdout measures too coarsely for the standard error to judge).
-
-    Until the twenty-fourth session any excess over 1 point counted: on tables whose rows repeat by nature (say 29%
-    chance matches) that flagged about a quarter of honest samples."""
+    rare (a baseline under 1%, which a small holdout measures too coarsely for the standard error to judge). A fixed
+    1-point margin everywhere would flag honest samples of tables whose rows repeat by nature."""
     pooled = (share * n + baseline * n_baseline) / max(1, n + n_baseline)
     noise = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / max(1, n) + 1 / max(1, n_baseline)))
     excess = share - baseline
