@@ -52,10 +52,7 @@ class Constraints:
         if layout.n_columns == 0:
             empty = torch.zeros((len(self.allowed), 0), device=self.allowed.device)
             return empty.bool(), empty.long()
-        counts = layout.column_sums(self.allowed)
-        codes = layout.column_sums(self.allowed * (torch.arange(layout.flat_width, device=self.allowed.device)
-                                                   - layout.per_level(layout.offsets.float()[None, :].expand(len(self.allowed), -1))))
-        return counts == 1, codes.round().long()
+        return layout.column_sums(self.allowed) == 1, layout.pad_logits(self.allowed).argmax(-1)
 
     def project_categorical(self, x0_probs: torch.Tensor, layout: multinomial.Layout) -> torch.Tensor:
         """Per-column level probabilities (B, sum K) with only the allowed levels, renormalised per column."""

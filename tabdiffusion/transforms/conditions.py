@@ -247,12 +247,8 @@ def from_conditions(encoder: TableEncoder, conditions: Mapping[str, object], cal
                 _allow(out, offsets, indicators[name], [1], 2)
                 continue
             low, high, fixed = _numeric_bounds(column, name, condition)
-            code_low, _ = encoder.code_interval(j, np.array([low]))
-            _, code_high = encoder.code_interval(j, np.array([high]))
-            if calibration is not None:
-                code_low = calibration.invert(_one_hot_row(code_low, j, len(numeric)), "left")[:, j]
-                code_high = calibration.invert(_one_hot_row(code_high, j, len(numeric)), "right")[:, j]
-            out.low[0, j], out.high[0, j] = max(out.low[0, j], code_low[0]), min(out.high[0, j], code_high[0])
+            lower, upper = encoder.code_interval(j, np.array([low, high]))
+            out.low[0, j], out.high[0, j] = lower[0], upper[1]  # each column is named once: nothing to intersect
             out.known_num[0, j] = fixed
             if name in indicators:
                 _allow(out, offsets, indicators[name], [0], 2)
@@ -275,14 +271,15 @@ def from_conditions(encoder: TableEncoder, conditions: Mapping[str, object], cal
                              "those instead.")
     if out.labels is not None and not out.labels.any():
         raise ParameterError("conditions on the target allow no class.")
+    return _uncalibrated(out, calibration)
+
+
+def _uncalibrated(out: CodeConstraints, calibration) -> CodeConstraints:
+    """`out` with its numeric bounds, set on calibrated codes, mapped back to the model's own codes through the fit's
+    marginal calibration (None: none); infinite (free) bounds stay infinite."""
+    if calibration is not None:
+        out.low, out.high = calibration.invert(out.low, "left"), calibration.invert(out.high, "right")
     return out
-
-
-def _one_hot_row(values: np.ndarray, j: int, width: int) -> np.ndarray:
-    """A (1, width) row of zeros with `values[0]` at column j (calibration maps whole rows, column by column)."""
-    row = np.zeros((1, width))
-    row[0, j] = values[0]
-    return row
 
 
 def _allow(out: CodeConstraints, offsets: np.ndarray, column: int, codes: list[int], size: int) -> None:
@@ -320,12 +317,7 @@ def known_rows(encoder: TableEncoder, known: pd.DataFrame, calibration, values_o
             continue
         raw = column.to_float(known[column.name])
         present = ~np.isnan(raw)
-        low, _ = encoder.code_interval(j, np.where(present, raw, 0.0))
-        _, high = encoder.code_interval(j, np.where(present, raw, 0.0))
-        if calibration is not None:
-            whole_low, whole_high = np.zeros((n, len(encoder.numeric_))), np.zeros((n, len(encoder.numeric_)))
-            whole_low[:, j], whole_high[:, j] = low, high
-            low, high = calibration.invert(whole_low, "left")[:, j], calibration.invert(whole_high, "right")[:, j]
+        low, high = encoder.code_interval(j, np.where(present, raw, 0.0))
         out.low[present, j], out.high[present, j] = low[present], high[present]
         out.known_num[present, j] = True
         if column.name in indicators:  # level 1 is "missing": allowed only for a missing cell generated freely
@@ -352,7 +344,7 @@ def known_rows(encoder: TableEncoder, known: pd.DataFrame, calibration, values_o
         fixed = codes >= 0
         out.labels[fixed] = False
         out.labels[np.flatnonzero(fixed), codes[fixed]] = True
-    return out
+    return _uncalibrated(out, calibration)
 
 
 def from_text(encoder: TableEncoder, text: str) -> tuple[str, object]:
