@@ -509,7 +509,7 @@ def render_one(path: Path) -> list[str]:
               "generator would reach. The paper's median DCR uses another feature scaling: compare only its ordering.",
               ""] + _fidelity_table(results) + [""]
     if "tabdiffusion" in generators:
-        lines += ["### Issue 5 targets for the default (tabdiffusion)", "",
+        lines += ["### Quality targets for the default (tabdiffusion)", "",
                   "ML efficacy on the train-size set against the paper's TabDDPM score; detection against the "
                   "baselines in this file (GBM C2ST); exact copies against the holdout's own exact-match rate (the test "
                   "rows that equal a train row, from the same evaluate call; Real val's rate shown beside it).", ""]
