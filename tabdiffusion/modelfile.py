@@ -35,6 +35,7 @@ from .hardware import uses_bfloat16
 from .tables import atomic_write
 from .training import History
 from .transforms.calibration import MarginalCalibration
+from .transforms.support import PairSupport
 from .transforms.table import Encoded, TableEncoder
 
 _Restored = TypeVar("_Restored")
@@ -100,6 +101,7 @@ class ModelParts:
     history: History
     reflow_history: History | None
     calibration: MarginalCalibration | None
+    support: PairSupport | None  # which pairs of coarse values occur together (transforms/support.py)
 
 
 def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
@@ -120,6 +122,8 @@ def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
     tensors.update({f"encoder.{k}": v for k, v in encoder_arrays.items()})
     if parts.calibration is not None:
         tensors.update({f"calibration.{k}": v for k, v in parts.calibration.state().items()})
+    if parts.support is not None:
+        tensors.update({f"support.{k}": v for k, v in parts.support.state().items()})
     return write_model_file(path, payload, tensors)
 
 
@@ -142,7 +146,7 @@ def _parts(payload: dict, tensors: dict[str, torch.Tensor]) -> ModelParts:
     params = dict(payload["params"])
     config = ModelConfig(**{**payload["config"], "d_layers": tuple(payload["config"]["d_layers"])})
     arrays = {prefix: {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-              for prefix in ("model.", "encoder.", "calibration.")}
+              for prefix in ("model.", "encoder.", "calibration.", "support.")}
     return ModelParts(
         params=params, seed=int(payload["seed"]), config=validate_config(config, params.get("preset", "default")),
         encoder=TableEncoder.from_state(payload["encoder"], {k: v.numpy() for k, v in arrays["encoder."].items()}),
@@ -150,6 +154,7 @@ def _parts(payload: dict, tensors: dict[str, torch.Tensor]) -> ModelParts:
         reflow_history=History(**payload["reflow_history"]) if payload.get("reflow_history") else None,
         calibration=(MarginalCalibration.from_state({k: v.numpy() for k, v in arrays["calibration."].items()})
                      if arrays["calibration."] else None),
+        support=PairSupport.from_state({k: v.numpy() for k, v in arrays["support."].items()}) if arrays["support."] else None,
     )
 
 

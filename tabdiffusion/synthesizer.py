@@ -38,6 +38,7 @@ from .tables import as_dataframe
 from .training import Checks, History, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
 from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
+from .transforms.support import PairSupport
 from .transforms.table import QUANTILE_BOUND, Encoded, TableEncoder
 
 # sample() and sample_chunks() decode at most SAMPLE_CHUNK_ROWS rows at a time: what sample_chunks holds in memory,
@@ -236,6 +237,8 @@ class Synthesizer:
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.reflow_history_ = None
+        self.support_ = PairSupport.fit(encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat, encoded.y,
+                                        encoder.category_sizes, encoder.n_classes)
         if reflowing:
             generator = torch_generator(rng, device)
             self.model_, self.reflow_history_ = reflow(
@@ -341,7 +344,8 @@ class Synthesizer:
         rng = numpy_rng(seed)
         if self.threads is not None:
             check_positive_int("threads", self.threads)
-        constraints = None if conditions is None else from_conditions(self.encoder_, conditions, self.calibration_, rng)
+        constraints = None if conditions is None else from_conditions(self.encoder_, conditions, self.calibration_, rng,
+                                                                       self.support_)
         return self._chunks(n, chunk_rows, rng, torch_generator(rng, self.device_), constraints)
 
     def sample_remaining_columns(self, known: pd.DataFrame, seed: Seed = None) -> pd.DataFrame:
@@ -488,7 +492,7 @@ class Synthesizer:
         self._check_fitted("save")
         return save_model(path, ModelParts(
             self._params(), self.seed_, self.config_, self.encoder_, self.model_.state_dict(), self.history_,
-            self.reflow_history_, self.calibration_,
+            self.reflow_history_, self.calibration_, self.support_,
         ))
 
     @classmethod
@@ -502,7 +506,7 @@ class Synthesizer:
             model.load_state_dict(parts.weights)
             synth.seed_, synth.config_, synth.schema_, synth.encoder_ = parts.seed, parts.config, parts.encoder.schema, parts.encoder
             synth.device_, synth.diffusion_, synth.model_, synth.history_ = resolved, diffusion, model.to(resolved).eval(), parts.history
-            synth.calibration_, synth.reflow_history_ = parts.calibration, parts.reflow_history
+            synth.calibration_, synth.reflow_history_, synth.support_ = parts.calibration, parts.reflow_history, parts.support
             check_loaded(parts.encoder, parts.config, diffusion, synth.model_, parts.calibration, resolved, synth._draw_labels)
             return synth
 

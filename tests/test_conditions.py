@@ -266,3 +266,32 @@ def test_a_condition_on_a_derived_column_conditions_its_source():
     assert (rows.degree_num == 13).all() and (rows.degree == "bachelors").all()
     rows = synth.sample(200, seed=0, conditions={"degree_num": (13, 14)})
     assert set(rows.degree) == {"bachelors", "masters"}
+
+
+def test_a_combination_no_training_row_shows_is_warned_about_and_still_generated(tmp_path):
+    """red rows are always size S with negative x: asking for red and L, or blue with a negative x, warns (naming the
+    columns) and still meets the conditions; combinations the data shows do not warn, also after save and load."""
+    import warnings
+
+    import tabdiffusion as td
+
+    rng = np.random.default_rng(0)
+    color = rng.choice(["red", "blue"], 300)
+    table = pd.DataFrame({"color": color, "size": np.where(color == "red", "S", "L"),
+                          "x": np.where(color == "red", -1.0, 1.0) * rng.uniform(1, 2, 300),
+                          "label": rng.choice(["yes", "no"], 300)})
+    synth = td.Synthesizer(seed=0, steps=30, min_proximity=0, d_layers=(32,), num_timesteps=20, verbose=False,
+                           device="cpu").fit(table, target="label")
+    loaded = td.Synthesizer.load(synth.save(tmp_path / "m.tdm"))
+    for model in (synth, loaded):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for seen in ({"color": "red", "size": "S"}, {"color": "red", "x": (-1.8, -1.2)},
+                         {"label": "yes", "color": ["red", "blue"], "size": "L"}):
+                model.sample(5, seed=0, conditions=seen)
+        for unseen, named in (({"color": "red", "size": "L"}, "'color' with 'size'"),
+                              ({"color": "blue", "x": (-1.8, -1.2)}, "'x' with 'color'")):
+            with pytest.warns(UserWarning, match=f"No training row has the requested values of {named}"):
+                rows = model.sample(20, seed=0, conditions=unseen)
+            for name, condition in unseen.items():
+                assert (rows[name] == condition).all() if isinstance(condition, str) else rows[name].between(*condition).all()

@@ -14,6 +14,7 @@ value with more decimals than the column keeps, a range's ends after rounding), 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -23,6 +24,7 @@ import pandas as pd
 from ..errors import ParameterError
 from .categorical import RARE, CategoricalColumn, restore_dtype, to_json_value
 from .numeric import NumericColumn
+from .support import PairSupport, numeric_cells
 from .table import TableEncoder
 
 SHOWN_LEVELS = 20  # an error about an unknown level lists at most this many known ones
@@ -205,9 +207,12 @@ def with_values(series: pd.Series, where: np.ndarray, values: object) -> pd.Seri
 
 
 # ------------------------------------------------------------------------------------------------ whole requests
-def from_conditions(encoder: TableEncoder, conditions: Mapping[str, object], calibration, rng: np.random.Generator) -> CodeConstraints:
+def from_conditions(encoder: TableEncoder, conditions: Mapping[str, object], calibration, rng: np.random.Generator,
+                    support: PairSupport | None = None) -> CodeConstraints:
     """One set of constraints for every row from `conditions` (see module docstring); `calibration` (or None) is the
-    fit's marginal calibration, through which numeric bounds are mapped back to the model's own codes."""
+    fit's marginal calibration, through which numeric bounds are mapped back to the model's own codes. With the
+    training table's `support`, a combination no training row shows is reported in a UserWarning (rows are still
+    generated: the model's best estimate)."""
     if not isinstance(conditions, Mapping):
         raise ParameterError(f"conditions must map column names to values, e.g. {{'country': 'AT', 'age': (30, 40)}}; "
                              f"got {type(conditions).__name__}.")
@@ -271,7 +276,35 @@ def from_conditions(encoder: TableEncoder, conditions: Mapping[str, object], cal
                              "those instead.")
     if out.labels is not None and not out.labels.any():
         raise ParameterError("conditions on the target allow no class.")
+    if support is not None:
+        _warn_if_unseen(encoder, out, support)
     return _uncalibrated(out, calibration)
+
+
+def _warn_if_unseen(encoder: TableEncoder, out: CodeConstraints, support: PairSupport) -> None:
+    """Warn, naming the columns, when some pair of the conditioned columns never occurs together in training
+    (transforms/support.py; bounds are on calibrated codes here, the training codes' scale)."""
+    allowed: list[np.ndarray | None] = []
+    for j in range(len(encoder.numeric_)):
+        low, high = out.low[0, j], out.high[0, j]
+        if np.isfinite(low) or np.isfinite(high):
+            mask = np.zeros(int(support.sizes[j]), bool)
+            mask[int(numeric_cells(low)) : int(numeric_cells(high)) + 1] = True
+            allowed.append(mask)
+        else:
+            allowed.append(None)
+    for start, size in zip(_offsets(encoder), encoder.category_sizes):
+        levels = out.allowed[0, start : start + size]
+        allowed.append(None if levels.all() else levels)
+    if out.labels is not None:
+        allowed.append(None if out.labels[0].all() else out.labels[0])
+    names = ([c.name for c in encoder.numeric_] + [c.name for c in encoder.categorical_]
+             + [f"{c.name} (missing or not)" for c in encoder.missing_indicators] + [encoder.target] * (out.labels is not None))
+    unseen = support.unseen(allowed)
+    if unseen:
+        pairs = "; ".join(f"{names[i]!r} with {names[j]!r}" for i, j in unseen[:5])
+        warnings.warn(f"No training row has the requested values of {pairs}, so these rows are the model's estimate "
+                      "for a combination the data never shows.", UserWarning, stacklevel=4)
 
 
 def _uncalibrated(out: CodeConstraints, calibration) -> CodeConstraints:
