@@ -10,7 +10,24 @@ from .config import PRESETS, ModelConfig  # noqa: E402
 from .synthesizer import Synthesizer  # noqa: E402
 from .evaluation import evaluate  # noqa: E402  (the function; the subpackage is tabdiffusion.evaluation)
 
+
+
+def __getattr__(name: str):
+    """DiffusionOversampler is imported on first use: it needs the optional imbalanced-learn."""
+    if name == "DiffusionOversampler":
+        try:
+            from .oversampling import DiffusionOversampler
+        except ModuleNotFoundError as error:
+            if (error.name or "").partition(".")[0] != "imblearn":
+                raise
+            raise ImportError("DiffusionOversampler needs imbalanced-learn: pip install 'tabdiffusion[imbalanced]' "
+                              "(or pip install imbalanced-learn).") from None
+        return DiffusionOversampler
+    raise AttributeError(f"module 'tabdiffusion' has no attribute {name!r}")
+
+
 __all__ = [
     "Synthesizer", "evaluate", "ModelConfig", "PRESETS", "TableSchema", "ColumnSpec", "infer_schema", "TabDiffusionError",
     "SchemaError", "ParameterError", "NotFittedError", "TrainingDivergedError", "ModelFileError", "__version__",
+    "DiffusionOversampler",
 ]

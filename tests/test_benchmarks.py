@@ -431,3 +431,46 @@ def test_without_the_shared_datasets_the_data_tests_skip_instead_of_failing(tmp_
                          text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:]
     assert "skipped" in run.stdout.splitlines()[-1]
+
+
+@needs_data
+def test_conditional_and_imputation_benchmarks_smoke_run(tmp_path):
+    """Each script on a 300-row abalone with a 3 s fit: every condition holds in every row, imputation scores every
+    imputer, and both render their tables and targets."""
+    from benchmarks import conditional, imputation
+
+    out = tmp_path / "conditional.json"
+    conditional.main(["--datasets", "abalone", "--methods", "tabdiffusion", "--budget", "3", "--rows", "300", "--out", str(out)])
+    results = json.loads(out.read_text())
+    rows = results["datasets"]["abalone"]["conditions"]
+    assert rows and all(row["methods"]["tabdiffusion"]["holds"] == 1.0 for row in rows.values())
+    assert "## Conditional generation" in "\n".join(conditional.render(results))
+    out = tmp_path / "imputation.json"
+    imputation.main(["--datasets", "abalone", "--budget", "3", "--rows", "300", "--out", str(out)])
+    results = json.loads(out.read_text())
+    methods = results["datasets"]["abalone"]["patterns"]["mcar"]["methods"]
+    assert {"tabdiffusion", "SimpleImputer", "IterativeImputer (ExtraTrees)"} <= set(methods)
+    assert 0 < methods["tabdiffusion"]["rmse"] < 5 and 0 <= methods["tabdiffusion"]["coverage"] <= 1
+    assert "### Targets" in "\n".join(imputation.render(results))
+
+
+@needs_data
+def test_oversampling_benchmark_smoke_run(tmp_path):
+    """A 400-row diabetes, one ratio and seed, short fits: every sampler and classifier scored, targets rendered."""
+    pytest.importorskip("imblearn")
+    from benchmarks import oversampling
+
+    out = tmp_path / "oversampling.json"
+    oversampling.main(["--datasets", "diabetes", "--ratios", "0.2", "--seeds", "0", "--budget", "3", "--rows", "400",
+                       "--catboost-iterations", "20", "--out", str(out)])
+    results = json.loads(out.read_text())
+    cell = results["datasets"]["diabetes"]["cells"]["0.2/0"]
+    counts = pd.Series(tabddpm_data.load("diabetes").subsample(400, 0).train[tabddpm_data.TARGET]).value_counts()
+    assert cell["rare_class"] == counts.idxmin() and cell["rare_rows"] == round(0.2 * counts.min())
+    for sampler in ("none", "class weights", "RandomOverSampler", "SMOTENC", "ADASYN", "DiffusionOversampler"):
+        got = cell["samplers"][sampler]
+        for model in oversampling.CLASSIFIERS:
+            assert 0 <= got[model]["pr_auc"] <= 1 and 0 <= got[model]["balanced_accuracy"] <= 1
+    assert cell["samplers"]["DiffusionOversampler"]["rows"] == cell["samplers"]["SMOTENC"]["rows"]
+    text = "\n".join(oversampling.render(results))
+    assert "## Oversampling" in text and "| diabetes | 0.2 (" in text and "### Targets" in text
