@@ -74,6 +74,10 @@ class ModelConfig:
     # by its rows (mixed.stratified_timesteps); 0: one independent draw per row, as TabDDPM
     conditioning: float = 0.0  # diffusion only: the share of training rows that see a random subset of their columns
     # clean and flagged as known (mixed.known_columns), so that sampling conditions on any columns natively; 0: none
+    label_dropout: float = 0.0  # diffusion only: the share of training rows whose class label is hidden (a null
+    # label), which lets sampling use classifier-free guidance; 0: the label is always shown
+    guidance: float = 0.0  # classifier-free guidance weight w on the class label at sampling (needs label_dropout):
+    # the prediction is uncond + (1 + w)(cond - uncond), two network evaluations per step; 0: none
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -152,6 +156,11 @@ def validate_config(config: ModelConfig, preset: str) -> ModelConfig:
     check_number("ema_decay", config.ema_decay, "a number in [0, 1)", lambda v: 0 <= v < 1)
     check_number("eta", config.eta, "a number in [0, 1]", lambda v: 0 <= v <= 1)
     check_number("conditioning", config.conditioning, "a share in [0, 1)", lambda v: 0 <= v < 1)
+    check_number("label_dropout", config.label_dropout, "a share in [0, 1)", lambda v: 0 <= v < 1)
+    check_number("guidance", config.guidance, "a number >= 0", lambda v: v >= 0)
+    if config.guidance and not config.label_dropout:
+        raise ParameterError(f"guidance={config.guidance} needs a model trained with label_dropout > 0 (e.g. 0.1), "
+                             "which learns the unconditional prediction that guidance contrasts with.")
     check_number("min_proximity", config.min_proximity, "a number from 0 (no memorisation stop) to below 10",
                  lambda v: 0 <= v < 10)
     if config.process not in ("diffusion", "flow"):
@@ -163,8 +172,9 @@ def validate_config(config: ModelConfig, preset: str) -> ModelConfig:
             raise ParameterError(f"reflow_steps must be an integer >= 0 (0: no reflow) or None, got {config.reflow_steps!r}.")
         if config.timestep_strata:
             raise ParameterError(f"timestep_strata applies to diffusion presets only; preset={preset!r} is a flow.")
-        if config.conditioning:
-            raise ParameterError(f"conditioning applies to diffusion presets only; preset={preset!r} is a flow.")
+        for name in ("conditioning", "label_dropout"):
+            if getattr(config, name):
+                raise ParameterError(f"{name} applies to diffusion presets only; preset={preset!r} is a flow.")
     elif config.sampler not in ("ancestral", "ddim"):
         raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
     elif config.reflow_steps is not None:

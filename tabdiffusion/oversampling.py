@@ -22,6 +22,11 @@ from .errors import ParameterError
 from .synthesizer import Synthesizer
 
 MIN_CLASS_ROWS = 2  # a class to grow needs this many rows: a class of one row could only be copied
+# What the oversampler's model uses unless told otherwise (diffusion presets): the label hidden from a tenth of the
+# training rows, and classifier-free guidance of weight 1 when generating a class, which brings the generated rows'
+# class probability (judged by a classifier fitted to all real rows) closer to the real rows' of that class
+# (docs/experiments.md, "Guidance for oversampling").
+DEFAULTS = {"label_dropout": 0.1, "guidance": 1.0}
 
 
 class DiffusionOversampler(BaseOverSampler):
@@ -30,7 +35,8 @@ class DiffusionOversampler(BaseOverSampler):
     `fit_resample(X, y)` returns the original rows first, unchanged, then the generated rows grouped by class (as
     imbalanced-learn's over-samplers do), with a fresh 0..n-1 index; X may be a DataFrame with mixed column types
     (returned with its dtypes) or a dense array. `synthesizer` is an unfitted Synthesizer to copy the settings of;
-    otherwise `**synthesizer_params` (e.g. `time_budget=60`) configure a default one. `random_state` seeds the fit and
+    otherwise `**synthesizer_params` (e.g. `time_budget=60`) configure a default one; either way DEFAULTS apply
+    where the settings leave them open (diffusion presets). `random_state` seeds the fit and
     the draws. After `fit_resample`, `synthesizer_` is the fitted model (sample more rows of a class with
     `synthesizer_.sample(n, conditions={target: c})`).
     """
@@ -76,9 +82,11 @@ class DiffusionOversampler(BaseOverSampler):
         if self.synthesizer is not None and self._synthesizer_params:
             raise ParameterError(f"Pass either synthesizer= or Synthesizer keywords ({sorted(self._synthesizer_params)}), "
                                  "not both.")
-        if self.synthesizer is not None:
-            return Synthesizer(**{**self.synthesizer._params(), "seed": seed})
-        return Synthesizer(**{"verbose": False, **self._synthesizer_params, "seed": seed})
+        params = ({"verbose": False, **self._synthesizer_params} if self.synthesizer is None
+                  else self.synthesizer._params())
+        if params.get("preset", "default") != "flow":
+            params.update({k: v for k, v in DEFAULTS.items() if params.get(k) is None})
+        return Synthesizer(**{**params, "seed": seed})
 
     def _fit_resample(self, X: Any, y: np.ndarray) -> tuple[Any, np.ndarray]:
         table = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(

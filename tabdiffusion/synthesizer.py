@@ -79,6 +79,7 @@ def _generate_codes(diffusion: MixedDiffusion | RectifiedFlow, model: torch.nn.M
             model, stop - start, None if y is None else y[start:stop], generator,
             steps=steps, sampler=config.sampler, eta=config.eta, low_precision=low_precision,
             constraints=None if constraints is None else constraints.rows(start, stop),
+            **({"guidance": config.guidance} if config.guidance else {}),
         )
         parts_num.append(x_num.cpu().numpy())
         parts_cat.append(x_cat.cpu().numpy())
@@ -164,12 +165,12 @@ class Synthesizer:
             diffusion: MixedDiffusion | RectifiedFlow = RectifiedFlow(len(encoder.numeric_), encoder.category_sizes, device)
         else:
             diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device,
-                                       config.timestep_strata, config.conditioning)
+                                       config.timestep_strata, config.conditioning, config.label_dropout, encoder.n_classes)
         d_t = config.d_t or auto_width(MLPDenoiser.input_features(diffusion.input_width, diffusion.n_numeric, config.fourier_features))
         model = MLPDenoiser(
             diffusion.input_width, list(config.d_layers), encoder.n_classes, d_t, config.dropout,
             n_numeric=diffusion.n_numeric, fourier_features=config.fourier_features, film=config.film,
-            known_width=getattr(diffusion, "known_width", 0),
+            known_width=getattr(diffusion, "known_width", 0), null_label=config.label_dropout > 0,
         )
         return diffusion, model
 

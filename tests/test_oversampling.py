@@ -173,3 +173,13 @@ def test_the_cli_oversamples_a_file(tmp_path):
     bad = CliRunner().invoke(app, ["oversample", str(tmp_path / "data.csv"), "--target", "nope", "--out",
                                    str(tmp_path / "x.csv")])
     assert bad.exit_code == 1 and "nope" in bad.output and "Traceback" not in bad.output
+
+
+def test_the_oversamplers_model_guides_its_classes_unless_told_otherwise():
+    X, y = _three_classes()
+    sampler = td.DiffusionOversampler(random_state=0, **TINY)
+    sampler.fit_resample(X, y)
+    assert sampler.synthesizer_.config_.label_dropout == 0.1 and sampler.synthesizer_.config_.guidance == 1.0
+    plain = td.DiffusionOversampler(random_state=0, guidance=0, label_dropout=0, **TINY)
+    plain.fit_resample(X, y)
+    assert plain.synthesizer_.config_.guidance == 0 and plain.synthesizer_.model_.label_embedding.num_embeddings == 3

@@ -42,9 +42,11 @@ class MixedDiffusion:
 
     def __init__(
         self, n_numeric: int, category_sizes: list[int], num_timesteps: int, device: torch.device | str = "cpu",
-        timestep_strata: int = 0, conditioning: float = 0.0,
+        timestep_strata: int = 0, conditioning: float = 0.0, label_dropout: float = 0.0, n_classes: int = 0,
     ) -> None:
         self.n_numeric, self.timestep_strata, self.conditioning = n_numeric, timestep_strata, conditioning
+        # A share label_dropout of training rows sees the null label n_classes (classifier-free guidance).
+        self.label_dropout, self.null_label = label_dropout, n_classes
         self.layout = multinomial.Layout(category_sizes, device)
         self.schedule = Schedule.cosine(num_timesteps, device)
         self.device = torch.device(device)
@@ -84,6 +86,9 @@ class MixedDiffusion:
         else:
             t = torch.randint(0, self.schedule.num_timesteps, (batch,), generator=generator, device=self.device)
         noise = torch.randn(x_num.shape, generator=generator, device=self.device)
+        if self.label_dropout and y is not None:
+            hidden = torch.rand(y.shape, generator=generator, device=self.device) < self.label_dropout
+            y = torch.where(hidden, torch.full_like(y, self.null_label), y)
         x_num_t = gaussian.q_sample(x_num, t, noise, self.schedule)
         codes_t = multinomial.draw(multinomial.q_probs(x_cat, t, self.schedule, self.layout), self.layout, generator)
         if not self.conditioning:
@@ -124,14 +129,15 @@ class MixedDiffusion:
     def sample(
         self, model: Denoiser, n: int, y: torch.Tensor | None, generator: torch.Generator, *,
         steps: int | None = None, sampler: str = "ancestral", eta: float = 1.0, low_precision: bool = False,
-        constraints: Constraints | None = None,
+        constraints: Constraints | None = None, guidance: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Reverse diffusion from noise / uniform codes to data; returns x_num (n, d_num), x_cat (n, F).
 
         'ancestral' is TabDDPM's sampler (every timestep, fixed-large Gaussian variance); 'ddim' walks `steps`
         evenly spaced timesteps with DDIM for the numerics and the matching multinomial posterior for categories.
         With `constraints`, every step's x0 prediction is projected onto them (constraints.py), so every row
-        satisfies them and the other columns follow the model's conditional.
+        satisfies them and the other columns follow the model's conditional. `guidance` w > 0 (a model trained with
+        label dropout) predicts uncond + (1 + w)(cond - uncond) for both noise and logits, in one doubled batch.
         """
         project_num = project_cat = fixed = known = None
         x_num = torch.randn((n, self.n_numeric), generator=generator, device=self.device)
@@ -150,7 +156,13 @@ class MixedDiffusion:
                 x_num = torch.where(constraints.known_num, constraints.values, x_num)
             t = torch.full((n,), step, device=self.device, dtype=torch.long)
             s = torch.full((n,), next_step, device=self.device, dtype=torch.long)
-            eps_pred, logits = self._denoise(model, x_num, codes, t, y, low_precision, known)
+            if guidance and y is not None:
+                both = self._denoise(model, x_num.repeat(2, 1), codes.repeat(2, 1), t.repeat(2),
+                                     torch.cat([y, torch.full_like(y, self.null_label)]), low_precision,
+                                     None if known is None else known.repeat(2, 1))
+                eps_pred, logits = ((1 + guidance) * part[:n] - guidance * part[n:] for part in both)
+            else:
+                eps_pred, logits = self._denoise(model, x_num, codes, t, y, low_precision, known)
             if sampler == "ancestral":
                 x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator, project_num)
             else:

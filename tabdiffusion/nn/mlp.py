@@ -50,13 +50,15 @@ class MLPDenoiser(nn.Module):
     def __init__(
         self, d_in: int, d_layers: list[int], n_classes: int = 0, d_t: int = 128, dropout: float = 0.0, *,
         n_numeric: int = 0, fourier_features: int = 0, film: bool = False, known_width: int = 0,
+        null_label: bool = False,
     ) -> None:
         super().__init__()
         self.d_t, self.n_numeric, self.known_width = d_t, n_numeric, known_width
         self.periodic = PeriodicEmbedding(n_numeric, fourier_features) if fourier_features and n_numeric else None
         self.input_projection = nn.Linear(self.input_features(d_in + known_width, n_numeric, fourier_features), d_t)
         self.time_embedding = nn.Sequential(nn.Linear(d_t, d_t), nn.SiLU(), nn.Linear(d_t, d_t))
-        self.label_embedding = nn.Embedding(n_classes, d_t) if n_classes > 0 else None
+        # null_label: one more embedding, index n_classes, for a hidden label (classifier-free guidance)
+        self.label_embedding = nn.Embedding(n_classes + null_label, d_t) if n_classes > 0 else None
         blocks: list[nn.Module] = []
         width = d_t
         for d_hidden in d_layers:
