@@ -33,11 +33,12 @@ MIN_KEPT = 3  # rows of the shrunk class kept at least (SMOTE then interpolates 
 SAMPLERS = ("none", "class weights", "RandomOverSampler", "SMOTENC", "ADASYN", "DiffusionOversampler")
 CLASSIFIERS = ("CatBoost", "logistic regression", "random forest")
 TABLES = "adult,buddy,cardio,churn2,default,diabetes,gesture,wilt"
+DCR_SAMPLERS = ("RandomOverSampler", "SMOTENC", "DiffusionOversampler")  # their rare rows' DCR share is measured
 
 
-def imbalanced_train(data: Dataset, ratio: float, seed: int, max_rows: int) -> tuple[pd.DataFrame, object, int]:
-    """The train split capped at `max_rows` (stratified), its smallest class cut to `ratio` of its rows; the class
-    and the number of its rows kept."""
+def imbalanced_train(data: Dataset, ratio: float, seed: int, max_rows: int) -> tuple[pd.DataFrame, object, pd.DataFrame]:
+    """The train split capped at `max_rows` (stratified), its smallest class cut to `ratio` of its rows; the class,
+    and the rows of it that were cut (the held-out rows a DCR share compares with)."""
     rng = np.random.default_rng(seed)
     train = data.train
     if len(train) > max_rows:
@@ -50,7 +51,7 @@ def imbalanced_train(data: Dataset, ratio: float, seed: int, max_rows: int) -> t
     rows = np.flatnonzero(train[TARGET].to_numpy() == rare)
     kept = max(MIN_KEPT, round(ratio * len(rows)))
     dropped = rng.choice(rows, len(rows) - kept, replace=False)
-    return train.drop(index=train.index[dropped]).reset_index(drop=True), rare, kept
+    return train.drop(index=train.index[dropped]).reset_index(drop=True), rare, train.iloc[dropped]
 
 
 def resample(name: str, X: pd.DataFrame, y: pd.Series, categorical: list[str], seed: int, budget: float) -> tuple[pd.DataFrame, pd.Series]:
@@ -110,6 +111,18 @@ def scores(model, X_test: pd.DataFrame, y_test: pd.Series, rare: object) -> dict
             "balanced_accuracy": float(balanced_accuracy_score(y_test, predicted))}
 
 
+def dcr_share(kept: pd.DataFrame, generated: pd.DataFrame, held_out: pd.DataFrame, seed: int) -> float | None:
+    """The share of generated rows of the rare class closer to a kept row of it than to a held-out one (as many held
+    out as kept; 0.5: no closer to the rows the sampler saw, 1: copies), by tabdiffusion.evaluate's privacy metrics."""
+    import tabdiffusion as td
+
+    if len(held_out) < len(kept) or len(generated) == 0:
+        return None
+    holdout = held_out.sample(len(kept), random_state=seed)
+    result = td.evaluate(kept, generated, holdout=holdout, metrics="privacy", seed=seed, verbose=False, n_jobs=2)
+    return float(result.scores["privacy.dcr_share"])
+
+
 def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: float, max_rows: int,
                 iterations: int, samplers: list[str], log) -> dict:
     categorical = list(data.cat_columns)
@@ -118,8 +131,9 @@ def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: fl
     entry: dict = {"classes": int(data.train[TARGET].nunique()), "cells": {}}
     for ratio in ratios:
         for seed in seeds:
-            train, rare, kept = imbalanced_train(data, ratio, seed, max_rows)
+            train, rare, held_out = imbalanced_train(data, ratio, seed, max_rows)
             X, y = train[data.features], train[TARGET]
+            kept = int((y == rare).sum())
             cell: dict = {"rare_class": rare.item() if hasattr(rare, "item") else rare, "rare_rows": kept, "train_rows": len(train), "samplers": {}}
             for name in samplers:
                 began = time.perf_counter()
@@ -129,6 +143,8 @@ def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: fl
                     cell["samplers"][name] = {"error": str(error)[:200]}
                     continue
                 got: dict = {"seconds": time.perf_counter() - began, "rows": len(X_res)}
+                if name in DCR_SAMPLERS:
+                    got["dcr_share"] = dcr_share(X[y == rare], X_res.iloc[len(X):], held_out[data.features], seed)
                 for model_name in CLASSIFIERS:
                     model = classifier(model_name, categorical, numeric, name == "class weights", seed, iterations)
                     got[model_name] = scores(model.fit(X_res, y_res), X_test, y_test, rare)
@@ -220,6 +236,19 @@ def render(results: dict) -> list[str]:
     for (table, ratio, model), (row, _, _) in cells.items():
         lines.append(f"| {table} | {ratio} | {model} | " + " | ".join(
             f"{row[s]['f1'][0]:.3f} / {row[s]['balanced_accuracy'][0]:.3f}" if s in row else "n/a" for s in SAMPLERS) + " |")
+    lines += ["", "DCR share of the generated rare rows within the class: the share closer to a kept rare row than to one of "
+              "as many rare rows cut from the train split (0.5: no closer to the rows the sampler saw; 1: copies), "
+              "mean over seeds:", "", "| table | ratio (rows) | " + " | ".join(DCR_SAMPLERS) + " |",
+              "|" + "---|" * (2 + len(DCR_SAMPLERS))]
+    for table, entry in results["datasets"].items():
+        by_ratio: dict = {}
+        for key, cell in entry["cells"].items():
+            by_ratio.setdefault(key.split("/")[0], []).append(cell)
+        for ratio, group in by_ratio.items():
+            shares = [[c["samplers"].get(s, {}).get("dcr_share") for c in group] for s in DCR_SAMPLERS]
+            lines.append(f"| {table} | {ratio} ({group[0]['rare_rows']}) | " + " | ".join(
+                f"{np.mean([v for v in values if v is not None]):.3f}" if any(v is not None for v in values) else "n/a"
+                for values in shares) + " |")
     n = len(best)
     lines += ["", "### Targets", "",
               f"- Best minority PR-AUC among the resamplers on at least two thirds of the (table, ratio, classifier) "

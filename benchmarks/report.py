@@ -551,15 +551,16 @@ def render(paths: list[Path]) -> str:
     body: list[str] = []
     for path in sorted(paths, key=_order):
         body += render_one(path)
-    return "\n".join(intro + body + _conditional_sections()).rstrip() + "\n"
+    return "\n".join(intro + body + _task_sections()).rstrip() + "\n"
 
 
-def _conditional_sections() -> list[str]:
-    """The conditional-generation and imputation benchmarks (results/conditional/*.json), where they have been run."""
-    from . import conditional, imputation
+def _task_sections() -> list[str]:
+    """The conditional generation, imputation, oversampling and class-fidelity benchmarks (results/conditional/,
+    results/oversampling/), where they have been run."""
+    from . import class_fidelity, conditional, imputation, oversampling
 
     lines = []
-    for module in (conditional, imputation):
+    for module in (conditional, imputation, oversampling, class_fidelity):
         if module.RESULTS.exists():
             lines += module.render(json.loads(module.RESULTS.read_text()))
     return lines

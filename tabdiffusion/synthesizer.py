@@ -3,7 +3,8 @@
 This is the one module that wires schema, transforms, diffusion, the denoiser and training together. The steps it
 orders live next to what they work on: the hyperparameters and their checks in config.py, the time budget's
 deadlines in deadline.py, the memorisation stop in proximity.py, reflow in diffusion/flow.py, the marginal
-calibration in transforms/calibration.py and the model file's layout in modelfile.py.
+calibration in transforms/calibration.py, batched code generation and what conditions need first in
+generation.py, and the model file's layout in modelfile.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import ndtr, ndtri
 
 from ._random import Seed, numpy_rng, torch_generator
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_settings,
@@ -28,94 +28,27 @@ from .deadline import Deadline
 from .diffusion.constraints import Constraints
 from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
-from .errors import NotFittedError, ParameterError, SchemaError
+from .errors import NotFittedError, ParameterError
+from .generation import (RANGE_PASS_STEPS, constraint_tensors, draw_labels, generate_codes, only_one_range,
+                         truncated_marginal)
 from .hardware import resolve_device, thread_limit, uses_bfloat16
 from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
-from .tables import as_dataframe
+from .tables import as_dataframe, check_table
 from .training import Checks, History, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
 from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
 from .transforms.support import PairSupport
-from .transforms.table import QUANTILE_BOUND, Encoded, TableEncoder
+from .transforms.table import Encoded, TableEncoder
 
 # sample() and sample_chunks() decode at most SAMPLE_CHUNK_ROWS rows at a time: what sample_chunks holds in memory,
 # whatever n is (the CLI's `sample` writes chunk by chunk). Up to this n, one chunk: the same rows as one batch.
 SAMPLE_CHUNK_ROWS = 100_000
 
-# A range condition is drawn first by a projected sampling pass of this many steps (see Synthesizer._sample_codes).
-RANGE_PASS_STEPS = 10
-
 # The Synthesizer's keywords besides the model's hyperparameters (config.HYPERPARAMETERS).
 SETTINGS = ("preset", "seed", "time_budget", "max_categories", "sample_batch_size", "device", "threads", "verbose")
-
-
-def _draw_labels(frequencies: np.ndarray | None, n: int, generator: torch.Generator, device: torch.device,
-                 allowed: np.ndarray | None = None) -> torch.Tensor | None:
-    """n class labels drawn with the training frequencies (None without a class target), restricted to the classes
-    `allowed` (1 or n, n_classes) where given: a condition on the target goes through the label conditioning."""
-    if frequencies is None:
-        return None
-    weights = torch.as_tensor(frequencies, dtype=torch.float32, device=device)
-    if allowed is None:
-        return torch.multinomial(weights, n, replacement=True, generator=generator)
-    weights = weights * torch.as_tensor(allowed, dtype=torch.float32, device=device)
-    if len(weights) == 1:
-        return torch.multinomial(weights[0], n, replacement=True, generator=generator)
-    return torch.multinomial(weights, 1, generator=generator)[:, 0]
-
-
-def _generate_codes(diffusion: MixedDiffusion | RectifiedFlow, model: torch.nn.Module, config: ModelConfig,
-                    y: torch.Tensor | None, n: int, generator: torch.Generator, batch_size: int, low_precision: bool,
-                    steps: int | None, constraints: Constraints | None = None) -> Encoded:
-    """`n` rows of model codes for labels `y` (or none), with the config's sampler and `steps`, in batches, each row
-    meeting its `constraints` where given."""
-    parts_num, parts_cat = [], []
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        x_num, x_cat = diffusion.sample(
-            model, stop - start, None if y is None else y[start:stop], generator,
-            steps=steps, sampler=config.sampler, eta=config.eta, low_precision=low_precision,
-            constraints=None if constraints is None else constraints.rows(start, stop),
-            **({"guidance": config.guidance} if config.guidance else {}),
-        )
-        parts_num.append(x_num.cpu().numpy())
-        parts_cat.append(x_cat.cpu().numpy())
-    return Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
-
-
-def _check_table(df: pd.DataFrame, target: str | None) -> None:
-    """Reject tables that cannot be fitted, naming the problem and the fix."""
-    if df.shape[1] == 0:
-        raise SchemaError("The table has no columns. Pass a table with at least one column.")
-    if len(df) == 0:
-        raise SchemaError(f"The table has no rows (columns: {list(df.columns)}). Pass a table with at least one row.")
-    if isinstance(df.columns, pd.MultiIndex):
-        raise SchemaError("The table has multi-level column names. Flatten them first, e.g. "
-                          "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
-    unnamed = [c for c in df.columns if not isinstance(c, str)]
-    if unnamed:
-        raise SchemaError(
-            f"Column names must be text; {unnamed[:5]} are {type(unnamed[0]).__name__}. The synthetic table, model files "
-            "and column_types= name columns by text, so rename them first, e.g. df.columns = df.columns.astype(str)."
-        )
-    names = list(df.columns)
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise SchemaError(f"Column names must be unique; repeated: {duplicates}. Rename them before fitting.")
-    if target is not None and target not in names:
-        raise SchemaError(f"target={target!r} is not a column of the table. Columns are: {names}.")
-    for name in df.columns:
-        series = df[name]
-        if pd.api.types.is_float_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
-            infinite = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
-            if infinite.any():
-                raise SchemaError(
-                    f"Column {name!r} has {int(infinite.sum())} infinite values (e.g. {series[infinite].iloc[0]}). "
-                    "Replace them with NaN (missing) or finite numbers."
-                )
 
 
 class Synthesizer:
@@ -195,7 +128,7 @@ class Synthesizer:
             raise ParameterError(f"task={task!r}; use 'classification', 'regression' or None (inferred).")
         if task is not None and target is None:
             raise ParameterError("task= needs target=: name the column the task refers to.")
-        _check_table(df, target)
+        check_table(df, target)
         if column_types is not None and not (isinstance(column_types, Mapping) and all(
                 isinstance(kind, str) for kind in column_types.values())):
             raise ParameterError(f"column_types must map column names to kinds, e.g. {{'zip': 'categorical'}}; got "
@@ -280,8 +213,8 @@ class Synthesizer:
         steps = TEACHER_EULER_STEPS if config.process == "flow" else config.sampling_steps
 
         def draw(model: torch.nn.Module, n: int) -> Encoded:
-            labels = _draw_labels(encoder.class_frequencies_, n, generator, device)
-            return _generate_codes(diffusion, model.eval(), config, labels, n, generator, self.sample_batch_size,
+            labels = draw_labels(encoder.class_frequencies_, n, generator, device)
+            return generate_codes(diffusion, model.eval(), config, labels, n, generator, self.sample_batch_size,
                                    low_precision, steps)
 
         found = memorisation_checks(encoder, df, encoded, dequantized=config.dequantize, seed=seed, draw=draw,
@@ -303,7 +236,7 @@ class Synthesizer:
 
     def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
         """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""
-        return _draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_, allowed)
+        return draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_, allowed)
 
     @property
     def schema(self) -> TableSchema:
@@ -434,58 +367,23 @@ class Synthesizer:
         low_precision = uses_bfloat16(config.sampling_precision, self.device_)
 
         def generate(tensors: Constraints | None, steps: int | None) -> Encoded:
-            return _generate_codes(self.diffusion_, self.model_, config, labels, n, generator, self.sample_batch_size,
+            return generate_codes(self.diffusion_, self.model_, config, labels, n, generator, self.sample_batch_size,
                                    low_precision, steps, tensors)
 
         if constraints is None:
             return generate(None, config.sampling_steps)
         ranged = (np.isfinite(constraints.low) | np.isfinite(constraints.high)) & ~constraints.known_num
-        tensors = self._constraint_tensors(constraints, generator)
+        tensors = constraint_tensors(constraints, generator, self.device_)
         if not (ranged.any() and getattr(self.diffusion_, "known_width", 0)):
             return generate(tensors, config.sampling_steps)
-        if self._only_one_range(constraints, ranged):
-            drawn = self._truncated_marginal(constraints, n, generator)
+        if only_one_range(constraints, ranged):
+            drawn = truncated_marginal(constraints, self.calibration_, n, generator, self.device_)
         else:
             drawn = torch.as_tensor(generate(tensors, RANGE_PASS_STEPS).x_num, device=self.device_)
         ranged = torch.as_tensor(ranged, device=self.device_).expand_as(drawn)
         full = Constraints(tensors.low.expand_as(drawn), tensors.high.expand_as(drawn), tensors.allowed.expand(n, -1),
                            tensors.known_num.expand_as(drawn) | ranged, torch.where(ranged, drawn, tensors.values.expand_as(drawn)))
         return generate(full, config.sampling_steps)
-
-    @staticmethod
-    def _only_one_range(constraints: CodeConstraints, ranged: np.ndarray) -> bool:
-        """Whether the constraints are one numeric range and nothing else, the same for every row."""
-        labels_free = constraints.labels is None or constraints.labels.all()
-        return (not constraints.per_row and int(ranged.sum()) == 1 and not constraints.known_num.any()
-                and constraints.allowed.all() and labels_free)
-
-    def _truncated_marginal(self, constraints: CodeConstraints, n: int, generator: torch.Generator) -> torch.Tensor:
-        """(n, d_num) codes whose one ranged column is drawn from its training marginal inside the range, exactly:
-        calibrated codes are standard normal by construction (quantile transform, dequantised), so a normal
-        truncated to the range's calibrated bounds, mapped back through the calibration (others 0)."""
-        low, high = constraints.low, constraints.high
-        if self.calibration_ is not None:
-            low, high = self.calibration_.apply(low), self.calibration_.apply(high)
-        column = int(np.flatnonzero((np.isfinite(low) | np.isfinite(high))[0])[0])
-        lower, upper = ndtr(low[0, column]), ndtr(high[0, column])
-        u = torch.rand(n, generator=generator, device=self.device_, dtype=torch.float64).cpu().numpy()
-        codes = np.zeros((n, low.shape[1]))
-        codes[:, column] = ndtri(np.clip(lower + u * (upper - lower), QUANTILE_BOUND, 1 - QUANTILE_BOUND))
-        if self.calibration_ is not None:
-            codes = self.calibration_.invert(codes)
-        codes[:, column] = np.clip(codes[:, column], constraints.low[0, column], constraints.high[0, column])
-        return torch.as_tensor(codes, dtype=torch.float32, device=self.device_)
-
-    def _constraint_tensors(self, constraints: CodeConstraints, generator: torch.Generator) -> Constraints:
-        """The constraints on the model's device; a fixed numeric column's clean code is a draw inside its codes'
-        interval (a tied value's, as dequantised training codes fill it)."""
-        def tensor(array: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(array, dtype=torch.float32, device=self.device_)
-
-        low, high, known = tensor(constraints.low), tensor(constraints.high), torch.as_tensor(constraints.known_num, device=self.device_)
-        spread = torch.rand(low.shape, generator=generator, device=self.device_)
-        values = torch.where(known, low + spread * (high - low), torch.zeros_like(low))
-        return Constraints(low, high, tensor(constraints.allowed), known, values)
 
     # --------------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:

@@ -11,9 +11,10 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
-from .errors import ParameterError
+from .errors import ParameterError, SchemaError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([+-]\d{2}:?\d{2}|Z)?$")
@@ -134,6 +135,38 @@ def as_dataframe(data: pd.DataFrame | str | os.PathLike, argument: str = "data")
     raise ParameterError(
         f"{argument} must be a pandas DataFrame or a path to a .csv/.parquet file, not {type(data).__name__}."
     )
+
+
+def check_table(df: pd.DataFrame, target: str | None) -> None:
+    """Reject tables that cannot be fitted, naming the problem and the fix."""
+    if df.shape[1] == 0:
+        raise SchemaError("The table has no columns. Pass a table with at least one column.")
+    if len(df) == 0:
+        raise SchemaError(f"The table has no rows (columns: {list(df.columns)}). Pass a table with at least one row.")
+    if isinstance(df.columns, pd.MultiIndex):
+        raise SchemaError("The table has multi-level column names. Flatten them first, e.g. "
+                          "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
+    unnamed = [c for c in df.columns if not isinstance(c, str)]
+    if unnamed:
+        raise SchemaError(
+            f"Column names must be text; {unnamed[:5]} are {type(unnamed[0]).__name__}. The synthetic table, model files "
+            "and column_types= name columns by text, so rename them first, e.g. df.columns = df.columns.astype(str)."
+        )
+    names = list(df.columns)
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SchemaError(f"Column names must be unique; repeated: {duplicates}. Rename them before fitting.")
+    if target is not None and target not in names:
+        raise SchemaError(f"target={target!r} is not a column of the table. Columns are: {names}.")
+    for name in df.columns:
+        series = df[name]
+        if pd.api.types.is_float_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
+            infinite = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
+            if infinite.any():
+                raise SchemaError(
+                    f"Column {name!r} has {int(infinite.sum())} infinite values (e.g. {series[infinite].iloc[0]}). "
+                    "Replace them with NaN (missing) or finite numbers."
+                )
 
 
 def check_writable(path: str | os.PathLike) -> Path:

@@ -76,13 +76,13 @@ def test_threads_limits_torch_during_fit_and_sample_and_restores_it(mixed_table,
     synth = td.Synthesizer(seed=0, threads=1, **FAST).fit(mixed_table, target="label")
     assert seen == [1]
     assert torch.get_num_threads() == before
-    generate = synthesizer._generate_codes
+    generate = synthesizer.generate_codes
 
     def spy_generate(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return generate(*args, **kwargs)
 
-    monkeypatch.setattr(synthesizer, "_generate_codes", spy_generate)
+    monkeypatch.setattr(synthesizer, "generate_codes", spy_generate)
     synth.sample(10, seed=0)
     assert seen[-1] == 1 and torch.get_num_threads() == before
     with pytest.raises(td.ParameterError, match="threads"):
@@ -217,7 +217,7 @@ def test_the_cli_threads_option_reaches_the_fit_and_the_sampler(tmp_path, mixed_
     from tabdiffusion.cli import app
 
     seen = []
-    train, generate = synthesizer.train, synthesizer._generate_codes
+    train, generate = synthesizer.train, synthesizer.generate_codes
 
     def spy_train(*args, **kwargs):
         seen.append(("train", torch.get_num_threads()))
@@ -228,7 +228,7 @@ def test_the_cli_threads_option_reaches_the_fit_and_the_sampler(tmp_path, mixed_
         return generate(*args, **kwargs)
 
     monkeypatch.setattr(synthesizer, "train", spy_train)
-    monkeypatch.setattr(synthesizer, "_generate_codes", spy_generate)
+    monkeypatch.setattr(synthesizer, "generate_codes", spy_generate)
     mixed_table.to_csv(tmp_path / "t.csv", index=False)
     runner = CliRunner()
     fitted = runner.invoke(app, ["fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "m.tdm"), "--steps", "5",

@@ -472,5 +472,24 @@ def test_oversampling_benchmark_smoke_run(tmp_path):
         for model in oversampling.CLASSIFIERS:
             assert 0 <= got[model]["pr_auc"] <= 1 and 0 <= got[model]["balanced_accuracy"] <= 1
     assert cell["samplers"]["DiffusionOversampler"]["rows"] == cell["samplers"]["SMOTENC"]["rows"]
+    assert cell["samplers"]["RandomOverSampler"]["dcr_share"] == 1.0  # copies of the kept rows
+    assert 0 <= cell["samplers"]["DiffusionOversampler"]["dcr_share"] <= 1
     text = "\n".join(oversampling.render(results))
-    assert "## Oversampling" in text and "| diabetes | 0.2 (" in text and "### Targets" in text
+    assert "## Oversampling" in text and "| diabetes | 0.2 (" in text and "### Targets" in text and "DCR share" in text
+
+
+@needs_data
+def test_class_fidelity_benchmark_smoke_run(tmp_path):
+    """A 300-row diabetes with 3 s fits: both variants scored for every class beside the real rows' floor."""
+    from benchmarks import class_fidelity
+
+    out = tmp_path / "class_fidelity.json"
+    class_fidelity.main(["--datasets", "diabetes", "--budget", "3", "--rows", "300", "--out", str(out)])
+    entry = json.loads(out.read_text())["datasets"]["diabetes"]
+    assert set(entry["classes"]) == {"0", "1"} and len(entry["fits"]) == 2
+    for info in entry["classes"].values():
+        assert 0 <= info["real test rows"]["detection_auc"] <= 1 and info["real test rows"]["dcr_share"] is None
+        for variant in entry["fits"]:
+            assert 0 <= info[variant]["shape_error"] <= 1 and 0 <= info[variant]["dcr_share"] <= 1
+    text = "\n".join(class_fidelity.render(json.loads(out.read_text())))
+    assert "| diabetes | 0 (" in text and "real test rows" in text

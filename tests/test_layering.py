@@ -11,9 +11,9 @@ LAYERS = [
     {"errors", "_random", "_memory", "neighbours", "deadline"},
     {"schema", "tables", "config", "hardware"},
     {"transforms", "diffusion", "nn", "proximity"},
-    {"training", "modelfile"},
+    {"training", "modelfile", "generation"},
     {"synthesizer"},
-    {"evaluation"},
+    {"evaluation", "oversampling"},
     {"demo"},
     {"cli", "__main__"},
 ]

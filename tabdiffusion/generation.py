@@ -1,0 +1,95 @@
+"""Model codes from a fitted process and denoiser: class labels, batched sampling, and what conditions need first.
+
+The Synthesizer orders these steps; they work on codes and tensors only (no tables): labels drawn with the training
+frequencies, rows generated in batches, conditions moved onto the model's device, and a numeric range drawn before
+the full pass (`Synthesizer._sample_codes` says why).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.special import ndtr, ndtri
+
+from .config import ModelConfig
+from .diffusion.constraints import Constraints
+from .diffusion.flow import RectifiedFlow
+from .diffusion.mixed import MixedDiffusion
+from .transforms.calibration import MarginalCalibration
+from .transforms.conditions import CodeConstraints
+from .transforms.table import QUANTILE_BOUND, Encoded
+
+# A range condition is drawn first by a projected sampling pass of this many steps (see Synthesizer._sample_codes).
+RANGE_PASS_STEPS = 10
+
+
+def draw_labels(frequencies: np.ndarray | None, n: int, generator: torch.Generator, device: torch.device,
+                allowed: np.ndarray | None = None) -> torch.Tensor | None:
+    """n class labels drawn with the training frequencies (None without a class target), restricted to the classes
+    `allowed` (1 or n, n_classes) where given: a condition on the target goes through the label conditioning."""
+    if frequencies is None:
+        return None
+    weights = torch.as_tensor(frequencies, dtype=torch.float32, device=device)
+    if allowed is None:
+        return torch.multinomial(weights, n, replacement=True, generator=generator)
+    weights = weights * torch.as_tensor(allowed, dtype=torch.float32, device=device)
+    if len(weights) == 1:
+        return torch.multinomial(weights[0], n, replacement=True, generator=generator)
+    return torch.multinomial(weights, 1, generator=generator)[:, 0]
+
+
+def generate_codes(diffusion: MixedDiffusion | RectifiedFlow, model: torch.nn.Module, config: ModelConfig,
+                   y: torch.Tensor | None, n: int, generator: torch.Generator, batch_size: int, low_precision: bool,
+                   steps: int | None, constraints: Constraints | None = None) -> Encoded:
+    """`n` rows of model codes for labels `y` (or none), with the config's sampler and `steps`, in batches, each row
+    meeting its `constraints` where given."""
+    parts_num, parts_cat = [], []
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        x_num, x_cat = diffusion.sample(
+            model, stop - start, None if y is None else y[start:stop], generator,
+            steps=steps, sampler=config.sampler, eta=config.eta, low_precision=low_precision,
+            constraints=None if constraints is None else constraints.rows(start, stop),
+            **({"guidance": config.guidance} if config.guidance else {}),
+        )
+        parts_num.append(x_num.cpu().numpy())
+        parts_cat.append(x_cat.cpu().numpy())
+    return Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
+
+
+def constraint_tensors(constraints: CodeConstraints, generator: torch.Generator, device: torch.device) -> Constraints:
+    """The constraints on `device`; a fixed numeric column's clean code is a draw inside its codes' interval (a tied
+    value's, as dequantised training codes fill it)."""
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, dtype=torch.float32, device=device)
+
+    low, high, known = tensor(constraints.low), tensor(constraints.high), torch.as_tensor(constraints.known_num, device=device)
+    spread = torch.rand(low.shape, generator=generator, device=device)
+    values = torch.where(known, low + spread * (high - low), torch.zeros_like(low))
+    return Constraints(low, high, tensor(constraints.allowed), known, values)
+
+
+def only_one_range(constraints: CodeConstraints, ranged: np.ndarray) -> bool:
+    """Whether the constraints are one numeric range and nothing else, the same for every row."""
+    labels_free = constraints.labels is None or constraints.labels.all()
+    return (not constraints.per_row and int(ranged.sum()) == 1 and not constraints.known_num.any()
+            and constraints.allowed.all() and labels_free)
+
+
+def truncated_marginal(constraints: CodeConstraints, calibration: MarginalCalibration | None, n: int,
+                       generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(n, d_num) codes whose one ranged column is drawn from its training marginal inside the range, exactly:
+    calibrated codes are standard normal by construction (quantile transform, dequantised), so a normal truncated
+    to the range's calibrated bounds, mapped back through the calibration (others 0)."""
+    low, high = constraints.low, constraints.high
+    if calibration is not None:
+        low, high = calibration.apply(low), calibration.apply(high)
+    column = int(np.flatnonzero((np.isfinite(low) | np.isfinite(high))[0])[0])
+    lower, upper = ndtr(low[0, column]), ndtr(high[0, column])
+    u = torch.rand(n, generator=generator, device=device, dtype=torch.float64).cpu().numpy()
+    codes = np.zeros((n, low.shape[1]))
+    codes[:, column] = ndtri(np.clip(lower + u * (upper - lower), QUANTILE_BOUND, 1 - QUANTILE_BOUND))
+    if calibration is not None:
+        codes = calibration.invert(codes)
+    codes[:, column] = np.clip(codes[:, column], constraints.low[0, column], constraints.high[0, column])
+    return torch.as_tensor(codes, dtype=torch.float32, device=device)
