@@ -150,6 +150,9 @@ def fit(
     compute_columns: Annotated[bool, typer.Option(
         help="Compute numeric columns that others fix exactly (totals, copies, lengths) instead of modelling them.",
     )] = False,
+    value_protection: Annotated[bool, typer.Option(
+        help="Keep no value that fewer than 5 rows hold in the model file or the rows (docs/privacy.md).",
+    )] = True,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Threads = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -165,7 +168,8 @@ def fit(
                              f"Pass a .tdm name, e.g. {str(out.with_suffix('.tdm'))!r}.")
     check_writable(out)  # before the fit, not after it
     synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, min_proximity=min_proximity,
-                        compute_columns=compute_columns or None, device=device, threads=threads, verbose=not quiet)
+                        compute_columns=compute_columns or None, value_protection=value_protection, device=device,
+                        threads=threads, verbose=not quiet)
     synth.fit(data, target=target, column_types=_parse_column_types(column_type))
     synth.save(out)
     reflow = f" + {synth.reflow_history_.steps} reflow" if synth.reflow_history_ is not None else ""

@@ -39,6 +39,7 @@ from .schema import TableSchema, infer_schema
 from .tables import as_dataframe, check_table
 from .training import Checks, History, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
+from .transforms.protection import PROTECT_ROWS
 from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
 from .transforms.support import PairSupport
 from .transforms.table import Encoded, TableEncoder
@@ -48,7 +49,8 @@ from .transforms.table import Encoded, TableEncoder
 SAMPLE_CHUNK_ROWS = 100_000
 
 # The Synthesizer's keywords besides the model's hyperparameters (config.HYPERPARAMETERS).
-SETTINGS = ("preset", "seed", "time_budget", "max_categories", "sample_batch_size", "device", "threads", "verbose")
+SETTINGS = ("preset", "seed", "time_budget", "max_categories", "value_protection", "sample_batch_size", "device", "threads",
+            "verbose")
 
 
 class Synthesizer:
@@ -56,7 +58,8 @@ class Synthesizer:
 
     Parameters are stored as given and checked by `fit` (scikit-learn's convention). Any hyperparameter of
     `ModelConfig` (config.HYPERPARAMETERS) may be passed as a keyword to override the preset; another keyword is a
-    ParameterError. `time_budget` (seconds) bounds the whole fit: training stops early rather than start a step that
+    ParameterError. `value_protection` (default True) keeps no value that fewer than PROTECT_ROWS training rows
+    hold, neither in the model file nor in sampled rows (transforms/protection.py). `time_budget` (seconds) bounds the whole fit: training stops early rather than start a step that
     would end past it. The stopping step then depends on the machine's speed, which trades exact reproducibility for
     wall time.
     """
@@ -68,6 +71,7 @@ class Synthesizer:
         seed: int | None = None,
         time_budget: float | None = None,
         max_categories: int | None = 100,
+        value_protection: bool = True,
         sample_batch_size: int = 16384,
         device: str = "auto",
         threads: int | None = None,
@@ -76,7 +80,7 @@ class Synthesizer:
     ) -> None:
         check_keywords(hyperparameters, SETTINGS)
         self.preset, self.seed, self.time_budget = preset, seed, time_budget
-        self.max_categories, self.sample_batch_size = max_categories, sample_batch_size
+        self.max_categories, self.value_protection, self.sample_batch_size = max_categories, value_protection, sample_batch_size
         self.device, self.threads, self.verbose = device, threads, verbose
         self.hyperparameters = dict(hyperparameters)  # as given; None (or absent): the preset's value
 
@@ -90,6 +94,8 @@ class Synthesizer:
         """The preset with this object's hyperparameters applied, validated, and the other settings checked."""
         config = resolve_config(self.preset, self.hyperparameters)
         check_settings(self.time_budget, self.max_categories, self.sample_batch_size)
+        if not isinstance(self.value_protection, (bool, np.bool_)):
+            raise ParameterError(f"value_protection must be True or False, got {self.value_protection!r}.")
         return config
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion | RectifiedFlow, MLPDenoiser]:
@@ -140,8 +146,9 @@ class Synthesizer:
             raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, or None, got {seed!r}.")
         rng = numpy_rng(int(seed))
         schema = infer_schema(df, column_types)
-        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed),
-                               derive=config.derive_columns, compute=config.compute_columns).fit(df)
+        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns,
+                               compute=config.compute_columns,
+                               protect_rows=PROTECT_ROWS if self.value_protection else 0).fit(df)
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         config = resolve_sizes(config, len(df))
         diffusion, model = self._build(encoder, config, device)
@@ -232,7 +239,8 @@ class Synthesizer:
             return codes.x_num, encoder.observed_numeric(codes.x_cat)
 
         return fit_calibration(draw, encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoder.snapped_numeric(),
-                               max_batch=self.sample_batch_size, deadline=deadline, seconds_per_row=seconds_per_row)
+                               max_batch=self.sample_batch_size, deadline=deadline, seconds_per_row=seconds_per_row,
+                               smooth=encoder.protect_rows > 0)
 
     def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
         """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""

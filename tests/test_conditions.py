@@ -162,7 +162,8 @@ def test_every_kind_of_condition_holds_in_every_row(fitted_mixed, conditions, ho
 
 def test_a_pooled_rare_level_is_generated_exactly(fitted_mixed):
     table = make_mixed_table(300).assign(city=lambda d: d.city.where(d.index % 50 != 0, "Rare" + (d.index // 50).astype(str)))
-    synth = td.Synthesizer(seed=0, max_categories=4, **FAST).fit(table, target="label")
+    # Levels held by one row each: value protection would forget them, so this checks the cap's pooling without it.
+    synth = td.Synthesizer(seed=0, max_categories=4, value_protection=False, **FAST).fit(table, target="label")
     assert "Rare1" in synth.encoder_.categorical_[[c.name for c in synth.encoder_.categorical_].index("city")].rare_values_
     assert (synth.sample(50, seed=0, conditions={"city": "Rare1"}).city == "Rare1").all()
     assert set(synth.sample(200, seed=0, conditions={"city": ["Rare1", "Rare2"]}).city) == {"Rare1", "Rare2"}

@@ -63,11 +63,13 @@ def column_quantiles(codes: np.ndarray, observed: np.ndarray | None = None, smoo
     return grid
 
 
-def training_quantiles(training: np.ndarray, observed: np.ndarray | None = None, fixed: np.ndarray | None = None) -> np.ndarray:
+def training_quantiles(training: np.ndarray, observed: np.ndarray | None = None, fixed: np.ndarray | None = None,
+                       smooth: bool = False) -> np.ndarray:
     """The training side of a calibration, column_quantiles(training, observed), smoothed where one column is
-    calibrated (not `fixed`): see the module docstring."""
+    calibrated (not `fixed`; see the module docstring) or wherever `smooth` asks: value protection smooths every
+    column, so that no stored quantile is the code of one training value (transforms/protection.py)."""
     calibrated = np.ones(training.shape[1], bool) if fixed is None else ~np.asarray(fixed, bool)
-    return column_quantiles(training, observed, smooth=calibrated if calibrated.sum() == 1 else None)
+    return column_quantiles(training, observed, smooth=calibrated if smooth or calibrated.sum() == 1 else None)
 
 
 class MarginalCalibration:
@@ -78,12 +80,15 @@ class MarginalCalibration:
 
     @classmethod
     def fit(cls, generated: np.ndarray, training: np.ndarray, generated_observed: np.ndarray | None = None,
-            training_observed: np.ndarray | None = None, fixed: np.ndarray | None = None) -> "MarginalCalibration":
+            training_observed: np.ndarray | None = None, fixed: np.ndarray | None = None,
+            smooth: bool = False) -> "MarginalCalibration":
         """Learn the maps from the model's codes `generated` (m, d) to the training codes `training` (n, d).
 
-        `fixed` (d,) marks columns to leave unchanged (identity map).
+        `fixed` (d,) marks columns to leave unchanged (identity map); `smooth` smooths every column's training
+        quantiles (training_quantiles).
         """
-        return cls.fit_to_quantiles(generated, training_quantiles(training, training_observed, fixed), generated_observed, fixed)
+        return cls.fit_to_quantiles(generated, training_quantiles(training, training_observed, fixed, smooth),
+                                    generated_observed, fixed)
 
     @classmethod
     def fit_to_quantiles(cls, generated: np.ndarray, target: np.ndarray, generated_observed: np.ndarray | None = None,
@@ -159,10 +164,10 @@ def calibration_batch(batch: int, seconds_left: float, seconds_per_row: float) -
 
 def fit_calibration(draw: Callable[[int], tuple[np.ndarray, np.ndarray]], training: np.ndarray,
                     training_observed: np.ndarray, fixed: np.ndarray, *, max_batch: int, deadline: Deadline,
-                    seconds_per_row: float | None) -> MarginalCalibration:
+                    seconds_per_row: float | None, smooth: bool = False) -> MarginalCalibration:
     """A fitted model's calibration: draw(n) gives n rows of its numeric codes and their observed mask, at most
     `max_batch` at a time (fewer rows if the deadline comes); the maps take them onto the `training` codes (`fixed`
-    columns keep theirs; see MarginalCalibration.fit).
+    columns keep theirs; `smooth` as in MarginalCalibration.fit).
 
     `seconds_per_row`, the sampler's cost measured during the fit (None: not measured), sizes the batches to the
     deadline; under a deadline without it, a first draw of CALIBRATION_FLOOR_ROWS rows measures it, and more rows are
@@ -181,4 +186,5 @@ def fit_calibration(draw: Callable[[int], tuple[np.ndarray, np.ndarray]], traini
     if not parts or deadline.holds(batch * seconds_per_row):
         parts += draw_until([batch] * -(-rows // batch), deadline, draw)
     return MarginalCalibration.fit(np.concatenate([part[0] for part in parts]), training,
-                                   np.concatenate([part[1] for part in parts]), training_observed, fixed=fixed)
+                                   np.concatenate([part[1] for part in parts]), training_observed, fixed=fixed,
+                                   smooth=smooth)

@@ -7,8 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .protection import PROTECTED_TEXT
+
 MISSING = None  # the category that stands for a missing value (JSON null)
 RARE = "__tabdiffusion_rare__"  # the pooled category; decoded by drawing a pooled value by its training frequency
+PROTECTED = "__tabdiffusion_protected__"  # levels too rare to keep (transforms/protection.py); decoded as protected_as_
 
 
 def to_json_value(value: object) -> object:
@@ -35,21 +38,35 @@ def restore_dtype(values: list | np.ndarray, dtype: str, name: str, categories: 
         return series
 
 
-class CategoricalColumn:
-    """Reversible integer coding of one column; at most `max_categories` levels are modelled."""
+def _is_text(dtype: str, levels: list) -> bool:
+    """Whether a column holds text: a text-like dtype and text levels."""
+    return dtype in ("object", "string", "str", "category") and all(isinstance(v, str) for v in levels if v is not None)
 
-    def __init__(self, name: str, dtype: str, max_categories: int | None = None) -> None:
-        self.name, self.dtype, self.max_categories = name, dtype, max_categories
+
+class CategoricalColumn:
+    """Reversible integer coding of one column; at most `max_categories` levels are modelled, and with
+    `protect_rows` > 0 levels held by fewer rows are pooled and forgotten (transforms/protection.py)."""
+
+    def __init__(self, name: str, dtype: str, max_categories: int | None = None, protect_rows: int = 0) -> None:
+        self.name, self.dtype, self.max_categories, self.protect_rows = name, dtype, max_categories, protect_rows
 
     def fit(self, series: pd.Series) -> "CategoricalColumn":
-        """Learn the levels by frequency; levels beyond the cap are pooled into one rare level."""
+        """Learn the levels by frequency; levels beyond the cap are pooled into one rare level, and levels held by
+        fewer than protect_rows rows into one protected level whose values and counts are not kept."""
         values = series.map(to_json_value).astype(object)
         counts = values.value_counts(dropna=False, sort=True)
         levels = [to_json_value(v) for v in counts.index]
         frequencies = counts.to_numpy(dtype="float64")
+        self.protected_as_ = None  # what the protected level decodes to (None: there is no protected level)
+        protected = frequencies < self.protect_rows
+        if protected.any():
+            levels, frequencies = [v for v, p in zip(levels, protected) if not p], frequencies[~protected]
+            text = _is_text(self.dtype, levels)
+            self.protected_as_ = PROTECTED_TEXT if text or not levels else levels[0]
         self.rare_values_, self.rare_weights_ = [], []
-        if self.max_categories is not None and len(levels) > self.max_categories:
-            keep = self.max_categories - 1
+        cap = None if self.max_categories is None else self.max_categories - (self.protected_as_ is not None)
+        if cap is not None and len(levels) > max(cap, 1):
+            keep = max(cap, 1) - 1
             self.rare_values_ = levels[keep:]
             self.rare_weights_ = (frequencies[keep:] / frequencies[keep:].sum()).tolist()
             warnings.warn(
@@ -59,22 +76,48 @@ class CategoricalColumn:
                 stacklevel=3,
             )
             levels = levels[:keep] + [RARE]
-        self.levels_ = levels
+        self.levels_ = levels + [PROTECTED] * (self.protected_as_ is not None)
         self.ordered_ = bool(getattr(series.dtype, "ordered", False))
         self.dtype_categories_ = (
             [to_json_value(c) for c in series.dtype.categories] if isinstance(series.dtype, pd.CategoricalDtype) else None
         )
+        if self.dtype_categories_ is not None and self.protected_as_ is not None:  # forget the protected categories
+            kept = set(self.levels_) | set(self.rare_values_)
+            self.dtype_categories_ = [c for c in self.dtype_categories_ if c in kept] + (
+                [PROTECTED_TEXT] if self.protected_as_ == PROTECTED_TEXT and PROTECTED_TEXT not in kept else [])
         return self
 
     @property
     def n_levels(self) -> int:
         return len(self.levels_)
 
+    def named_codes(self) -> dict:
+        """Value -> code for every value a user can name and the model generates as itself: the modelled levels and,
+        where rare levels were protected into a placeholder, the placeholder (not the pooled values)."""
+        codes = {level: code for code, level in enumerate(self.levels_) if level not in (RARE, PROTECTED)}
+        if self.protected_as_ == PROTECTED_TEXT and PROTECTED_TEXT not in codes:
+            codes[PROTECTED_TEXT] = self.levels_.index(PROTECTED)
+        return codes
+
+    def known_values(self) -> list:
+        """Every value the column generates: named_codes' and the values pooled beyond the cap."""
+        return list(self.named_codes()) + list(self.rare_values_)
+
     def encode(self, series: pd.Series) -> np.ndarray:
-        """Codes in [0, n_levels); values not among the levels map to the rare level; (n,) int64."""
+        """Codes in [0, n_levels); values not among the levels map to the rare level (values pooled beyond the cap)
+        or else to the protected level (values too rare to keep); (n,) int64."""
         index = {level: code for code, level in enumerate(self.levels_)}
-        rare = index.get(RARE, -1)
-        codes = np.fromiter((index.get(to_json_value(v), rare) for v in series), dtype=np.int64, count=len(series))
+        rare, protected = index.get(RARE, -1), index.get(PROTECTED, -1)
+        pooled = set(self.rare_values_)
+
+        def code(value: object) -> int:
+            value = to_json_value(value)
+            found = index.get(value)
+            if found is not None and value not in (RARE, PROTECTED):
+                return found
+            return rare if value in pooled or protected < 0 else protected
+
+        codes = np.fromiter((code(v) for v in series), dtype=np.int64, count=len(series))
         if (codes < 0).any():
             bad = series[codes < 0].iloc[0]
             raise ValueError(f"Column {self.name!r}: value {bad!r} was not seen when fitting.")
@@ -84,6 +127,8 @@ class CategoricalColumn:
         """Values for codes, drawing pooled rare values by frequency, in the original dtype."""
         levels = np.array(self.levels_ + [None], dtype=object)[:-1]
         values = levels[codes]
+        if self.protected_as_ is not None:
+            values[values == PROTECTED] = self.protected_as_
         is_rare = values == RARE
         if is_rare.any():
             values[is_rare] = np.array(self.rare_values_ + [None], dtype=object)[:-1][
@@ -100,12 +145,13 @@ class CategoricalColumn:
         return {
             "name": self.name, "dtype": self.dtype, "max_categories": self.max_categories, "levels": self.levels_,
             "rare_values": self.rare_values_, "rare_weights": self.rare_weights_, "ordered": self.ordered_,
-            "dtype_categories": self.dtype_categories_,
+            "dtype_categories": self.dtype_categories_, "protect_rows": self.protect_rows, "protected_as": self.protected_as_,
         }
 
     @classmethod
     def from_state(cls, state: dict) -> "CategoricalColumn":
-        column = cls(state["name"], state["dtype"], state["max_categories"])
+        column = cls(state["name"], state["dtype"], state["max_categories"], state.get("protect_rows", 0))
         column.levels_, column.rare_values_, column.rare_weights_ = state["levels"], state["rare_values"], state["rare_weights"]
         column.ordered_, column.dtype_categories_ = state["ordered"], state["dtype_categories"]
+        column.protected_as_ = state.get("protected_as")
         return column

@@ -81,18 +81,18 @@ def _shown(values: list) -> str:
 # ---------------------------------------------------------------------------------------------- single conditions
 def _level_codes(column: CategoricalColumn, name: str, wanted: list) -> tuple[list[int], list]:
     """Codes of the wanted levels and the wanted values that sit in the pooled rare level."""
-    index = {level: code for code, level in enumerate(column.levels_)}
+    index = column.named_codes()
     rare = list(column.rare_values_)
     codes, pooled = [], []
     for value in wanted:
         value = to_json_value(value)
-        if value in index and value != RARE:
+        if value in index:
             codes.append(index[value])
         elif value in rare:
-            codes.append(index[RARE])
+            codes.append(column.levels_.index(RARE))
             pooled.append(value)
         else:
-            known = [v for v in column.levels_ if v != RARE] + rare
+            known = column.known_values()
             what = "has no missing values" if value is None else f"never holds {value!r} ({type(value).__name__})"
             raise ParameterError(f"conditions[{name!r}]: the column {what} in training. Known levels: {_shown(known)}.")
     return codes, pooled
@@ -106,7 +106,7 @@ def _pooled_fix(name: str, column: CategoricalColumn, pooled: list, rng: np.rand
 
     def fix(columns: dict[str, pd.Series]) -> None:
         series = columns[name]
-        wanted = set(pooled) | {v for v in column.levels_ if v != RARE}
+        wanted = set(pooled) | set(column.named_codes())
         outside = ~series.map(lambda v: to_json_value(v) in wanted).to_numpy()
         if outside.any():
             values = series.astype(object).to_numpy().copy()
@@ -358,8 +358,8 @@ def known_rows(encoder: TableEncoder, known: pd.DataFrame, calibration, values_o
     for i, column in enumerate(encoder.categorical_):
         if column.name not in known.columns:
             continue
-        index = {level: code for code, level in enumerate(column.levels_)}
-        rare = index.get(RARE)
+        index = column.named_codes()
+        rare = column.levels_.index(RARE) if RARE in column.levels_ else None
         values = known[column.name].map(to_json_value)
         present = values.notna().to_numpy()
         codes = np.array([index.get(v, rare if v in column.rare_values_ else -1) if p else -1
@@ -428,6 +428,6 @@ def _text_levels(encoder: TableEncoder, name: str) -> dict[str, object]:
     if column is None:
         constant = next((c for c in encoder.unmodelled_ if c.name == name), None)
         return {} if constant is None or getattr(constant, "value_", None) is None else {str(constant.value_): constant.value_}
-    values = [v for v in column.levels_ if v != RARE] + list(column.rare_values_)
+    values = column.known_values()
     levels = {str(v): v for v in values if v is not None}
     return {**levels, **{str(v).lower(): v for v in values if isinstance(v, bool)}}  # true / false for booleans

@@ -7,6 +7,8 @@ import datetime
 import numpy as np
 import pandas as pd
 
+from .protection import common_values, inner_range, inner_slices, round_outward
+
 # Float columns are rounded to the fewest decimals (up to this many) that reproduce every training value.
 MAX_DECIMALS = 6
 # A value "has d decimals" when rounding it to d decimals moves it by at most this many units of its dtype's
@@ -88,8 +90,8 @@ class NumericColumn:
     training range, so they never leave it.
     """
 
-    def __init__(self, name: str, kind: str, dtype: str) -> None:
-        self.name, self.kind, self.dtype = name, kind, dtype
+    def __init__(self, name: str, kind: str, dtype: str, protect_rows: int = 0) -> None:
+        self.name, self.kind, self.dtype, self.protect_rows = name, kind, dtype, protect_rows
         self.offset_ = 0  # set by fit for integers beyond 2**53
 
     def to_float(self, series: pd.Series) -> np.ndarray:
@@ -105,20 +107,29 @@ class NumericColumn:
         return numbers.to_numpy(dtype="float64", na_value=np.nan)
 
     def fit(self, series: pd.Series) -> "NumericColumn":
-        """Learn range, missingness, decimals and (for few distinct values) the values to snap to."""
+        """Learn range, missingness, decimals and (for few distinct values) the values to snap to; with protect_rows,
+        the range is the inner one and only values that many rows hold are snapped to (transforms/protection.py)."""
         self.offset_, self.int_range_ = 0, None
         if self.kind == "integer":
             numbers = pd.to_numeric(series, errors="coerce").dropna()
             if _int_base(numbers.dtype) is not None and _int_base(pd.api.types.pandas_dtype(self.dtype)) is not None:
                 low, high = int(numbers.min()), int(numbers.max())
+                offset = low
+                if self.protect_rows:  # in integer arithmetic: means of 64-bit integers would round in float64
+                    ordered = np.sort(numbers.to_numpy())
+                    lower, upper = (ordered[part].tolist() for part in inner_slices(len(ordered), self.protect_rows))
+                    low = -(-sum(lower) // len(lower))
+                    high = max(low, sum(upper) // len(upper))
+                    offset = max(round_outward(offset, upward=False), np.iinfo(_int_base(numbers.dtype)).min)
                 self.int_range_ = [low, high]
-                self.offset_ = low if max(abs(low), abs(high)) > EXACT_FLOAT_INTEGER else 0
+                self.offset_ = offset if max(abs(low), abs(high)) > EXACT_FLOAT_INTEGER else 0
         values = self.to_float(series)
         observed = values[~np.isnan(values)]
         self.min_, self.max_ = float(observed.min()), float(observed.max())
         self.has_missing_ = bool(np.isnan(values).any())
         distinct = np.unique(observed)
         self.snap_values_ = distinct.tolist() if len(distinct) <= SNAP_MAX_VALUES else None
+
         self.resolution_ = _datetime_resolution(observed) if self.kind == "datetime" else None
         self.decimals_ = _decimals(observed, _epsilon(self.dtype)) if self.kind == "numeric" else None
         self.tz_, self.plain_dates_ = None, False
@@ -128,7 +139,30 @@ class NumericColumn:
                 series.dropna().map(lambda v: isinstance(v, datetime.date) and not isinstance(v, datetime.datetime)).all())
             tz = (series if pd.api.types.is_datetime64_any_dtype(series.dtype) else pd.to_datetime(series)).dt.tz
             self.tz_ = None if tz is None else str(tz)
+        if self.protect_rows:
+            self._protect(observed)
         return self
+
+    def _protect(self, observed: np.ndarray) -> None:
+        """Keep no value that fewer than protect_rows rows hold: the range becomes the inner one, on the column's
+        rounding grid (rounded inwards), and only common values are snapped to (transforms/protection.py)."""
+        if self.snap_values_ is not None:
+            common = common_values(observed, self.protect_rows)
+            self.snap_values_ = common.tolist() if len(common) >= 2 else None
+            if self.snap_values_ is not None:  # snapped values are the range's own ends
+                self.min_, self.max_ = float(common[0]), float(common[-1])
+                return
+        low, high = inner_range(observed, self.protect_rows)
+        if self.offset_:
+            self.min_, self.max_ = 0.0, float(self.int_range_[1] - self.offset_)
+            return
+        step = (1.0 if self.kind == "integer" else self.resolution_ if self.resolution_ is not None
+                else 10.0 ** -self.decimals_ if self.decimals_ is not None else None)
+        if step is not None:
+            low, high = np.ceil(low / step - 1e-9) * step, np.floor(high / step + 1e-9) * step
+            if self.decimals_ is not None:
+                low, high = round(low, self.decimals_), round(high, self.decimals_)
+        self.min_, self.max_ = float(low), float(max(low, high))
 
     def rounded(self, values: np.ndarray, keep_range: bool = True) -> np.ndarray:
         """The float values that from_float puts in the table: snapped, or rounded and then clipped to the training
@@ -186,11 +220,12 @@ class NumericColumn:
             "name": self.name, "kind": self.kind, "dtype": self.dtype, "min": self.min_, "max": self.max_,
             "has_missing": self.has_missing_, "snap_values": self.snap_values_, "resolution": self.resolution_,
             "decimals": self.decimals_, "tz": self.tz_, "plain_dates": self.plain_dates_, "offset": self.offset_, "int_range": self.int_range_,
+            "protect_rows": self.protect_rows,
         }
 
     @classmethod
     def from_state(cls, state: dict) -> "NumericColumn":
-        column = cls(state["name"], state["kind"], state["dtype"])
+        column = cls(state["name"], state["kind"], state["dtype"], state.get("protect_rows", 0))
         column.min_, column.max_, column.has_missing_ = state["min"], state["max"], state["has_missing"]
         column.snap_values_, column.resolution_, column.tz_ = state["snap_values"], state["resolution"], state["tz"]
         column.decimals_, column.offset_, column.int_range_ = state["decimals"], state["offset"], state["int_range"]

@@ -17,6 +17,7 @@ from .categorical import CategoricalColumn, to_json_value
 from .computed import ComputedColumn, find_relations
 from .derived import DerivedColumn, determines, level_codes
 from .numeric import NumericColumn
+from .protection import window_quantiles
 from .unmodelled import ConstantColumn, IdColumn
 
 QUANTILE_BOUND = 1e-7  # sklearn's QuantileTransformer clips probabilities here: normal codes stay within +-5.2
@@ -102,9 +103,11 @@ class TableEncoder:
         seed: int = 0,
         derive: bool = True,
         compute: bool = False,
+        protect_rows: int = 0,
     ) -> None:
         self.schema, self.target, self.task = schema, target, task
         self.max_categories, self.seed, self.derive, self.compute = max_categories, seed, derive, compute
+        self.protect_rows = protect_rows  # value protection (transforms/protection.py); 0: every value is kept
 
     def _derived_sources(self, df: pd.DataFrame) -> dict[str, str]:
         """Numeric column without missing values -> the categorical column that fixes its value in every training row
@@ -113,6 +116,9 @@ class TableEncoder:
             return {}
         sources = {c.name: level_codes(df[c.name]) for c in self.schema.columns
                    if c.kind in LABEL_KINDS and c.name != self.target}  # factorised once, tested against every numeric
+        if self.protect_rows:  # a derived column's table holds every source level: only sources without rare levels
+            sources = {name: (codes, levels) for name, (codes, levels) in sources.items()
+                       if np.bincount(codes, minlength=len(levels)).min() >= self.protect_rows}
         found = {}
         for spec in self.schema.columns:
             values = df[spec.name]
@@ -129,7 +135,7 @@ class TableEncoder:
         """Numeric columns (not the target, none missing, not in `skip`) that other such columns fix exactly."""
         if not self.compute:
             return []
-        columns = {c.name: NumericColumn(c.name, c.kind, c.dtype).fit(df[c.name]) for c in self.schema.columns
+        columns = {c.name: NumericColumn(c.name, c.kind, c.dtype, self.protect_rows).fit(df[c.name]) for c in self.schema.columns
                    if c.kind in NUMERIC_KINDS and c.name != self.target and c.name not in skip
                    and df[c.name].notna().all() and df[c.name].nunique() >= 2}
         values = {name: column.to_float(df[name]) for name, column in columns.items()}  # as the fitted columns see them
@@ -144,7 +150,7 @@ class TableEncoder:
         self.numeric_, self.categorical_, self.unmodelled_ = [], [], []
         self.label_ = None
         derived_sources = self._derived_sources(df)
-        self.derived_ = [DerivedColumn(NumericColumn(name, self.schema[name].kind, self.schema[name].dtype), source)
+        self.derived_ = [DerivedColumn(NumericColumn(name, self.schema[name].kind, self.schema[name].dtype, self.protect_rows), source)
                          .fit(df[name], df[source]) for name, source in derived_sources.items()]
         self.computed_ = self._computed(df, skip=set(derived_sources))
         not_modelled = set(derived_sources) | {c.name for c in self.computed_}
@@ -155,13 +161,14 @@ class TableEncoder:
             if spec.name == self.target and self.task == "classification":
                 self.label_ = CategoricalColumn(spec.name, spec.dtype).fit(series)
             elif spec.name == self.target:
-                self.numeric_.insert(0, NumericColumn(spec.name, spec.kind, spec.dtype).fit(series))
+                self.numeric_.insert(0, NumericColumn(spec.name, spec.kind, spec.dtype, self.protect_rows).fit(series))
             elif spec.kind in NUMERIC_KINDS:
-                self.numeric_.append(NumericColumn(spec.name, spec.kind, spec.dtype).fit(series))
+                self.numeric_.append(NumericColumn(spec.name, spec.kind, spec.dtype, self.protect_rows).fit(series))
             elif spec.kind in LABEL_KINDS:
-                self.categorical_.append(CategoricalColumn(spec.name, spec.dtype, self.max_categories).fit(series))
+                self.categorical_.append(
+                    CategoricalColumn(spec.name, spec.dtype, self.max_categories, self.protect_rows).fit(series))
             elif spec.kind == "id":
-                self.unmodelled_.append(IdColumn(spec.name, spec.dtype).fit(series))
+                self.unmodelled_.append(IdColumn(spec.name, spec.dtype, self.protect_rows > 0).fit(series))
             else:
                 self.unmodelled_.append(ConstantColumn(spec.name, spec.dtype).fit(series))
         if not self.numeric_ and not self.categorical_:
@@ -184,6 +191,11 @@ class TableEncoder:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # constant stretches in a column are expected
                 self.quantile_.fit(raw)
+            if self.protect_rows:  # each stored quantile a mean of protect_rows training values (protection.py)
+                for j in range(raw.shape[1]):
+                    observed = raw[~np.isnan(raw[:, j]), j]
+                    self.quantile_.quantiles_[:, j] = window_quantiles(observed, self.quantile_.references_,
+                                                                       self.protect_rows)
         return self
 
     def _raw_numeric(self, df: pd.DataFrame) -> np.ndarray:
@@ -267,7 +279,7 @@ class TableEncoder:
         """JSON-serialisable state plus the quantile arrays, for model files that never pickle."""
         meta = {
             "schema": self.schema.to_dict(), "target": self.target, "task": self.task,
-            "max_categories": self.max_categories, "seed": self.seed,
+            "max_categories": self.max_categories, "seed": self.seed, "protect_rows": self.protect_rows,
             "numeric": [c.state() for c in self.numeric_],
             "categorical": [c.state() for c in self.categorical_],
             "unmodelled": [{"type": type(c).__name__, **c.state()} for c in self.unmodelled_],
@@ -283,7 +295,8 @@ class TableEncoder:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> "TableEncoder":
-        encoder = cls(TableSchema.from_dict(meta["schema"]), meta["target"], meta["task"], meta["max_categories"], meta["seed"])
+        encoder = cls(TableSchema.from_dict(meta["schema"]), meta["target"], meta["task"], meta["max_categories"], meta["seed"],
+                      protect_rows=meta.get("protect_rows", 0))
         encoder.numeric_ = [NumericColumn.from_state(s) for s in meta["numeric"]]
         encoder.categorical_ = [CategoricalColumn.from_state(s) for s in meta["categorical"]]
         kinds = {"ConstantColumn": ConstantColumn, "IdColumn": IdColumn}

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..errors import ParameterError
 from .categorical import restore_dtype, to_json_value
+from .protection import round_outward
 
 # An integer key column keeps its dtype if that holds fresh keys for this many times its rows (else it is widened).
 KEY_HEADROOM = 100
@@ -81,8 +82,8 @@ class IdColumn:
     A category column of keys gets tokens as its categories.
     """
 
-    def __init__(self, name: str, dtype: str) -> None:
-        self.name, self.dtype = name, dtype
+    def __init__(self, name: str, dtype: str, protect: bool = False) -> None:
+        self.name, self.dtype, self.protect = name, dtype, protect
 
     def fit(self, series: pd.Series) -> "IdColumn":
         # Integer keys, also held as floats (a CSV integer column with a missing entry), continue past the largest.
@@ -91,6 +92,10 @@ class IdColumn:
         if self.is_integer_ and series.notna().any():
             keys = series.dropna()
             self.low_, self.high_ = int(keys.min()), int(keys.max())
+            if self.protect:  # keys continue past rounded bounds, which do not tell the real extremes
+                lowest, highest = _exact_integers(self.dtype)
+                self.low_ = max(round_outward(self.low_, upward=False), lowest)
+                self.high_ = min(round_outward(self.high_, upward=True), highest)
             candidates = _widenings(self.dtype)
             needed = KEY_HEADROOM * len(series)
             self.out_dtype_ = next((d for d in candidates if _exact_integers(d)[1] - self.high_ >= needed),
@@ -134,11 +139,11 @@ class IdColumn:
 
     def state(self) -> dict:
         return {"name": self.name, "dtype": self.dtype, "is_integer": self.is_integer_, "low": self.low_,
-                "high": self.high_, "out_dtype": self.out_dtype_}
+                "high": self.high_, "out_dtype": self.out_dtype_, "protect": self.protect}
 
     @classmethod
     def from_state(cls, state: dict) -> "IdColumn":
-        column = cls(state["name"], state["dtype"])
+        column = cls(state["name"], state["dtype"], state.get("protect", False))
         column.is_integer_, column.low_, column.high_ = state["is_integer"], state["low"], state["high"]
         column.out_dtype_ = state["out_dtype"]
         return column
