@@ -555,12 +555,12 @@ def render(paths: list[Path]) -> str:
 
 
 def _task_sections() -> list[str]:
-    """The conditional generation, imputation, oversampling and class-fidelity benchmarks (results/conditional/,
-    results/oversampling/), where they have been run."""
-    from . import class_fidelity, conditional, imputation, oversampling
+    """The conditional generation, imputation, oversampling, class-fidelity and value-protection benchmarks
+    (results/conditional/, results/oversampling/, results/privacy/), where they have been run."""
+    from . import class_fidelity, conditional, imputation, oversampling, value_protection
 
     lines = []
-    for module in (conditional, imputation, oversampling, class_fidelity):
+    for module in (conditional, imputation, oversampling, class_fidelity, value_protection):
         if module.RESULTS.exists():
             lines += module.render(json.loads(module.RESULTS.read_text()))
     return lines

@@ -493,3 +493,18 @@ def test_class_fidelity_benchmark_smoke_run(tmp_path):
             assert 0 <= info[variant]["shape_error"] <= 1 and 0 <= info[variant]["dcr_share"] <= 1
     text = "\n".join(class_fidelity.render(json.loads(out.read_text())))
     assert "| diabetes | 0 (" in text and "real test rows" in text
+
+
+@needs_data
+def test_value_protection_benchmark_smoke_run(tmp_path):
+    """A 300-row adult with 3 s fits: both variants and the mode decoding scored and rendered."""
+    from benchmarks import value_protection
+
+    out = tmp_path / "value_protection.json"
+    value_protection.main(["--datasets", "adult", "--budget", "3", "--rows", "300", "--out", str(out)])
+    variants = json.loads(out.read_text())["datasets"]["adult"]["variants"]
+    assert {"protected", "not protected"} <= set(variants)
+    assert variants["protected"]["placeholder_share"] > 0 and variants["not protected"]["placeholder_share"] == 0
+    for got in variants.values():
+        assert 0 <= got["detection_auc"] <= 1 and 0 <= got["efficacy"] <= 1
+    assert "| adult | protected |" in "\n".join(value_protection.render(json.loads(out.read_text())))
