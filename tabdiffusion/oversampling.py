@@ -110,7 +110,7 @@ class DiffusionOversampler(BaseOverSampler):
             generated.append(rows.drop(columns=target))
             labels.append(np.full(n, label, dtype=y.dtype))
         if not generated:
-            return X, y
+            return (table if isinstance(X, pd.DataFrame) else X), y
         new_rows = pd.concat(generated, ignore_index=True)
         y_out = np.concatenate([y, *labels])
         if isinstance(X, pd.DataFrame):
