@@ -440,3 +440,22 @@ def test_models_that_learn_nothing_from_the_real_rows_are_named_not_silently_lef
     assert r.scores["efficacy.ratio_left_out"] == len(dropped)
     assert r.scores["efficacy.ratio_mean"] == pytest.approx(np.mean(kept))
     assert f"{len(dropped)} model(s) left out of this mean" in r.verdicts["efficacy"]["text"]
+
+
+def test_domias_finds_copied_training_rows_and_not_fresh_ones():
+    """A 'synthetic' table of training rows with tiny jitter gives DOMIAS an AUC well above 0.5 with an interval
+    above it, and the privacy verdict names the attack; fresh rows from the same distribution keep 0.5 inside the
+    interval."""
+    rng = np.random.default_rng(0)
+
+    def draw(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.choice(["x", "y", "z"], n)})
+
+    train, holdout = draw(600), draw(600)
+    copied = train.sample(600, replace=True, random_state=0).assign(a=lambda d: d.a + rng.normal(0, 0.01, 600))
+    leaky = evaluate(train, copied, holdout=holdout, metrics="privacy", verbose=False, seed=0)
+    assert leaky.scores["privacy.domias_auc"] > 0.7 and leaky.scores["privacy.domias_auc_low"] > 0.5
+    assert "DOMIAS" in leaky.verdicts["privacy"]["text"]
+    fresh = evaluate(train, draw(600), holdout=holdout, metrics="privacy", verbose=False, seed=0)
+    assert fresh.scores["privacy.domias_auc_low"] <= 0.5 <= fresh.scores["privacy.domias_auc_high"]
+    assert "DOMIAS" not in fresh.verdicts["privacy"]["text"]

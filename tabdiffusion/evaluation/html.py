@@ -107,6 +107,7 @@ def _summary(result: "EvaluationResult") -> str:
         ("DCR share (0.5 ideal)", "privacy.dcr_share"),
         ("Exact copies of training rows", "privacy.exact_copies_share"),
         ("Membership-inference AUC (0.5 ideal)", "privacy.mia_auc"),
+        ("Density-ratio membership attack, DOMIAS AUC (0.5 ideal)", "privacy.domias_auc"),
         ("Rows closer to training than 99% of unseen rows (1% ideal)", "privacy.close_share"),
         ("Values valid (in range / known category)", "validity.share"),
     ]
@@ -261,6 +262,11 @@ def _privacy(result: "EvaluationResult") -> str:
         extra.append(("DCR share: synthetic rows closer to a training row than to a holdout row (0.5 ideal)", s["privacy.dcr_share"]))
     if "privacy.mia_auc" in s:
         extra.append(("membership-inference AUC by distance to the closest synthetic row (0.5 ideal)", s["privacy.mia_auc"]))
+    if "privacy.domias_auc" in s:
+        extra.append(("DOMIAS: how well an attacker holding the synthetic table and real rows of the same population tells "
+                      "training rows from unseen ones by where the synthetic table is denser than the population (AUC; 0.5: "
+                      f"no better than guessing; 95% interval {s['privacy.domias_auc_low']:.3f}-{s['privacy.domias_auc_high']:.3f})",
+                      s["privacy.domias_auc"]))
     if "privacy.holdout_copies_share" in s:
         extra.append(("share of synthetic rows equal to a holdout row (real records kept out of training)", s["privacy.holdout_copies_share"]))
         extra.append(("the same share for training rows: chance matches, the baseline for the line above", s["privacy.holdout_copies_share_train"]))

@@ -1,4 +1,5 @@
-"""Privacy: distance to closest record (DCR), DCR share, NNDR, exact copies and a distance-based membership attack."""
+"""Privacy: distance to closest record (DCR), DCR share, NNDR, exact copies, and two membership attacks: by distance,
+and by density ratio (DOMIAS, attacks.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from sklearn.metrics import roc_auc_score
 
 from ..neighbours import nearest
 from ._data import Prepared, subsample
+from .attacks import domias
 from .embedding import Embedder
 from .limits import Limits
 
 HIST_BINS = 40
+DOMIAS_MIN_ROWS = 20  # DOMIAS splits the holdout into reference and non-member halves of at least this many rows
 
 
 def _row_hashes(df: pd.DataFrame) -> np.ndarray:
@@ -118,5 +121,15 @@ def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.G
         details["equal_size_draws"] = len(train_draws)
         details["subsampled"]["holdout"] = [len(prep.holdout), len(hold_rows)]
         details["equal_size_samples"] = n
+        if len(prep.holdout) >= 2 * DOMIAS_MIN_ROWS:
+            # Half of the holdout is the attacker's reference sample, the other half the non-members; as many
+            # training rows are the members.
+            rows = rng.permutation(len(prep.holdout))[: None if cap is None else 2 * cap]
+            reference, non_members = rows[: len(rows) // 2], rows[len(rows) // 2 :]
+            members = subsample(len(prep.real), len(non_members), rng)
+            auc, low, high = domias(syn, embedder.transform(prep.real.iloc[members]),
+                                    embedder.transform(prep.holdout.iloc[non_members]),
+                                    embedder.transform(prep.holdout.iloc[reference]), rng)
+            scores.update({"privacy.domias_auc": auc, "privacy.domias_auc_low": low, "privacy.domias_auc_high": high})
     details["dcr_histogram"] = _histogram(distances)
     return scores, details

@@ -130,6 +130,12 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
         if value is not None and value > 0.55:
             reasons.append(f"{name} {value:.3f} (0.5 when no training row is favoured)")
             level = POOR if value > 0.6 or level == POOR else FAIR
+    low, high = s.get("privacy.domias_auc_low"), s.get("privacy.domias_auc_high")
+    if low is not None and low > 0.5:  # the attack beats guessing beyond its own uncertainty
+        auc = s["privacy.domias_auc"]
+        reasons.append(f"the density-based membership attack (DOMIAS) tells training rows from unseen ones with AUC "
+                       f"{auc:.3f} (95% interval {low:.3f}-{high:.3f}; 0.5 when it cannot)")
+        level = POOR if auc > 0.6 or level == POOR else FAIR
     close = s.get("privacy.close_share")
     # Graded only where the holdout's 1st percentile rests on CLOSE_MIN_TAIL_ROWS rows or more; below that the
     # cut-off is about the single closest holdout row and the share swings widely on honest data.
@@ -138,9 +144,10 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
                        "(1% expected)")
         level = POOR if close > CLOSE_POOR or level == POOR else FAIR
     if level == GOOD:
-        text = ("No sign of memorisation: synthetic rows are no closer to training rows than to unseen real rows, and "
-                "verbatim copies are no more common than chance matches. This is evidence, not a guarantee (no "
-                "differential privacy).")
+        text = ("No sign of memorisation: synthetic rows are no closer to training rows than to unseen real rows, "
+                "verbatim copies are no more common than chance matches"
+                + (", and the density-based membership attack does no better than guessing within its interval"
+                   if low is not None else "") + ". This is evidence, not a guarantee (no differential privacy).")
     elif level == FAIR:
         text = "Some signs of memorisation: " + "; ".join(reasons) + ". Review before sharing."
     else:
