@@ -7,8 +7,9 @@ With value protection (the default), the encoder keeps only what at least PROTEC
   (PROTECT_ROWS of them, from the PROTECT_ROWS-th on; fewer in columns under 40 values), not from its minimum to
   its maximum: generated values are clipped inside the training extremes, and no single extreme moves the bounds;
 - the quantile table behind a numeric column's codes stores, at each quantile, the mean of the PROTECT_ROWS
-  order statistics around it (a value shared by that many rows stays itself, so spikes and integer levels keep
-  their ties); a column snapped to its few distinct values snaps only to values held by PROTECT_ROWS rows;
+  order statistics around it, never including the PROTECT_ROWS - 1 most extreme values (a value shared by that
+  many rows stays itself, so spikes and integer levels keep their ties); a column snapped to its few distinct
+  values snaps only to values held by PROTECT_ROWS rows;
 - integer keys continue past the largest key rounded up (and below the smallest rounded down), so the first
   generated key does not tell the largest real one.
 A class target's levels are kept: they are what conditioning asks for. docs/privacy.md lists what a model file holds.
@@ -45,13 +46,15 @@ def common_values(values: np.ndarray, rows: int = PROTECT_ROWS) -> np.ndarray:
 
 def window_quantiles(values: np.ndarray, references: np.ndarray, rows: int = PROTECT_ROWS) -> np.ndarray:
     """(len(references),) quantiles of `values` (non-missing) at probabilities `references`, each the mean of the
-    `rows` order statistics nearest its rank (sliding means of sorted values are non-decreasing, so the table stays
-    monotone); a run of at least `rows` tied values keeps its value exactly."""
+    `rows` order statistics nearest its rank, leaving out the rows - 1 most extreme values on either side (sliding
+    means of sorted values are non-decreasing, so the table stays monotone); a run of at least `rows` tied values
+    keeps its value exactly."""
     ordered = np.sort(values.astype(np.float64))
     n = len(ordered)
     k = max(1, min(rows, n))
     sums = np.concatenate([[0.0], np.cumsum(ordered)])
-    start = np.clip(np.round(references * (n - 1) - (k - 1) / 2).astype(np.int64), 0, n - k)
+    skip = min(k - 1, (n - k) // 2)  # as in inner_slices, the k - 1 most extreme values on either side are in no window
+    start = np.clip(np.round(references * (n - 1) - (k - 1) / 2).astype(np.int64), skip, n - k - skip)
     means = (sums[start + k] - sums[start]) / k
     tied = ordered[start] == ordered[start + k - 1]  # the cumulative sums' rounding must not move a tied value
     return np.maximum.accumulate(np.where(tied, ordered[start], means))
