@@ -240,7 +240,7 @@ class Synthesizer:
 
         return fit_calibration(draw, encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoder.snapped_numeric(),
                                max_batch=self.sample_batch_size, deadline=deadline, seconds_per_row=seconds_per_row,
-                               smooth=encoder.protect_rows > 0)
+                               window=encoder.protect_rows)
 
     def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
         """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.special import betainc
 
 from ..deadline import Deadline, draw_until
+from .protection import window_quantiles
 
 QUANTILES = 1000  # quantile levels per column: (i + 0.5) / QUANTILES for i < QUANTILES
 SMOOTH_MAX_VALUES = 2000  # Harrell-Davis weighs at most this many order statistics (quantiles of a longer column)
@@ -52,24 +53,32 @@ def smooth_quantiles(values: np.ndarray) -> np.ndarray:
     return weights @ ordered
 
 
-def column_quantiles(codes: np.ndarray, observed: np.ndarray | None = None, smooth: np.ndarray | None = None) -> np.ndarray:
+def column_quantiles(codes: np.ndarray, observed: np.ndarray | None = None, smooth: np.ndarray | None = None,
+                     window: int = 0) -> np.ndarray:
     """(QUANTILES, d) quantiles of each column over its observed entries; NaN for a column with none. Columns flagged
-    in `smooth` (d,) get Harrell-Davis quantiles (smooth_quantiles), the others linearly interpolated ones."""
+    in `smooth` (d,) get Harrell-Davis quantiles (smooth_quantiles); with `window` > 0 the others get means of that
+    many order statistics (protection.window_quantiles), else linearly interpolated ones."""
     grid = np.full((QUANTILES, codes.shape[1]), np.nan)
     for j in range(codes.shape[1]):
         values = codes[:, j] if observed is None else codes[observed[:, j], j]
-        if len(values):
-            grid[:, j] = smooth_quantiles(values) if smooth is not None and smooth[j] else np.quantile(values.astype(np.float64), _levels())
+        if not len(values):
+            continue
+        if smooth is not None and smooth[j]:
+            grid[:, j] = smooth_quantiles(values)
+        elif window:
+            grid[:, j] = window_quantiles(values, _levels(), window)
+        else:
+            grid[:, j] = np.quantile(values.astype(np.float64), _levels())
     return grid
 
 
 def training_quantiles(training: np.ndarray, observed: np.ndarray | None = None, fixed: np.ndarray | None = None,
-                       smooth: bool = False) -> np.ndarray:
+                       window: int = 0) -> np.ndarray:
     """The training side of a calibration, column_quantiles(training, observed), smoothed where one column is
-    calibrated (not `fixed`; see the module docstring) or wherever `smooth` asks: value protection smooths every
-    column, so that no stored quantile is the code of one training value (transforms/protection.py)."""
+    calibrated (not `fixed`): see the module docstring. `window` > 0 (value protection) makes every other quantile
+    a mean of that many training codes, so that no stored quantile is the code of one training value."""
     calibrated = np.ones(training.shape[1], bool) if fixed is None else ~np.asarray(fixed, bool)
-    return column_quantiles(training, observed, smooth=calibrated if smooth or calibrated.sum() == 1 else None)
+    return column_quantiles(training, observed, smooth=calibrated if calibrated.sum() == 1 else None, window=window)
 
 
 class MarginalCalibration:
@@ -81,13 +90,12 @@ class MarginalCalibration:
     @classmethod
     def fit(cls, generated: np.ndarray, training: np.ndarray, generated_observed: np.ndarray | None = None,
             training_observed: np.ndarray | None = None, fixed: np.ndarray | None = None,
-            smooth: bool = False) -> "MarginalCalibration":
+            window: int = 0) -> "MarginalCalibration":
         """Learn the maps from the model's codes `generated` (m, d) to the training codes `training` (n, d).
 
-        `fixed` (d,) marks columns to leave unchanged (identity map); `smooth` smooths every column's training
-        quantiles (training_quantiles).
+        `fixed` (d,) marks columns to leave unchanged (identity map); `window` as in training_quantiles.
         """
-        return cls.fit_to_quantiles(generated, training_quantiles(training, training_observed, fixed, smooth),
+        return cls.fit_to_quantiles(generated, training_quantiles(training, training_observed, fixed, window),
                                     generated_observed, fixed)
 
     @classmethod
@@ -164,10 +172,10 @@ def calibration_batch(batch: int, seconds_left: float, seconds_per_row: float) -
 
 def fit_calibration(draw: Callable[[int], tuple[np.ndarray, np.ndarray]], training: np.ndarray,
                     training_observed: np.ndarray, fixed: np.ndarray, *, max_batch: int, deadline: Deadline,
-                    seconds_per_row: float | None, smooth: bool = False) -> MarginalCalibration:
+                    seconds_per_row: float | None, window: int = 0) -> MarginalCalibration:
     """A fitted model's calibration: draw(n) gives n rows of its numeric codes and their observed mask, at most
     `max_batch` at a time (fewer rows if the deadline comes); the maps take them onto the `training` codes (`fixed`
-    columns keep theirs; `smooth` as in MarginalCalibration.fit).
+    columns keep theirs; `window` as in training_quantiles).
 
     `seconds_per_row`, the sampler's cost measured during the fit (None: not measured), sizes the batches to the
     deadline; under a deadline without it, a first draw of CALIBRATION_FLOOR_ROWS rows measures it, and more rows are
@@ -187,4 +195,4 @@ def fit_calibration(draw: Callable[[int], tuple[np.ndarray, np.ndarray]], traini
         parts += draw_until([batch] * -(-rows // batch), deadline, draw)
     return MarginalCalibration.fit(np.concatenate([part[0] for part in parts]), training,
                                    np.concatenate([part[1] for part in parts]), training_observed, fixed=fixed,
-                                   smooth=smooth)
+                                   window=window)

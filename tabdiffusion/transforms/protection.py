@@ -11,7 +11,8 @@ With value protection (the default), the encoder keeps only what at least PROTEC
   many rows stays itself, so spikes and integer levels keep their ties); a column snapped to its few distinct
   values snaps only to values held by PROTECT_ROWS rows;
 - integer keys continue past the largest key rounded up (and below the smallest rounded down), so the first
-  generated key does not tell the largest real one.
+  generated key does not tell the largest real one;
+- the marginal calibration's training quantiles are means of PROTECT_ROWS training codes (calibration.py).
 A class target's levels are kept: they are what conditioning asks for. docs/privacy.md lists what a model file holds.
 """
 
