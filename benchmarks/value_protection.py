@@ -104,7 +104,7 @@ def render(results: dict) -> list[str]:
             share = got.get("placeholder_share")
             lines.append(f"| {table} | {variant} | {_f(got['shape_error'])} | {_f(got['pair_error'])} | "
                          f"{_f(got['detection_auc'])} | {_f(got['dcr_share'])} | {_f(got['efficacy'])} | "
-                         f"{'' if share is None else f'{share:.2%}'} |")
+                         f"{'' if share is None else f'{share:.4%}'} |")
     return lines + [""]
 
 
