@@ -54,8 +54,10 @@ def imbalanced_train(data: Dataset, ratio: float, seed: int, max_rows: int) -> t
     return train.drop(index=train.index[dropped]).reset_index(drop=True), rare, train.iloc[dropped]
 
 
-def resample(name: str, X: pd.DataFrame, y: pd.Series, categorical: list[str], seed: int, budget: float) -> tuple[pd.DataFrame, pd.Series]:
-    """X, y grown by sampler `name` ('none' and 'class weights' return them as they are)."""
+def resample(name: str, X: pd.DataFrame, y: pd.Series, categorical: list[str], seed: int, budget: float,
+             model: dict | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    """X, y grown by sampler `name` ('none' and 'class weights' return them as they are); `model` holds
+    DiffusionOversampler's Synthesizer keywords beyond the budget (its own defaults where absent)."""
     from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, RandomOverSampler
 
     import tabdiffusion as td
@@ -73,7 +75,8 @@ def resample(name: str, X: pd.DataFrame, y: pd.Series, categorical: list[str], s
             raise ValueError("ADASYN needs numeric features only")
         sampler = ADASYN(sampling_strategy="minority", n_neighbors=neighbours, random_state=seed)
     else:
-        sampler = td.DiffusionOversampler(sampling_strategy="minority", random_state=seed, time_budget=budget, threads=2)
+        sampler = td.DiffusionOversampler(sampling_strategy="minority", random_state=seed, time_budget=budget, threads=2,
+                                          **(model or {}))
     return sampler.fit_resample(X, y)
 
 
@@ -124,7 +127,7 @@ def dcr_share(kept: pd.DataFrame, generated: pd.DataFrame, held_out: pd.DataFram
 
 
 def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: float, max_rows: int,
-                iterations: int, samplers: list[str], log) -> dict:
+                iterations: int, samplers: list[str], log, model: dict | None = None) -> dict:
     categorical = list(data.cat_columns)
     numeric = [c for c in data.features if c not in categorical]
     X_test, y_test = data.test[data.features], data.test[TARGET]
@@ -138,7 +141,7 @@ def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: fl
             for name in samplers:
                 began = time.perf_counter()
                 try:
-                    X_res, y_res = resample(name, X, y, categorical, seed, budget)
+                    X_res, y_res = resample(name, X, y, categorical, seed, budget, model)
                 except ValueError as error:
                     cell["samplers"][name] = {"error": str(error)[:200]}
                     continue
@@ -164,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-rows", type=int, default=5_000, help="train rows kept at most (stratified)")
     parser.add_argument("--catboost-iterations", type=int, default=1000)
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="DiffusionOversampler's guidance (default: its own); 0 also turns label dropout off")
     parser.add_argument("--rows", type=int, default=None, help="subsample each split to this many rows (smoke runs)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -172,9 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     ratios, seeds = [float(r) for r in args.ratios.split(",")], [int(s) for s in args.seeds.split(",")]
     settings = {"budget": args.budget, "max_rows": args.max_rows, "catboost_iterations": args.catboost_iterations,
                 "ratios": ratios, "seeds": seeds, "min_kept": MIN_KEPT, "value_protection": True}
+    model = None if args.guidance is None else {"guidance": args.guidance, "label_dropout": 0.1 if args.guidance else 0.0}
+    if model is not None:
+        settings["guidance"] = args.guidance
     print(tabddpm_data.run_each(args.datasets, Path(args.out), command, settings, args.rows, seeds[0],
                                 lambda data: run_dataset(data, ratios, seeds, args.budget, args.max_rows,
-                                                         args.catboost_iterations, args.samplers.split(","), print)))
+                                                         args.catboost_iterations, args.samplers.split(","), print,
+                                                         model)))
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
@@ -210,7 +219,8 @@ def render(results: dict) -> list[str]:
              + f" on {machine.get('processor')} ({machine.get('cores')} cores). Train splits capped at "
              f"{settings['max_rows']:,} rows (stratified); the smallest class keeps the ratio's share of its rows (at least "
              f"{settings['min_kept']}); seeds {settings['seeds']}; DiffusionOversampler fit budget {settings['budget']:g} s, "
-             f"value protection {'on' if settings.get('value_protection', True) else 'off'}; "
+             f"value protection {'on' if settings.get('value_protection', True) else 'off'}, guidance "
+             f"{settings.get('guidance', 1.0):g}; "
              f"CatBoost {settings['catboost_iterations']} iterations. Scores on the real test split, mean ± std over seeds: "
              "the shrunk class's average precision (PR-AUC), its F1 and the balanced accuracy. Best resampler's PR-AUC in bold.",
              "", "| table | ratio (rows) | classifier | " + " | ".join(SAMPLERS) + " |", "|" + "---|" * (3 + len(SAMPLERS))]
