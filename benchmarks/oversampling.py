@@ -149,8 +149,8 @@ def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: fl
                 if name in DCR_SAMPLERS:
                     got["dcr_share"] = dcr_share(X[y == rare], X_res.iloc[len(X):], held_out[data.features], seed)
                 for model_name in CLASSIFIERS:
-                    model = classifier(model_name, categorical, numeric, name == "class weights", seed, iterations)
-                    got[model_name] = scores(model.fit(X_res, y_res), X_test, y_test, rare)
+                    fitted = classifier(model_name, categorical, numeric, name == "class weights", seed, iterations)
+                    got[model_name] = scores(fitted.fit(X_res, y_res), X_test, y_test, rare)
                 cell["samplers"][name] = got
             entry["cells"][f"{ratio:g}/{seed}"] = cell
             log(f"{data.name} ratio {ratio:g} seed {seed} ({kept} rare rows): " + ", ".join(
@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
     parser.add_argument("--guidance", type=float, default=None,
                         help="DiffusionOversampler's guidance (default: its own); 0 also turns label dropout off")
+    parser.add_argument("--value-protection", action=argparse.BooleanOptionalAction, default=True,
+                        help="DiffusionOversampler's value protection")
     parser.add_argument("--rows", type=int, default=None, help="subsample each split to this many rows (smoke runs)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -176,9 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m benchmarks.oversampling " + " ".join(argv if argv is not None else sys.argv[1:])
     ratios, seeds = [float(r) for r in args.ratios.split(",")], [int(s) for s in args.seeds.split(",")]
     settings = {"budget": args.budget, "max_rows": args.max_rows, "catboost_iterations": args.catboost_iterations,
-                "ratios": ratios, "seeds": seeds, "min_kept": MIN_KEPT, "value_protection": True}
-    model = None if args.guidance is None else {"guidance": args.guidance, "label_dropout": 0.1 if args.guidance else 0.0}
-    if model is not None:
+                "ratios": ratios, "seeds": seeds, "min_kept": MIN_KEPT, "value_protection": args.value_protection}
+    model = {"value_protection": args.value_protection}
+    if args.guidance is not None:
+        model.update(guidance=args.guidance, label_dropout=0.1 if args.guidance else 0.0)
         settings["guidance"] = args.guidance
     print(tabddpm_data.run_each(args.datasets, Path(args.out), command, settings, args.rows, seeds[0],
                                 lambda data: run_dataset(data, ratios, seeds, args.budget, args.max_rows,
