@@ -27,9 +27,20 @@ HOW_VERDICTS_ARE_SET = (
     "<li><b>Privacy</b>: the worst of: DCR share and membership-inference AUC (good up to 0.55, fair up to 0.6); the "
     "share of rows closer to a training row than 99% of unseen rows (good up to 3%, fair up to 10%; with a holdout "
     "of 1,000 rows or more); verbatim copies beyond the holdout's chance matches (fair above 3 binomial standard "
-    "errors, or above 1 point where fewer than 1% match by chance; poor above 5 points). Without a holdout of "
+    "errors, or above 1 point where fewer than 1% match by chance; poor above 5 points); Anonymeter's singling-out, "
+    "linkability and inference risks (fair when a risk's 95% interval lies above 0, poor when the risk is also "
+    "above 0.1). Without a holdout of "
     "unseen rows, or with one whose rows nearly all appear in the training table, privacy is not assessed. Good "
     "privacy is evidence, not a guarantee: this is not differential privacy.</li></ul></details>"
+)
+# Anonymeter's attacks in words a data protection officer reads: what the attacker does with the synthetic table.
+ANONYMETER_ROWS = (
+    ("singling_out", ("Singling out: a value or an extreme seen in the synthetic table (say, its largest income) "
+                      "is held by exactly one person")),
+    ("linkability", ("Linkability: two parties each holding half of a person's columns join their records through "
+                     "the synthetic table (the same nearest synthetic row)")),
+    ("inference", ("Inference: knowing all but one column of a person, the attacker guesses that column from the "
+                   "most similar synthetic row")),
 )
 AREA_TITLES = {"fidelity": "Fidelity", "detection": "Detection", "efficacy": "ML efficacy", "privacy": "Privacy"}
 
@@ -109,6 +120,7 @@ def _summary(result: "EvaluationResult") -> str:
         ("Membership-inference AUC (0.5 ideal)", "privacy.mia_auc"),
         ("Density-ratio membership attack, DOMIAS AUC (0.5 ideal)", "privacy.domias_auc"),
         ("Rows closer to training than 99% of unseen rows (1% ideal)", "privacy.close_share"),
+        ("Anonymeter risks: singling out / linkability / inference (0 ideal)", "anonymeter"),
         ("Values valid (in range / known category)", "validity.share"),
     ]
     rows = []
@@ -116,6 +128,10 @@ def _summary(result: "EvaluationResult") -> str:
         if key is None:
             if "coverage.precision" in s:
                 rows.append((label, _Raw(f'{s["coverage.precision"]:.3f} / {s["coverage.recall"]:.3f}')))
+        elif key == "anonymeter":
+            risks = [s.get(f"privacy.{name}_risk") for name, _ in ANONYMETER_ROWS]
+            if any(r is not None for r in risks):
+                rows.append((label, _Raw(" / ".join(_fmt(r) for r in risks))))
         elif key in s:
             rows.append((label, s[key]))
     return (f'<div class="cards">{"".join(cards)}</div>{HOW_VERDICTS_ARE_SET}<h3>Headline scores</h3>'
@@ -272,11 +288,37 @@ def _privacy(result: "EvaluationResult") -> str:
         extra.append(("the same share for training rows: chance matches, the baseline for the line above", s["privacy.holdout_copies_share_train"]))
     if extra:
         out.append(_table(["measure", "value"], extra))
+    out.append(_anonymeter(s))
     if d.get("skipped"):
         out.append(f'<p class="muted">{escape(d["skipped"])}.</p>')
     if d.get("dcr_histogram"):
         out.append('<div class="wide">' + _img(plots.dcr_histogram(d["dcr_histogram"]), "DCR histogram") + "</div>")
     return "".join(out)
+
+
+def _anonymeter(s: dict[str, float]) -> str:
+    """Anonymeter's attacks: success on training rows, on unseen rows and by guessing, and the risk."""
+    rows = []
+    for name, text in ANONYMETER_ROWS:
+        if f"privacy.{name}_risk" not in s:
+            continue
+        low, high = s[f"privacy.{name}_low"], s[f"privacy.{name}_high"]
+        risk = f"{s[f'privacy.{name}_risk']:.3f} ({low:.3f}-{high:.3f})"
+        rows.append((text, s[f"privacy.{name}_attack_rate"], s[f"privacy.{name}_control_rate"],
+                     s[f"privacy.{name}_baseline_rate"], _Raw(f'<span class="bad">{risk}</span>' if low > 0 else risk)))
+    if not rows:
+        return ""
+    return ("<h3>Attacks that use the synthetic table (Anonymeter)</h3>"
+            '<p class="muted">Each attack runs on training rows, on unseen real rows (the holdout) and by random '
+            "guessing; the numbers are the shares of attempts that succeed. Success on unseen rows is what the "
+            "synthetic table tells about anyone in the population, which is its purpose; only success beyond it on "
+            "training rows gives the people in the training data away. The risk is that excess as a share of what "
+            "was left to gain, (training - unseen) / (1 - unseen): 0 means no one in the training data is more "
+            "exposed than someone who was not in it; 0.1 means that of the attempts that fail on people outside the "
+            "training data, one in ten succeeds on people in it. A risk whose 95% interval lies above 0 (in red) "
+            "counts against privacy (Giomi et al., PoPETs 2023).</p>"
+            + _table(["attack", "success on training rows", "success on unseen rows", "success by guessing",
+                      "risk (95% interval)"], rows))
 
 
 def _efficacy(result: "EvaluationResult") -> str:

@@ -1,5 +1,6 @@
-"""Privacy: distance to closest record (DCR), DCR share, NNDR, exact copies, and two membership attacks: by distance,
-and by density ratio (DOMIAS, attacks.py)."""
+"""Privacy: distance to closest record (DCR), DCR share, NNDR, exact copies, two membership attacks: by distance,
+and by density ratio (DOMIAS, attacks.py), and Anonymeter's singling-out, linkability and inference risks
+(anonymeter.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from sklearn.metrics import roc_auc_score
 
 from ..neighbours import nearest
 from ._data import Prepared, subsample
+from .anonymeter import anonymeter_risks
 from .attacks import domias
 from .embedding import Embedder
 from .limits import Limits
 
 HIST_BINS = 40
 DOMIAS_MIN_ROWS = 20  # DOMIAS splits the holdout into reference and non-member halves of at least this many rows
+ANONYMETER_MIN_ROWS = 20  # holdout rows for Anonymeter's control attacks
 
 
 def _row_hashes(df: pd.DataFrame) -> np.ndarray:
@@ -94,7 +97,8 @@ def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.G
     details["subsampled"] = {"real": [len(prep.real), len(train_rows)], "synthetic": [len(prep.synthetic), len(syn_rows)]}
 
     if prep.holdout is None:
-        details["skipped"] = "no holdout: dcr_share, mia_auc and the holdout baselines need one"
+        details["skipped"] = ("no holdout: dcr_share, mia_auc, the DOMIAS and Anonymeter attacks and the holdout "
+                              "baselines need one")
     else:
         hold_hashes = _row_hashes(prep.holdout)
         scores["privacy.exact_copies_share_holdout"] = float(np.isin(hold_hashes, np.unique(train_hashes)).mean())
@@ -131,5 +135,12 @@ def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.G
                                     embedder.transform(prep.holdout.iloc[non_members]),
                                     embedder.transform(prep.holdout.iloc[reference]), rng)
             scores.update({"privacy.domias_auc": auc, "privacy.domias_auc_low": low, "privacy.domias_auc_high": high})
+        if len(prep.holdout) >= ANONYMETER_MIN_ROWS:
+            # Equal-size training and holdout samples are the targets; the attacker holds the synthetic sample.
+            found, info = anonymeter_risks(prep.real.iloc[subsample(len(prep.real), n, rng)],
+                                           prep.holdout.iloc[subsample(len(prep.holdout), n, rng)],
+                                           prep.synthetic.iloc[syn_rows], embedder, rng)
+            scores.update(found)
+            details["anonymeter"] = info
     details["dcr_histogram"] = _histogram(distances)
     return scores, details

@@ -20,6 +20,12 @@ COPY_SIGMAS = 3.0
 # privacy.close_share (1% for rows drawn like unseen real ones): fair above CLOSE_FAIR, poor above CLOSE_POOR.
 CLOSE_FAIR, CLOSE_POOR = 0.03, 0.10
 CLOSE_MIN_TAIL_ROWS = 10
+# Anonymeter's risks count against privacy when their 95% interval lies above 0: fair up to ANONYMETER_POOR, then
+# poor (a tenth of the attacker's room for improvement given away by training rows alone).
+ANONYMETER_POOR = 0.10
+ANONYMETER_ATTACKS = {"singling_out": "singling out (a value or extreme that only one training row has)",
+                      "linkability": "linkability (joining two halves of a training row through the synthetic table)",
+                      "inference": "attribute inference (guessing a hidden column from the others)"}
 
 
 def _graded(value: float, good: float, fair: float, higher_is_better: bool, texts: tuple[str, str, str], headline: str) -> dict:
@@ -94,8 +100,9 @@ def _beyond_chance(share: float, baseline: float, n: int, n_baseline: int) -> bo
 
 def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | None:
     """Memorisation signals against what unseen real rows (the holdout) show: verbatim copies beyond the holdout's
-    chance matches, the DCR share and the membership-inference AUC (both 0.5 for a model that learned no row); and
-    verbatim holdout rows beyond the training rows' chance matches (real records that no fit should reproduce)."""
+    chance matches, the DCR share and the membership-inference AUC (both 0.5 for a model that learned no row),
+    verbatim holdout rows beyond the training rows' chance matches (real records that no fit should reproduce), and
+    the DOMIAS and Anonymeter attacks where their intervals exclude what guessing or unseen rows give."""
     copies = s.get("privacy.exact_copies_share")
     if copies is None:
         return None
@@ -136,6 +143,13 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
         reasons.append(f"the density-based membership attack (DOMIAS) tells training rows from unseen ones with AUC "
                        f"{auc:.3f} (95% interval {low:.3f}-{high:.3f}; 0.5 when it cannot)")
         level = POOR if auc > 0.6 or level == POOR else FAIR
+    for name, label in ANONYMETER_ATTACKS.items():
+        risk_low = s.get(f"privacy.{name}_low")
+        if risk_low is not None and risk_low > 0:  # the interval excludes 0: beyond what the population explains
+            value, high = s[f"privacy.{name}_risk"], s[f"privacy.{name}_high"]
+            reasons.append(f"Anonymeter's {label} succeeds more on training rows than on unseen ones: risk {value:.3f} "
+                           f"(95% interval {risk_low:.3f}-{high:.3f}; 0 when it does not)")
+            level = POOR if value > ANONYMETER_POOR or level == POOR else FAIR
     close = s.get("privacy.close_share")
     # Graded only where the holdout's 1st percentile rests on CLOSE_MIN_TAIL_ROWS rows or more; below that the
     # cut-off is about the single closest holdout row and the share swings widely on honest data.
@@ -144,10 +158,15 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
                        "(1% expected)")
         level = POOR if close > CLOSE_POOR or level == POOR else FAIR
     if level == GOOD:
-        text = ("No sign of memorisation: synthetic rows are no closer to training rows than to unseen real rows, "
-                "verbatim copies are no more common than chance matches"
-                + (", and the density-based membership attack does no better than guessing within its interval"
-                   if low is not None else "") + ". This is evidence, not a guarantee (no differential privacy).")
+        checks = ["synthetic rows are no closer to training rows than to unseen real rows",
+                  "verbatim copies are no more common than chance matches"]
+        if s.get("privacy.domias_auc_low") is not None:
+            checks.append("the density-based membership attack does no better than guessing within its interval")
+        if any(f"privacy.{name}_low" in s for name in ANONYMETER_ATTACKS):
+            checks.append("Anonymeter's singling-out, linkability and inference attacks succeed no more on training "
+                          "rows than on unseen ones within their intervals")
+        text = ("No sign of memorisation: " + ", ".join(checks[:-1]) + ", and " + checks[-1]
+                + ". This is evidence, not a guarantee (no differential privacy).")
     elif level == FAIR:
         text = "Some signs of memorisation: " + "; ".join(reasons) + ". Review before sharing."
     else:
