@@ -153,6 +153,9 @@ def fit(
     value_protection: Annotated[bool, typer.Option(
         help="Keep no value that fewer than 5 rows hold in the model file or the rows (docs/privacy.md).",
     )] = True,
+    dp_epsilon: Annotated[Optional[float], typer.Option(
+        help="Train with differential privacy at this epsilon (needs the [dp] extra; docs/privacy.md).")] = None,
+    dp_delta: Annotated[Optional[float], typer.Option(help="The delta of --dp-epsilon (default: 1 / rows^1.1).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Threads = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -168,12 +171,15 @@ def fit(
                              f"Pass a .tdm name, e.g. {str(out.with_suffix('.tdm'))!r}.")
     check_writable(out)  # before the fit, not after it
     synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, min_proximity=min_proximity,
-                        compute_columns=compute_columns or None, value_protection=value_protection, device=device,
-                        threads=threads, verbose=not quiet)
+                        compute_columns=compute_columns or None, value_protection=value_protection,
+                        dp_epsilon=dp_epsilon, dp_delta=dp_delta, device=device, threads=threads, verbose=not quiet)
     synth.fit(data, target=target, column_types=_parse_column_types(column_type))
     synth.save(out)
     reflow = f" + {synth.reflow_history_.steps} reflow" if synth.reflow_history_ is not None else ""
     typer.echo(f"Fitted {synth.history_.steps}{reflow} steps in {time.perf_counter() - start:.1f}s; model written to {out}")
+    if synth.privacy_ is not None:
+        typer.echo(f"Differential privacy: epsilon {synth.privacy_.epsilon:.3g}, delta {synth.privacy_.delta:.2g} "
+                   f"(preprocessing {synth.privacy_.epsilon_preprocessing:.3g}, training {synth.privacy_.epsilon_training:.3g}).")
     history = synth.history_
     if history.stopped_by == "memorisation" and history.kept_step is not None:
         typer.echo(f"Memorisation stop: at step {history.steps} sampled rows came too close to training rows "

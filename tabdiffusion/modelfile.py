@@ -102,6 +102,7 @@ class ModelParts:
     reflow_history: History | None
     calibration: MarginalCalibration | None
     support: PairSupport | None  # which pairs of coarse values occur together (transforms/support.py)
+    privacy: dict | None = None  # what a differentially private fit spent (dp.PrivacySpent); None: not private
 
 
 def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
@@ -115,7 +116,9 @@ def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
         "seed": parts.seed,
         "config": asdict(parts.config),
         "encoder": encoder_meta,
-        "history": asdict(parts.history),
+        # A private fit's per-step losses are statistics of the rows outside the guarantee: only the step count is kept.
+        "history": asdict(parts.history if parts.privacy is None else _without_losses(parts.history)),
+        "privacy": parts.privacy,
         "reflow_history": None if parts.reflow_history is None else asdict(parts.reflow_history),
     }
     tensors = {f"model.{k}": v for k, v in parts.weights.items()}
@@ -125,6 +128,11 @@ def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
     if parts.support is not None:
         tensors.update({f"support.{k}": v for k, v in parts.support.state().items()})
     return write_model_file(path, payload, tensors)
+
+
+def _without_losses(history: History) -> History:
+    """`history` with its per-step losses replaced by zeros (the step count stays readable)."""
+    return History([0.0] * history.steps, [0.0] * history.steps, history.seconds, history.stopped_by, [], history.kept_step)
 
 
 def load_model(path: str | os.PathLike, restore: Callable[[ModelParts], _Restored]) -> _Restored:
@@ -155,6 +163,7 @@ def _parts(payload: dict, tensors: dict[str, torch.Tensor]) -> ModelParts:
         calibration=(MarginalCalibration.from_state({k: v.numpy() for k, v in arrays["calibration."].items()})
                      if arrays["calibration."] else None),
         support=PairSupport.from_state({k: v.numpy() for k, v in arrays["support."].items()}) if arrays["support."] else None,
+        privacy=payload.get("privacy"),
     )
 
 

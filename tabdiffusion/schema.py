@@ -145,7 +145,7 @@ def _infer_kind(series: pd.Series) -> Kind:
     )
 
 
-def _check_override(series: pd.Series, kind: str) -> None:
+def check_override(series: pd.Series, kind: str) -> None:
     """Reject an override that the column's values cannot satisfy, naming an offending value."""
     name = series.name
     if kind not in KINDS:
@@ -182,7 +182,7 @@ def infer_schema(df: pd.DataFrame, column_types: Mapping[str, str] | None = None
     for name in df.columns:
         series = df[name]
         if name in overrides:
-            _check_override(series, overrides[name])
+            check_override(series, overrides[name])
             kind = overrides[name]
         else:
             kind = _infer_kind(series)

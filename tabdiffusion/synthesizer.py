@@ -28,6 +28,8 @@ from .deadline import Deadline
 from .diffusion.constraints import Constraints
 from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
+from .dp import (MAX_GRAD_NORM, PrivacySpent, check_dp, default_delta, noise_multiplier, require_opacus, split_budget,
+                 training_epsilon, zcdp_rho)
 from .errors import NotFittedError, ParameterError
 from .generation import (RANGE_PASS_STEPS, constraint_tensors, draw_labels, generate_codes, only_one_range,
                          truncated_marginal)
@@ -37,10 +39,12 @@ from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
 from .tables import as_dataframe, check_table
-from .training import Checks, History, train
+from .training import Checks, History, PrivateTraining, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
 from .transforms.protection import PROTECT_ROWS
+from .transforms.categorical import to_json_value
 from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
+from .transforms.dp_sketch import dp_schema, sketch_budget, sketch_table
 from .transforms.support import PairSupport
 from .transforms.table import Encoded, TableEncoder
 
@@ -49,8 +53,8 @@ from .transforms.table import Encoded, TableEncoder
 SAMPLE_CHUNK_ROWS = 100_000
 
 # The Synthesizer's keywords besides the model's hyperparameters (config.HYPERPARAMETERS).
-SETTINGS = ("preset", "seed", "time_budget", "max_categories", "value_protection", "sample_batch_size", "device", "threads",
-            "verbose")
+SETTINGS = ("preset", "seed", "time_budget", "max_categories", "value_protection", "dp_epsilon", "dp_delta",
+            "sample_batch_size", "device", "threads", "verbose")
 
 
 class Synthesizer:
@@ -59,7 +63,10 @@ class Synthesizer:
     Parameters are stored as given and checked by `fit` (scikit-learn's convention). Any hyperparameter of
     `ModelConfig` (config.HYPERPARAMETERS) may be passed as a keyword to override the preset; another keyword is a
     ParameterError. `value_protection` (default True) keeps no value that fewer than PROTECT_ROWS training rows
-    hold, neither in the model file nor in sampled rows (transforms/protection.py). `time_budget` (seconds) bounds the whole fit: training stops early rather than start a step that
+    hold, neither in the model file nor in sampled rows (transforms/protection.py). `dp_epsilon` (and optionally
+    `dp_delta`, default 1 / n^1.1) makes the whole fit differentially private: the encoder is fitted on a noisy
+    sketch of the table and the denoiser trained with DP-SGD (dp.py, transforms/dp_sketch.py); what it spent is in
+    `privacy_` and the model file. `time_budget` (seconds) bounds the whole fit: training stops early rather than start a step that
     would end past it. The stopping step then depends on the machine's speed, which trades exact reproducibility for
     wall time.
     """
@@ -72,6 +79,8 @@ class Synthesizer:
         time_budget: float | None = None,
         max_categories: int | None = 100,
         value_protection: bool = True,
+        dp_epsilon: float | None = None,
+        dp_delta: float | None = None,
         sample_batch_size: int = 16384,
         device: str = "auto",
         threads: int | None = None,
@@ -81,6 +90,7 @@ class Synthesizer:
         check_keywords(hyperparameters, SETTINGS)
         self.preset, self.seed, self.time_budget = preset, seed, time_budget
         self.max_categories, self.value_protection, self.sample_batch_size = max_categories, value_protection, sample_batch_size
+        self.dp_epsilon, self.dp_delta = dp_epsilon, dp_delta
         self.device, self.threads, self.verbose = device, threads, verbose
         self.hyperparameters = dict(hyperparameters)  # as given; None (or absent): the preset's value
 
@@ -96,6 +106,12 @@ class Synthesizer:
         check_settings(self.time_budget, self.max_categories, self.sample_batch_size)
         if not isinstance(self.value_protection, (bool, np.bool_)):
             raise ParameterError(f"value_protection must be True or False, got {self.value_protection!r}.")
+        check_dp(self.dp_epsilon, self.dp_delta)
+        if self.dp_epsilon is not None:
+            require_opacus()
+            # Found from exact training rows, so off under differential privacy; the float32 loss for Opacus' hooks.
+            config = replace(config, min_proximity=0.0, derive_columns=False, compute_columns=False,
+                             training_precision="float32")
         return config
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion | RectifiedFlow, MLPDenoiser]:
@@ -145,10 +161,19 @@ class Synthesizer:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
             raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, or None, got {seed!r}.")
         rng = numpy_rng(int(seed))
-        schema = infer_schema(df, column_types)
+        private = self.dp_epsilon is not None
+        schema = dp_schema(df, column_types) if private else infer_schema(df, column_types)
+        delta = (self.dp_delta or default_delta(len(df))) if private else 0.0
+        (epsilon_pre, delta_pre), (epsilon_sgd, delta_sgd) = split_budget(self.dp_epsilon or 0.0, delta)
+        # Under DP the encoder learns from a noisy sketch, never from the rows (transforms/dp_sketch.py); the sketch's
+        # stand-ins for pooled levels need value protection to pool them.
+        fit_table = (sketch_table(df, schema, target, sketch_budget(schema, zcdp_rho(epsilon_pre, delta_pre / 2), delta_pre / 2),
+                                  np.random.default_rng([int(seed), 5])) if private else df)
         encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns,
                                compute=config.compute_columns,
-                               protect_rows=PROTECT_ROWS if self.value_protection else 0).fit(df)
+                               protect_rows=PROTECT_ROWS if self.value_protection or private else 0).fit(fit_table)
+        if private and encoder.label_ is not None:  # rows of classes the sketch did not keep cannot be conditioned on
+            df = df[df[target].map(to_json_value).isin(encoder.label_.named_codes()).to_numpy()]
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         config = resolve_sizes(config, len(df))
         diffusion, model = self._build(encoder, config, device)
@@ -166,20 +191,29 @@ class Synthesizer:
         deadline = Deadline.after(started, self.time_budget)
         training_deadline = deadline.earlier(CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0)
         reflowing = config.process == "flow" and config.reflow_steps > 0
-        checks = self._memorisation_checks(encoder, df, encoded, diffusion, config, device, int(seed))
+        checks = None if private else self._memorisation_checks(encoder, df, encoded, diffusion, config, device, int(seed))
+        sample_rate = min(1.0, config.batch_size / len(df))
+        dp_sgd = (PrivateTraining(noise_multiplier(epsilon_sgd, delta_sgd, sample_rate, config.steps), MAX_GRAD_NORM,
+                                  sample_rate) if private else None)
         ema, history = train(
             model, diffusion, x_num, x_cat, y,
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
-            low_precision=low_precision, verbose=self.verbose, checks=checks,
+            low_precision=low_precision, verbose=self.verbose, checks=checks, private=dp_sgd,
         )
         self._warn_if_cut_short(history, config)
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.reflow_history_ = None
-        self.support_ = PairSupport.fit(encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat, encoded.y,
-                                        encoder.category_sizes, encoder.n_classes)
+        self.privacy_ = None
+        if dp_sgd is not None:
+            spent = training_epsilon(dp_sgd.noise_multiplier, sample_rate, history.steps, delta_sgd)
+            self.privacy_ = PrivacySpent(epsilon_pre + spent, delta, epsilon_pre, delta_pre, spent, delta_sgd,
+                                         dp_sgd.noise_multiplier, sample_rate, history.steps)
+        # Which value pairs occur together is read off the rows: not kept under DP (no unseen-combination warning).
+        self.support_ = None if private else PairSupport.fit(encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat,
+                                                             encoded.y, encoder.category_sizes, encoder.n_classes)
         if reflowing:
             generator = torch_generator(rng, device)
             self.model_, self.reflow_history_ = reflow(
@@ -189,7 +223,9 @@ class Synthesizer:
             )
         # A budget already spent leaves the model uncalibrated rather than overrun by a calibration draw.
         calibrating = config.calibrate and encoder.numeric_ and not deadline.passed()
-        self.calibration_ = (self._fit_calibration(encoded, rng, deadline, sampler_seconds_per_row(history.checks))
+        # Under DP the calibration's targets are the sketch's codes, not the rows'.
+        targets = encoder.encode(fit_table, dequantize=rng if config.dequantize else None) if private and calibrating else encoded
+        self.calibration_ = (self._fit_calibration(targets, rng, deadline, sampler_seconds_per_row(history.checks))
                              if calibrating else None)
         return self
 
@@ -400,6 +436,7 @@ class Synthesizer:
         return save_model(path, ModelParts(
             self._params(), self.seed_, self.config_, self.encoder_, self.model_.state_dict(), self.history_,
             self.reflow_history_, self.calibration_, self.support_,
+            None if self.privacy_ is None else self.privacy_.to_dict(),
         ))
 
     @classmethod
@@ -414,6 +451,7 @@ class Synthesizer:
             synth.seed_, synth.config_, synth.schema_, synth.encoder_ = parts.seed, parts.config, parts.encoder.schema, parts.encoder
             synth.device_, synth.diffusion_, synth.model_, synth.history_ = resolved, diffusion, model.to(resolved).eval(), parts.history
             synth.calibration_, synth.reflow_history_, synth.support_ = parts.calibration, parts.reflow_history, parts.support
+            synth.privacy_ = None if parts.privacy is None else PrivacySpent(**parts.privacy)
             check_loaded(parts.encoder, parts.config, diffusion, synth.model_, parts.calibration, resolved, synth._draw_labels)
             return synth
 
@@ -421,4 +459,6 @@ class Synthesizer:
 
     def __repr__(self) -> str:
         defaults = Synthesizer()._params()
-        return f"Synthesizer({', '.join(f'{k}={v!r}' for k, v in self._params().items() if defaults[k] != v)})"
+        text = f"Synthesizer({', '.join(f'{k}={v!r}' for k, v in self._params().items() if defaults[k] != v)})"
+        spent = getattr(self, "privacy_", None)
+        return text if spent is None else f"{text}  # fitted {spent}"

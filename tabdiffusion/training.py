@@ -1,11 +1,12 @@
-"""The training loop: AdamW with linear learning-rate decay, EMA weights, a step and/or wall-clock budget, and an
-optional stop when a check of the EMA model fails (the memorisation stop)."""
+"""The training loop: AdamW with linear learning-rate decay, EMA weights, a step and/or wall-clock budget, an
+optional stop when a check of the EMA model fails (the memorisation stop), and optional DP-SGD (Opacus)."""
 
 from __future__ import annotations
 
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,6 +49,23 @@ class Checks:
     steps: frozenset[int]
     probe: Callable[[torch.nn.Module], dict[str, float]]
     passes: Callable[[dict[str, float]], bool]
+
+
+@dataclass(frozen=True)
+class PrivateTraining:
+    """DP-SGD's settings (dp.py): each step takes every row with probability sample_rate (Poisson sampling, which
+    the accountant assumes), clips each row's gradient to max_grad_norm and adds Gaussian noise of sd
+    noise_multiplier * max_grad_norm to their sum (Opacus' DPOptimizer)."""
+
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+
+
+def _poisson_batches(n: int, sample_rate: float, generator: torch.Generator, device: torch.device):
+    """Endless index batches, each row in each with probability sample_rate (a batch may be empty)."""
+    while True:
+        yield torch.nonzero(torch.rand(n, generator=generator, device=device) < sample_rate).flatten()
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device):
@@ -99,6 +117,7 @@ def train(
     verbose: bool = True,
     on_step: Callable[[int, torch.nn.Module], None] | None = None,
     checks: Checks | None = None,
+    private: PrivateTraining | None = None,
 ) -> tuple[torch.nn.Module, History]:
     """Train `model` in place and return its EMA copy (used for sampling) and the loss history.
 
@@ -108,6 +127,8 @@ def train(
     the stopping step depends on the machine's speed only where the budget binds. low_precision runs the denoiser's forward pass in bfloat16 (autocast) while
     weights, optimizer state and losses stay float32 (mixed precision).
     `checks` (optional) probes the EMA model at given steps and stops training when a probe fails (Checks).
+    `private` (optional) trains with DP-SGD (PrivateTraining): Poisson-sampled batches instead of epochs, and Opacus'
+    per-row gradients (the denoiser computes its embeddings per row for them, `per_row_embedding`).
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
@@ -115,6 +136,17 @@ def train(
     params, ema_params = list(model.parameters()), list(ema.parameters())
     batch_size = min(batch_size, len(x_num))
     batches = _batches(len(x_num), batch_size, generator, x_num.device)
+    trained: torch.nn.Module = model
+    if private is not None:
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
+        model.per_row_embedding = True
+        trained = GradSampleModule(model, loss_reduction="mean")
+        optimizer = DPOptimizer(optimizer, noise_multiplier=private.noise_multiplier, max_grad_norm=private.max_grad_norm,
+                                expected_batch_size=max(1, round(private.sample_rate * len(x_num))),
+                                loss_reduction="mean", generator=generator)
+        batches = _poisson_batches(len(x_num), private.sample_rate, generator, x_num.device)
     history = History()
     bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True, mininterval=0.5)
     model.train()
@@ -122,7 +154,9 @@ def train(
     passed: dict[str, torch.Tensor] | None = None  # EMA weights at the last check that passed
     # Dropout draws from the global RNG: fork it so training is reproducible and leaves the caller's state alone.
     devices = [x_num.device] if x_num.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
+        # Opacus' hooks fire on the first layer's output, whose input (the data) needs no gradient: expected.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=x_num.device)))
         loop_start = time.perf_counter()
         loop_budget = None if time_budget is None else max(1e-9, time_budget - (loop_start - start))
@@ -136,8 +170,13 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr * (1 - progress)
             index = next(batches)
+            if len(index) == 0:  # an empty Poisson batch: no update, but the step counts for the accountant
+                history.loss_numeric.append(history.loss_numeric[-1] if step else 0.0)
+                history.loss_categorical.append(history.loss_categorical[-1] if step else 0.0)
+                bar.update()
+                continue
             loss_num, loss_cat = diffusion.loss(
-                model, x_num[index], x_cat[index], None if y is None else y[index], generator, low_precision
+                trained, x_num[index], x_cat[index], None if y is None else y[index], generator, low_precision
             )
             loss = loss_num + loss_cat
             optimizer.zero_grad(set_to_none=True)
@@ -174,6 +213,9 @@ def train(
                 bar.set_postfix(loss=f"{ln + lc:.4f}", refresh=False)
             bar.update()
     bar.close()
+    if private is not None:
+        trained._close()  # removes Opacus' hooks and per-row gradients from `model`
+        model.per_row_embedding = False
     history.seconds = time.perf_counter() - start
     model.eval()
     return ema.eval(), history

@@ -67,6 +67,7 @@ class MLPDenoiser(nn.Module):
         self.mlp = nn.Sequential(*blocks)  # one flat Sequential: model files keep TabDDPM-era parameter names
         self.modulations = nn.ModuleList([nn.Linear(d_t, 2 * d) for d in d_layers]) if film else None
         self.head = nn.Linear(width, d_in)
+        self.per_row_embedding = False  # set by DP-SGD training (training.py): no embedding shared between rows
 
     @staticmethod
     def input_features(d_in: int, n_numeric: int, fourier_features: int) -> int:
@@ -80,7 +81,11 @@ class MLPDenoiser(nn.Module):
         modulations are computed for those only and gathered.
         """
         n_classes = self.label_embedding.num_embeddings if self.label_embedding is not None and y is not None else 0
-        distinct, rows = torch.unique(t * n_classes + y if n_classes else t, return_inverse=True)
+        keys = t * n_classes + y if n_classes else t
+        if self.per_row_embedding:  # one embedding per row: per-row gradients (DP-SGD) need rows kept apart
+            distinct, rows = keys, torch.arange(len(keys), device=keys.device)
+        else:
+            distinct, rows = torch.unique(keys, return_inverse=True)
         emb = self.time_embedding(timestep_embedding(distinct // n_classes if n_classes else distinct, self.d_t))
         if n_classes:
             emb = emb + nn.functional.silu(self.label_embedding(distinct % n_classes))

@@ -51,7 +51,7 @@ def _numpy_dtype(dtype: str) -> np.dtype:
     return np.dtype(getattr(pandas_dtype, "numpy_dtype", pandas_dtype))
 
 
-def _exact_integers(dtype: str) -> tuple[int, int]:
+def exact_integers(dtype: str) -> tuple[int, int]:
     """The smallest and largest integer that `dtype` holds exactly (floats: up to 2**mantissa bits)."""
     base = _numpy_dtype(dtype)
     if base.kind == "f":
@@ -93,19 +93,19 @@ class IdColumn:
             keys = series.dropna()
             self.low_, self.high_ = int(keys.min()), int(keys.max())
             if self.protect:  # keys continue past rounded bounds, which do not tell the real extremes
-                lowest, highest = _exact_integers(self.dtype)
+                lowest, highest = exact_integers(self.dtype)
                 self.low_ = max(round_outward(self.low_, upward=False), lowest)
                 self.high_ = min(round_outward(self.high_, upward=True), highest)
             candidates = _widenings(self.dtype)
             needed = KEY_HEADROOM * len(series)
-            self.out_dtype_ = next((d for d in candidates if _exact_integers(d)[1] - self.high_ >= needed),
+            self.out_dtype_ = next((d for d in candidates if exact_integers(d)[1] - self.high_ >= needed),
                                    candidates[-1])
         return self
 
     def _integer_keys(self, n: int, first_row: int) -> np.ndarray:
         """Keys first_row .. first_row + n - 1 of one sample, in order: past the largest real key while the output
         dtype holds them, then below the smallest; (n,) in the output dtype's numpy type."""
-        lowest, highest = _exact_integers(self.out_dtype_)
+        lowest, highest = exact_integers(self.out_dtype_)
         above, below = max(highest - self.high_, 0), max(self.low_ - lowest, 0)
         if first_row + n > above + below:
             raise ParameterError(

@@ -1,0 +1,106 @@
+"""Differential privacy's budget: how (epsilon, delta) is split between the preprocessing and DP-SGD, and what each
+part spends.
+
+A fit with `dp_epsilon` touches the data in two places only. The preprocessing releases noisy histograms of every
+column (transforms/dp_sketch.py: Gaussian mechanisms, accounted in zero-concentrated DP and converted to
+(epsilon, delta)), and the denoiser is trained with DP-SGD (Opacus: per-row gradient clipping, Gaussian noise,
+Poisson-sampled batches, accounted by Opacus' RDP accountant). The two compose by simple addition of their epsilons
+and deltas. Neighbouring tables differ by one row added or removed; the row count is treated as public, as Opacus
+does when it sets the sampling rate.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+from .errors import ParameterError
+
+PREPROCESSING_SHARE = 0.1  # of epsilon, for the column histograms; the rest trains the denoiser
+MAX_GRAD_NORM = 1.0  # DP-SGD clips each row's gradient to this L2 norm
+ACCOUNTANT = "rdp"  # Opacus' Renyi-DP accountant: the noise multiplier and the training epsilon
+
+
+def default_delta(n_rows: int) -> float:
+    """delta = 1 / n^1.1: below 1/n, so that the guarantee cannot be met by publishing one row in full."""
+    return 1.0 / max(n_rows, 2) ** 1.1
+
+
+def check_dp(epsilon: object, delta: object) -> None:
+    """A ParameterError naming the argument unless dp_epsilon is None or positive, and dp_delta None or in (0, 1)."""
+    for name, value, holds, expected in (("dp_epsilon", epsilon, lambda v: v > 0, "a positive number"),
+                                         ("dp_delta", delta, lambda v: 0 < v < 1, "a number in (0, 1)")):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not holds(value):
+            raise ParameterError(f"{name} must be {expected} or None, got {value!r}.")
+    if delta is not None and epsilon is None:
+        raise ParameterError("dp_delta needs dp_epsilon: pass both, or neither for a fit without differential privacy.")
+
+
+def zcdp_rho(epsilon: float, delta: float) -> float:
+    """The largest rho whose rho-zCDP guarantee converts to (epsilon, delta)-DP (Bun and Steinke 2016, Prop. 1.3:
+    epsilon = rho + 2 sqrt(rho log(1/delta)))."""
+    log_term = math.log(1 / delta)
+    return (math.sqrt(log_term + epsilon) - math.sqrt(log_term)) ** 2
+
+
+@dataclass(frozen=True)
+class PrivacySpent:
+    """What a differentially private fit spent, stored in its model file: the total (epsilon, delta) and its parts."""
+
+    epsilon: float
+    delta: float
+    epsilon_preprocessing: float
+    delta_preprocessing: float
+    epsilon_training: float
+    delta_training: float
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    max_grad_norm: float = MAX_GRAD_NORM
+    accountant: str = ACCOUNTANT
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"({self.epsilon:.3g}, {self.delta:.2g})-differentially private"
+
+
+def split_budget(epsilon: float, delta: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((epsilon, delta) of the preprocessing, (epsilon, delta) of DP-SGD): PREPROCESSING_SHARE of epsilon and half
+    of delta to the preprocessing."""
+    return (PREPROCESSING_SHARE * epsilon, delta / 2), ((1 - PREPROCESSING_SHARE) * epsilon, delta / 2)
+
+
+def noise_multiplier(epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
+    """The smallest noise multiplier with which `steps` DP-SGD steps at `sample_rate` stay within (epsilon, delta)."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    with warnings.catch_warnings():  # "optimal order is the largest alpha": a looser bound at large epsilon, no error
+        warnings.simplefilter("ignore", UserWarning)
+        return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
+                                          steps=max(steps, 1), accountant=ACCOUNTANT))
+
+
+def training_epsilon(noise: float, sample_rate: float, steps: int, delta: float) -> float:
+    """The epsilon that Opacus' accountant gives `steps` DP-SGD steps (0 for none)."""
+    from opacus.accountants import RDPAccountant
+
+    if steps == 0:
+        return 0.0
+    accountant = RDPAccountant()
+    accountant.history = [(noise, sample_rate, steps)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(accountant.get_epsilon(delta))
+
+
+def require_opacus() -> None:
+    """An ImportError naming the extra to install unless Opacus is importable."""
+    try:
+        import opacus  # noqa: F401
+    except ImportError as error:
+        raise ImportError("dp_epsilon trains with Opacus, which is not installed: pip install 'tabdiffusion[dp]'.") from error

@@ -1,0 +1,215 @@
+"""A differentially private sketch of a table: every column drawn on its own from noisy histograms of the data.
+
+Under `dp_epsilon` the table encoder is fitted on this sketch instead of the data, so that what the encoder keeps
+(quantile tables, ranges, category sets and frequencies, missing rates, class frequencies) is post-processing of
+the noisy histograms and covered by their privacy guarantee. The histograms are released with the Gaussian
+mechanism in two rounds, accounted in zero-concentrated DP (zCDP):
+- round 1: one histogram per column: a categorical or boolean column's levels (missing values a level of their
+  own), a numeric, integer or datetime column's magnitudes (bins by sign and power of two), from which its range is
+  read;
+- round 2: one histogram per numeric column on that range (about HISTOGRAM_BINS bins, as many in each power of two
+  of the range, so that a skewed column keeps its resolution where its values are; one bin per value for an integer
+  column with a narrow range; and one bin for missing values).
+Each row adds one count to each histogram of a round, so a round over k histograms has L2 sensitivity sqrt(k); with
+noise sd sigma the two rounds are ((k1 + k2) / (2 sigma^2))-zCDP. A categorical level is kept only where its noisy
+count passes a threshold set so that a level held by a single row appears with probability at most delta_threshold
+over all columns; the other levels become one pooled level (decoded as value protection decodes it). Column kinds
+come from the dtypes alone (pandas' bool, integer, float, datetime; anything else is categorical), since reading
+values to tell a key or a constant column would use the data outside the budget; column_types overrides them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from ..errors import ParameterError, SchemaError
+from ..schema import NUMERIC_KINDS, ColumnSpec, TableSchema, check_override
+from .categorical import to_json_value
+from .numeric import NumericColumn
+from .unmodelled import exact_integers
+
+HISTOGRAM_BINS = 256  # round 2's bins per numeric column on its range (an integer column of at most this many values: one per value)
+MAGNITUDES = (-20, 64)  # round 1's powers of two: |v| in [2^e, 2^(e+1)) for e in this range, smaller |v| in the zero bin
+RANGE_SIGMAS = 4.0  # a magnitude bin bounds the range where its noisy count passes this many noise sds (an empty
+# bin of round 1's 169 passes it with probability 3e-5)
+BIN_SIGMAS = 3.0  # round 2's noisy counts below this many noise sds count as empty, so that noise spreads no mass
+# over empty bins (post-processing: no privacy cost)
+OTHER = "\x00pooled-"  # sketch values standing for levels below the threshold: each held by one sketch row, so the
+# encoder's value protection pools them into its protected level
+
+
+def dtype_kind(series: pd.Series) -> str:
+    """A column's kind from its dtype alone."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    return "categorical"
+
+
+def dp_schema(df: pd.DataFrame, column_types: Mapping[str, str] | None) -> TableSchema:
+    """The schema from dtypes (dtype_kind), with `column_types` overriding kinds; a constant column is refused,
+    since its one value is data."""
+    overrides = dict(column_types or {})
+    unknown = sorted(set(overrides) - set(map(str, df.columns)))
+    if unknown:
+        raise SchemaError(f"column_types names columns that are not in the table: {unknown}. Columns are: {list(df.columns)}.")
+    columns = []
+    for name in df.columns:
+        kind = overrides.get(str(name)) or dtype_kind(df[name])
+        if str(name) in overrides:
+            check_override(df[name], kind)
+        if kind == "constant":
+            raise ParameterError(f"column_types[{name!r}] = 'constant' cannot be used with dp_epsilon: the constant is a "
+                                 "value of the data. Drop the column, or mark it categorical.")
+        columns.append(ColumnSpec(name=str(name), kind=kind, dtype=str(df[name].dtype)))
+    return TableSchema(tuple(columns))
+
+
+@dataclass(frozen=True)
+class SketchBudget:
+    """The preprocessing's noise and what it spends: Gaussian noise sd `sigma`, level threshold `threshold`."""
+
+    sigma: float
+    threshold: float
+    rho: float
+
+
+def sketch_budget(schema: TableSchema, rho: float, delta_threshold: float) -> SketchBudget:
+    """Noise sd and level threshold for a rho-zCDP preprocessing of `schema`'s modelled columns."""
+    modelled = [c for c in schema.columns if c.kind != "id"]
+    first = len(modelled)
+    second = sum(c.kind in NUMERIC_KINDS for c in modelled)
+    sigma = math.sqrt(max(first + second, 1) / (2 * rho))
+    categorical = max(1, sum(c.kind not in NUMERIC_KINDS for c in modelled))
+    return SketchBudget(sigma, 1 + sigma * float(ndtri(1 - delta_threshold / categorical)), rho)
+
+
+def sketch_table(df: pd.DataFrame, schema: TableSchema, target: str | None, budget: SketchBudget,
+                 rng: np.random.Generator) -> pd.DataFrame:
+    """As many rows as `df`, each column drawn independently from its noisy histograms (module docstring)."""
+    n = len(df)
+    columns = {}
+    for spec in schema.columns:
+        series = df[spec.name]
+        if spec.kind == "id":
+            columns[spec.name] = _key_stand_in(spec, n)
+        elif spec.kind in NUMERIC_KINDS:
+            columns[spec.name] = _numeric_sketch(spec, series, budget.sigma, rng, n, missing=spec.name != target)
+        else:
+            columns[spec.name] = _level_sketch(series, budget, rng, n, pooled=spec.name != target)
+    return pd.DataFrame(columns)
+
+
+def _level_sketch(series: pd.Series, budget: SketchBudget, rng: np.random.Generator, n: int, pooled: bool) -> pd.Series:
+    """A categorical column's noisy level counts above the threshold, drawn n times; the rest of the rows pooled
+    (at least one, so the encoder always has a level for values the sketch does not hold). A target keeps no pool."""
+    counts = series.map(to_json_value).astype(object).value_counts(dropna=False)
+    noisy = counts.to_numpy(dtype=float) + rng.normal(0.0, budget.sigma, len(counts))
+    kept = noisy > budget.threshold
+    levels, weights = [v for v, k in zip(counts.index, kept) if k], noisy[kept]
+    if not levels and not pooled:
+        raise ParameterError(f"Target {series.name!r}: no class is frequent enough to survive the noise of dp_epsilon "
+                             f"(a class needs about {budget.threshold:.0f} rows). Raise dp_epsilon or fit without target=.")
+    others = int(round(max(n - weights.sum(), 0.0))) if pooled else 0
+    drawn = n - max(others, 1 if pooled else 0)
+    values = np.empty(n, dtype=object)
+    if levels:
+        values[:drawn] = np.array(levels + [None], dtype=object)[:-1][rng.choice(len(levels), drawn, p=weights / weights.sum())]
+    else:
+        drawn = 0
+    values[drawn:] = [f"{OTHER}{i}" for i in range(n - drawn)]
+    return pd.Series(values[rng.permutation(n)], name=series.name, dtype=object)
+
+
+def _magnitude_bins(values: np.ndarray) -> np.ndarray:
+    """Round 1's bin of each value: 0..E-1 negative magnitudes (largest first), E the zero bin, E+1.. positive."""
+    low, high = MAGNITUDES
+    exponent = np.clip(np.floor(np.log2(np.maximum(np.abs(values), 2.0**low))), low, high).astype(int) - low
+    span = high - low + 1
+    small = np.abs(values) < 2.0**low
+    return np.where(small, span, np.where(values > 0, span + 1 + exponent, span - 1 - exponent))
+
+
+def _magnitude_edges(bin_index: int) -> tuple[float, float]:
+    """The interval of values that round 1's bin `bin_index` holds."""
+    low, high = MAGNITUDES
+    span = high - low + 1
+    if bin_index == span:
+        return -(2.0**low), 2.0**low
+    if bin_index > span:
+        e = bin_index - span - 1 + low
+        return 2.0**e, 2.0 ** (e + 1)
+    e = span - 1 - bin_index + low
+    return -(2.0 ** (e + 1)), -(2.0**e)
+
+
+def _numeric_sketch(spec: ColumnSpec, series: pd.Series, sigma: float, rng: np.random.Generator, n: int,
+                    missing: bool) -> pd.Series:
+    """A numeric column's range from its noisy magnitude histogram, then its values and missing rate from a noisy
+    histogram on that range, drawn n times (a target draws no missing values)."""
+    float_view = NumericColumn(spec.name, spec.kind, spec.dtype)
+    values = float_view.to_float(series)
+    observed = values[~np.isnan(values)]
+    span = MAGNITUDES[1] - MAGNITUDES[0] + 1
+    magnitudes = np.bincount(_magnitude_bins(observed), minlength=2 * span + 1) + rng.normal(0.0, sigma, 2 * span + 1)
+    passing = np.flatnonzero(magnitudes > RANGE_SIGMAS * sigma)
+    if not len(passing):
+        passing = np.array([int(np.argmax(magnitudes))])
+    first, last = int(passing[0]), int(passing[-1])
+    low, high = _magnitude_edges(first)[0], _magnitude_edges(last)[1]
+    integer = spec.kind == "integer"
+    if integer and math.ceil(high) - math.floor(low) + 1 <= HISTOGRAM_BINS:  # one bin per integer
+        edges = np.arange(math.floor(low), math.ceil(high) + 2) - 0.5
+    else:  # each power of two of the range split into equal bins: resolution follows the magnitude
+        per = max(4, HISTOGRAM_BINS // (last - first + 1))
+        edges = np.unique(np.concatenate([np.linspace(*_magnitude_edges(b), per + 1) for b in range(first, last + 1)]))
+    bins = len(edges) - 1
+    index = np.clip(np.searchsorted(edges, np.clip(observed, edges[0], edges[-1]), side="right") - 1, 0, bins - 1)
+    counts = np.append(np.bincount(index, minlength=bins), np.isnan(values).sum()).astype(float)
+    noisy = counts + rng.normal(0.0, sigma, bins + 1)
+    noisy = np.where(noisy >= BIN_SIGMAS * sigma, noisy, 0.0) if (noisy[:-1] >= BIN_SIGMAS * sigma).any() else np.maximum(noisy, 0.0)
+    if not missing:
+        noisy[-1] = 0.0
+    if noisy[:-1].sum() <= 0:
+        noisy[:-1] = 1.0
+    chosen = rng.choice(bins + 1, n, p=noisy / noisy.sum())
+    inside = np.minimum(chosen, bins - 1)
+    drawn = edges[inside] + rng.random(n) * (edges[inside + 1] - edges[inside])
+    is_missing = chosen == bins
+    if integer:
+        drawn = np.round(drawn)
+    if spec.kind == "datetime":
+        return _datetimes(spec, drawn, is_missing)
+    return pd.Series(np.where(is_missing, np.nan, drawn), name=spec.name, dtype="float64")
+
+
+def _datetimes(spec: ColumnSpec, seconds: np.ndarray, missing: np.ndarray) -> pd.Series:
+    """Seconds since 1970 in local clock time -> a datetime column of the spec's dtype (its time zone kept)."""
+    column = NumericColumn(spec.name, "datetime", spec.dtype)
+    column.min_, column.max_, column.snap_values_, column.resolution_, column.decimals_ = -np.inf, np.inf, None, 1.0, None
+    column.tz_ = str(getattr(pd.api.types.pandas_dtype(spec.dtype), "tz", None) or "") or None
+    column.plain_dates_, column.offset_, column.int_range_ = False, 0, None
+    seconds = np.clip(seconds, -(2.0**33), 2.0**33)  # within what datetime64[ns] holds
+    return column.from_float(seconds, missing)
+
+
+def _key_stand_in(spec: ColumnSpec, n: int) -> pd.Series:
+    """What a key column's encoder is fitted on: integer keys the largest value of their type, so that generated
+    keys count down from the top of the type (the real keys' range is data); text keys a placeholder (generated
+    keys are random tokens whatever the data)."""
+    dtype = pd.api.types.pandas_dtype(spec.dtype)
+    if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
+        return pd.Series(np.full(n, exact_integers(spec.dtype)[1]), name=spec.name).astype(spec.dtype)
+    return pd.Series(["key"] * n, name=spec.name, dtype=object)

@@ -1,0 +1,125 @@
+"""Differentially private fits: the accountant's epsilon, reproducibility, what is switched off, and the model file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_mixed_table
+from typer.testing import CliRunner
+
+import tabdiffusion as td
+from tabdiffusion.cli import app
+from tabdiffusion.dp import default_delta, split_budget, zcdp_rho
+from tabdiffusion.errors import ParameterError
+from tabdiffusion.schema import ColumnSpec, TableSchema
+from tabdiffusion.transforms.dp_sketch import OTHER, sketch_budget, sketch_table
+
+pytest.importorskip("opacus")
+
+DP = dict(steps=12, batch_size=128, d_layers=(32, 32), num_timesteps=20, verbose=False, device="cpu", dp_epsilon=20.0)
+PLANTED_LEVEL = "Zyxwvut-planted"
+PLANTED_NUMBER = 987654321.5
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    """2,000 rows of the mixed table, one row holding a unique level and an extreme value."""
+    df = make_mixed_table(2000)
+    df["city"] = df["city"].astype(object)
+    df.loc[7, "city"], df.loc[7, "income"] = PLANTED_LEVEL, PLANTED_NUMBER
+    return df
+
+
+@pytest.fixture(scope="module")
+def private(table) -> td.Synthesizer:
+    return td.Synthesizer(seed=0, **DP).fit(table, target="label")
+
+
+def test_the_spent_epsilon_is_opacus_accountants_plus_the_preprocessings_and_within_the_target(private, table):
+    from opacus.accountants import RDPAccountant
+    from opacus.accountants.utils import get_noise_multiplier
+
+    spent = private.privacy_
+    delta = default_delta(len(table))
+    (epsilon_pre, delta_pre), (epsilon_sgd, delta_sgd) = split_budget(20.0, delta)
+    assert spent.delta == pytest.approx(delta) and spent.epsilon_preprocessing == pytest.approx(epsilon_pre)
+    assert spent.sample_rate == pytest.approx(128 / len(table)) and spent.steps == 12
+    assert spent.noise_multiplier == pytest.approx(get_noise_multiplier(
+        target_epsilon=epsilon_sgd, target_delta=delta_sgd, sample_rate=spent.sample_rate, steps=12, accountant="rdp"))
+    accountant = RDPAccountant()
+    accountant.history = [(spent.noise_multiplier, spent.sample_rate, 12)]
+    assert spent.epsilon_training == pytest.approx(accountant.get_epsilon(delta_sgd))
+    assert spent.epsilon == pytest.approx(epsilon_pre + spent.epsilon_training)
+    assert 0.95 * 20.0 <= spent.epsilon <= 20.0  # the whole budget, never more
+    assert spent.delta_preprocessing + spent.delta_training == pytest.approx(delta)
+
+
+def test_a_seeded_private_fit_repeats_its_rows(table):
+    first = td.Synthesizer(seed=3, **DP).fit(table, target="label").sample(300, seed=1)
+    second = td.Synthesizer(seed=3, **DP).fit(table, target="label").sample(300, seed=1)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_options_read_off_exact_rows_are_off_and_no_rare_value_reaches_the_file_or_the_rows(private, tmp_path):
+    assert private.config_.min_proximity == 0 and private.history_.checks == []  # no memorisation stop
+    assert private.encoder_.derived_ == [] and private.encoder_.computed_ == []
+    assert private.support_ is None  # no pair table of the rows
+    path = private.save(tmp_path / "dp.tdm")
+    raw = path.read_bytes()
+    assert PLANTED_LEVEL.encode() not in raw and b"987654321" not in raw
+    rows = private.sample(3000, seed=0)
+    assert PLANTED_LEVEL not in set(rows["city"].dropna()) and rows["income"].max() < 1e8
+    assert not rows["customer_id"].isin(make_mixed_table(2000)["customer_id"]).any()
+
+
+def test_the_model_file_holds_the_guarantee_and_no_losses(private, tmp_path):
+    loaded = td.Synthesizer.load(private.save(tmp_path / "dp.tdm"))
+    assert loaded.privacy_ == private.privacy_
+    assert "differentially private" in repr(loaded) and "dp_epsilon=20.0" in repr(loaded)
+    assert loaded.history_.steps == 12 and set(loaded.history_.loss) == {0.0}
+    assert len(loaded.sample(50, seed=0)) == 50
+
+
+def test_a_fit_without_dp_records_no_guarantee(fitted):
+    synth, _ = fitted
+    assert synth.privacy_ is None and "differentially" not in repr(synth)
+
+
+@pytest.mark.parametrize(("keywords", "named"), [
+    (dict(dp_epsilon=-1.0), "dp_epsilon"), (dict(dp_epsilon=0), "dp_epsilon"), (dict(dp_epsilon=1.0, dp_delta=1.5), "dp_delta"),
+    (dict(dp_delta=1e-5), "dp_delta"),
+])
+def test_bad_privacy_arguments_are_named(keywords, named, table):
+    with pytest.raises(ParameterError, match=named):
+        td.Synthesizer(**{**{k: v for k, v in DP.items() if k != "dp_epsilon"}, **keywords}).fit(table.head(200))
+
+
+def test_a_constant_column_type_is_refused_under_dp(table):
+    with pytest.raises(ParameterError, match="source"):
+        td.Synthesizer(**DP).fit(table, column_types={"source": "constant"})
+
+
+def test_the_sketch_drops_levels_of_one_row_and_keeps_frequent_ones():
+    n = 5000
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"level": np.where(np.arange(n) == 0, "only-one", rng.choice(["a", "b"], n)),
+                       "count": rng.integers(0, 6, n)})
+    schema = TableSchema((ColumnSpec("level", "categorical", "object"), ColumnSpec("count", "integer", "int64")))
+    budget = sketch_budget(schema, zcdp_rho(5.0, 1e-6), 1e-6)
+    sketch = sketch_table(df, schema, None, budget, np.random.default_rng(1))
+    levels = set(sketch["level"])
+    assert {"a", "b"} <= levels and "only-one" not in levels
+    assert all(v in ("a", "b") or v.startswith(OTHER) for v in levels)
+    counts = sketch["count"].dropna()
+    assert (counts == counts.round()).all() and set(counts) <= set(range(-1, 9))  # one bin per integer
+    assert abs(counts.mean() - df["count"].mean()) < 0.3
+
+
+def test_the_cli_fits_with_dp_and_says_what_it_spent(table, tmp_path):
+    table.to_csv(tmp_path / "train.csv", index=False)
+    result = CliRunner().invoke(app, ["fit", str(tmp_path / "train.csv"), "--target", "label", "--out",
+                                      str(tmp_path / "m.tdm"), "--steps", "5", "--dp-epsilon", "30", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Differential privacy: epsilon" in result.output
+    assert td.Synthesizer.load(tmp_path / "m.tdm").privacy_.epsilon <= 30
