@@ -345,12 +345,14 @@ def report(
             check_writable(path)
     real_table = read_table(real)
     with thread_limit(threads):
+        guarantee = None
         if model is not None:
-            synthetic_table = Synthesizer.load(model).sample(rows or len(real_table), seed=seed)
+            loaded = Synthesizer.load(model)
+            synthetic_table, guarantee = loaded.sample(rows or len(real_table), seed=seed), loaded.privacy_
         else:
             synthetic_table = read_table(synthetic)
         result = report_cli(real_table, synthetic_table, holdout, target, out, json_out, seed=seed, verbose=not quiet,
-                            n_jobs=threads or -1)
+                            n_jobs=threads or -1, guarantee=guarantee)
     typer.echo(verdict_lines(result.verdicts))
     typer.echo(f"Report written to {out}" + (f" and {json_out}" if json_out else ""))
 

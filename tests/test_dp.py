@@ -123,3 +123,14 @@ def test_the_cli_fits_with_dp_and_says_what_it_spent(table, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Differential privacy: epsilon" in result.output
     assert td.Synthesizer.load(tmp_path / "m.tdm").privacy_.epsilon <= 30
+
+
+def test_the_report_states_the_guarantee_of_a_private_generator(private, table):
+    pytest.importorskip("matplotlib")
+    rows = private.sample(400, seed=0)
+    result = td.evaluate(table.iloc[:400], rows, holdout=table.iloc[400:800], metrics="privacy", verbose=False,
+                         guarantee=private.privacy_)
+    html = result.to_html()
+    assert "Differential privacy:" in html and f"{private.privacy_.epsilon:.3g}" in html
+    assert "Differential privacy:" not in td.evaluate(table.iloc[:400], rows, holdout=table.iloc[400:800],
+                                                      metrics="privacy", verbose=False).to_html()

@@ -25,6 +25,7 @@ def report_cli(
     verbose: bool = True,
     limits: Limits | None = None,
     n_jobs: int = -1,
+    guarantee: object | None = None,
 ) -> EvaluationResult:
     """Read the tables (DataFrames or .csv/.parquet paths), run `evaluate`, write HTML and/or JSON atomically."""
     result = evaluate(
@@ -36,6 +37,7 @@ def report_cli(
         limits=limits,
         verbose=verbose,
         n_jobs=n_jobs,
+        guarantee=guarantee,
     )
     if out_json is not None:
         result.to_json(out_json)

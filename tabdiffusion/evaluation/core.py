@@ -53,8 +53,12 @@ def evaluate(
     metrics: str | tuple[str, ...] | list[str] | None = None,
     n_jobs: int = -1,
     verbose: bool = True,
+    guarantee: Mapping | object | None = None,
 ) -> EvaluationResult:
-    """Score a synthetic table against the real (training) table and an optional real holdout table."""
+    """Score a synthetic table against the real (training) table and an optional real holdout table.
+
+    `guarantee`: the differential-privacy guarantee of the generator (a fitted Synthesizer's `privacy_`, or its
+    dict), shown in the report's privacy section beside the attacks."""
     limits = limits or Limits()
     if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ParameterError(f"n_jobs must be -1 (all cores) or a positive int, got {n_jobs!r}.")
@@ -86,6 +90,7 @@ def evaluate(
         "subsampled": {},
         "skipped_groups": {},
         "seconds": {},
+        "guarantee": guarantee.to_dict() if hasattr(guarantee, "to_dict") else None if guarantee is None else dict(guarantee),
     }
     steps: dict[str, Callable[[np.random.Generator], None]] = {}
 

@@ -263,6 +263,16 @@ def _privacy(result: "EvaluationResult") -> str:
     if "privacy.dcr_median" not in s:
         return ""
     out = ["<h2>Privacy</h2>"]
+    guarantee = result.details.get("guarantee")
+    if guarantee:
+        out.append(
+            f'<p class="lead"><b>Differential privacy:</b> the generator was trained with ({guarantee["epsilon"]:.3g}, '
+            f'{guarantee["delta"]:.2g})-differential privacy: whatever one person\'s row holds, the model (and every table '
+            f'drawn from it) is at most e<sup>{guarantee["epsilon"]:.3g}</sup> times more likely with the row than without '
+            f'it, except with probability {guarantee["delta"]:.2g}. Its parts: the column statistics '
+            f'{guarantee["epsilon_preprocessing"]:.3g}, the training {guarantee["epsilon_training"]:.3g} '
+            f'({guarantee["steps"]} DP-SGD steps, noise multiplier {guarantee["noise_multiplier"]:.3g}, Opacus\' '
+            f'{escape(str(guarantee["accountant"]).upper())} accountant).</p>')
     out.append(
         '<p class="lead">Distances to the closest training record (DCR) in TabDDPM\'s embedding. A private generator places '
         "synthetic rows no closer to training rows than unseen real (holdout) rows are.</p>"
