@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "tabdiffusion"
 # A module may import only modules of its own layer or of a lower one.
 LAYERS = [
-    {"errors", "_random", "_memory", "neighbours", "deadline"},
+    {"errors", "_random", "_memory", "neighbours", "deadline", "dp"},
     {"schema", "tables", "config", "hardware"},
     {"transforms", "diffusion", "nn", "proximity"},
     {"training", "modelfile", "generation"},
