@@ -108,6 +108,9 @@ class Synthesizer:
             raise ParameterError(f"value_protection must be True or False, got {self.value_protection!r}.")
         check_dp(self.dp_epsilon, self.dp_delta)
         if self.dp_epsilon is not None:
+            if config.process == "flow":
+                raise ParameterError(f"dp_epsilon trains a diffusion model; preset={self.preset!r} is a flow. Use "
+                                     "preset='default' or 'tabddpm'.")
             require_opacus()
             # Found from exact training rows, so off under differential privacy; the float32 loss for Opacus' hooks.
             config = replace(config, min_proximity=0.0, derive_columns=False, compute_columns=False,

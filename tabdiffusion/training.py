@@ -68,6 +68,18 @@ def _poisson_batches(n: int, sample_rate: float, generator: torch.Generator, dev
         yield torch.nonzero(torch.rand(n, generator=generator, device=device) < sample_rate).flatten()
 
 
+def _clipped_backward(trained: torch.nn.Module, optimizer: torch.optim.Optimizer, diffusion: MixedDiffusion,
+                      batch: tuple, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leave the sum of the batch's row gradients, each clipped, in the parameters' grads (Opacus' two-pass ghost
+    clipping: per-row norms from the first backward pass, then the rows' losses weighted by their clipping
+    coefficients); the batch's mean losses."""
+    from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
+
+    rows_num, rows_cat = diffusion.loss(trained, *batch, generator, per_row=True)
+    DPTensorFastGradientClipping(trained, optimizer, rows_num + rows_cat, "mean").backward()
+    return rows_num.mean().detach(), rows_cat.mean().detach()
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device):
     """Endless index batches: a fresh permutation each epoch, like a shuffling data loader."""
     while True:
@@ -137,15 +149,16 @@ def train(
     batch_size = min(batch_size, len(x_num))
     batches = _batches(len(x_num), batch_size, generator, x_num.device)
     trained: torch.nn.Module = model
-    if private is not None:
-        from opacus import GradSampleModule
-        from opacus.optimizers import DPOptimizer
+    if private is not None:  # ghost clipping: each row's gradient norm without materialising per-row gradients
+        from opacus.grad_sample import GradSampleModuleFastGradientClipping
+        from opacus.optimizers import DPOptimizerFastGradientClipping
 
         model.per_row_embedding = True
-        trained = GradSampleModule(model, loss_reduction="mean")
-        optimizer = DPOptimizer(optimizer, noise_multiplier=private.noise_multiplier, max_grad_norm=private.max_grad_norm,
-                                expected_batch_size=max(1, round(private.sample_rate * len(x_num))),
-                                loss_reduction="mean", generator=generator)
+        trained = GradSampleModuleFastGradientClipping(model, loss_reduction="mean", max_grad_norm=private.max_grad_norm,
+                                                       use_ghost_clipping=True)
+        optimizer = DPOptimizerFastGradientClipping(
+            optimizer, noise_multiplier=private.noise_multiplier, max_grad_norm=private.max_grad_norm,
+            expected_batch_size=max(1, round(private.sample_rate * len(x_num))), loss_reduction="mean", generator=generator)
         batches = _poisson_batches(len(x_num), private.sample_rate, generator, x_num.device)
     history = History()
     bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True, mininterval=0.5)
@@ -175,12 +188,13 @@ def train(
                 history.loss_categorical.append(history.loss_categorical[-1] if step else 0.0)
                 bar.update()
                 continue
-            loss_num, loss_cat = diffusion.loss(
-                trained, x_num[index], x_cat[index], None if y is None else y[index], generator, low_precision
-            )
-            loss = loss_num + loss_cat
+            batch = (x_num[index], x_cat[index], None if y is None else y[index])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if private is None:
+                loss_num, loss_cat = diffusion.loss(trained, *batch, generator, low_precision)
+                (loss_num + loss_cat).backward()
+            else:
+                loss_num, loss_cat = _clipped_backward(trained, optimizer, diffusion, batch, generator)
             optimizer.step()
             # EMA with a warm-up (decay grows as (1+s)/(10+s) up to ema_decay) so short fits are not stuck near init.
             torch._foreach_lerp_(ema_params, params, 1 - min(ema_decay, (1 + step) / (10 + step)))

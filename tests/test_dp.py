@@ -88,7 +88,7 @@ def test_a_fit_without_dp_records_no_guarantee(fitted):
 
 @pytest.mark.parametrize(("keywords", "named"), [
     (dict(dp_epsilon=-1.0), "dp_epsilon"), (dict(dp_epsilon=0), "dp_epsilon"), (dict(dp_epsilon=1.0, dp_delta=1.5), "dp_delta"),
-    (dict(dp_delta=1e-5), "dp_delta"),
+    (dict(dp_delta=1e-5), "dp_delta"), (dict(dp_epsilon=1.0, preset="flow"), "preset"),
 ])
 def test_bad_privacy_arguments_are_named(keywords, named, table):
     with pytest.raises(ParameterError, match=named):
@@ -134,3 +134,43 @@ def test_the_report_states_the_guarantee_of_a_private_generator(private, table):
     assert "Differential privacy:" in html and f"{private.privacy_.epsilon:.3g}" in html
     assert "Differential privacy:" not in td.evaluate(table.iloc[:400], rows, holdout=table.iloc[400:800],
                                                       metrics="privacy", verbose=False).to_html()
+
+
+@pytest.mark.parametrize("conditioning", [0.0, 0.75])
+def test_dp_sgd_sums_each_rows_gradient_clipped_to_the_norm(conditioning):
+    """The ghost-clipping step leaves sum_i clip(grad l_i, C) in the grads, where l_i is row i's loss alone."""
+    import torch
+    from opacus.grad_sample import GradSampleModuleFastGradientClipping
+    from opacus.optimizers import DPOptimizerFastGradientClipping
+
+    from tabdiffusion.diffusion.mixed import MixedDiffusion
+    from tabdiffusion.nn.mlp import MLPDenoiser, reset_parameters
+    from tabdiffusion.training import _clipped_backward
+
+    diffusion = MixedDiffusion(2, [3], 20, conditioning=conditioning, n_classes=2)
+    model = MLPDenoiser(diffusion.input_width, [16], 2, 8, n_numeric=2, fourier_features=2, film=True,
+                        known_width=diffusion.known_width)
+    reset_parameters(model, torch.Generator().manual_seed(0))
+    model.per_row_embedding = True
+    data = torch.Generator().manual_seed(1)
+    batch = (torch.randn(6, 2, generator=data), torch.randint(0, 3, (6, 1), generator=data), torch.tensor([0, 1] * 3))
+    clip = 0.05
+    params = list(model.parameters())
+    rows_num, rows_cat = diffusion.loss(model, *batch, torch.Generator().manual_seed(2), per_row=True)
+    rows = rows_num + rows_cat
+    expected = [torch.zeros_like(p) for p in params]
+    norms = []
+    for i in range(len(rows)):
+        grads = torch.autograd.grad(rows[i], params, retain_graph=True)
+        norm = torch.sqrt(sum((g**2).sum() for g in grads))
+        norms.append(float(norm))
+        for total, g in zip(expected, grads):
+            total += g * min(1.0, clip / max(float(norm), 1e-12))
+    assert sum(n > clip for n in norms) >= 3  # rows are clipped: the check is not vacuous
+    trained = GradSampleModuleFastGradientClipping(model, loss_reduction="mean", max_grad_norm=clip)
+    optimizer = DPOptimizerFastGradientClipping(torch.optim.SGD(params, lr=0.1), noise_multiplier=0.0,
+                                                max_grad_norm=clip, expected_batch_size=6)
+    _clipped_backward(trained, optimizer, diffusion, batch, torch.Generator().manual_seed(2))
+    for p, want in zip(params, expected):
+        torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-6)
+    trained._close()

@@ -76,10 +76,11 @@ class MixedDiffusion:
 
     def loss(
         self, model: Denoiser, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator,
-        low_precision: bool = False,
+        low_precision: bool = False, per_row: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean Gaussian MSE and mean multinomial loss for a batch at uniformly drawn timesteps (stratified_timesteps
-        when timestep_strata > 0; else one independent draw per row, as TabDDPM)."""
+        when timestep_strata > 0; else one independent draw per row, as TabDDPM); per_row: each row's share (B,) of
+        them, whose means are the batch's losses (DP-SGD clips each row's gradient)."""
         batch = x_num.shape[0]
         if self.timestep_strata:
             t = stratified_timesteps(batch, self.schedule.num_timesteps, self.timestep_strata, generator, self.device)
@@ -93,9 +94,9 @@ class MixedDiffusion:
         codes_t = multinomial.draw(multinomial.q_probs(x_cat, t, self.schedule, self.layout), self.layout, generator)
         if not self.conditioning:
             eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision)
-            loss_num = gaussian.loss(eps_pred, noise).mean()
-            loss_cat = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout).mean()
-            return loss_num, loss_cat
+            rows_num = gaussian.loss(eps_pred, noise)
+            rows_cat = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout)
+            return (rows_num, rows_cat) if per_row else (rows_num.mean(), rows_cat.mean())
         known = self.known_columns(batch, generator)
         known_num, known_cat = known[:, : self.n_numeric], known[:, self.n_numeric :]
         x_num_t = torch.where(known_num, x_num, x_num_t)
@@ -104,10 +105,11 @@ class MixedDiffusion:
         # The loss covers the columns to generate; a known column's prediction is never used.
         unknown_num, unknown_cat = (~known_num).float(), (~known_cat).float()
         squared = (eps_pred - noise) ** 2 * unknown_num
-        loss_num = squared.sum() / unknown_num.sum().clamp(min=1.0)
         per_column = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout, weights=unknown_cat)
-        loss_cat = per_column.sum() / (unknown_cat.sum() / max(self.layout.n_columns, 1)).clamp(min=1.0)
-        return loss_num, loss_cat
+        numeric_cells, categorical_cells = unknown_num.sum().clamp(min=1.0), (unknown_cat.sum() / max(self.layout.n_columns, 1)).clamp(min=1.0)
+        if per_row:
+            return squared.sum(dim=1) * (batch / numeric_cells), per_column * (batch / categorical_cells)
+        return squared.sum() / numeric_cells, per_column.sum() / categorical_cells
 
     def known_columns(self, batch: int, generator: torch.Generator) -> torch.Tensor:
         """(batch, d_num + F) bool: which columns a training row sees clean. A `conditioning` share of the rows sees
