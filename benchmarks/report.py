@@ -555,12 +555,12 @@ def render(paths: list[Path]) -> str:
 
 
 def _task_sections() -> list[str]:
-    """The conditional generation, imputation, oversampling, class-fidelity and value-protection benchmarks
-    (results/conditional/, results/oversampling/, results/privacy/), where they have been run."""
-    from . import class_fidelity, conditional, imputation, oversampling, value_protection
+    """The conditional generation, imputation, oversampling, class-fidelity, value-protection and DP-utility
+    benchmarks (results/conditional/, results/oversampling/, results/privacy/), where they have been run."""
+    from . import class_fidelity, conditional, dp_utility, imputation, oversampling, value_protection
 
     lines = []
-    for module in (conditional, imputation, oversampling, class_fidelity, value_protection):
+    for module in (conditional, imputation, oversampling, class_fidelity, value_protection, dp_utility):
         if module.RESULTS.exists():
             lines += module.render(json.loads(module.RESULTS.read_text()))
     return lines

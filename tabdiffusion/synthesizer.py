@@ -44,7 +44,7 @@ from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_
 from .transforms.protection import PROTECT_ROWS
 from .transforms.categorical import to_json_value
 from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
-from .transforms.dp_sketch import dp_schema, sketch_budget, sketch_table
+from .transforms.dp_sketch import dp_schema, dp_task, sketch_budget, sketch_table
 from .transforms.support import PairSupport
 from .transforms.table import Encoded, TableEncoder
 
@@ -170,7 +170,8 @@ class Synthesizer:
         (epsilon_pre, delta_pre), (epsilon_sgd, delta_sgd) = split_budget(self.dp_epsilon or 0.0, delta)
         # Under DP the encoder learns from a noisy sketch, never from the rows (transforms/dp_sketch.py); the sketch's
         # stand-ins for pooled levels need value protection to pool them.
-        fit_table = (sketch_table(df, schema, target, sketch_budget(schema, zcdp_rho(epsilon_pre, delta_pre / 2), delta_pre / 2),
+        task = dp_task(schema, target, task) if private else task
+        fit_table = (sketch_table(df, schema, target, task, sketch_budget(schema, zcdp_rho(epsilon_pre, delta_pre / 2), delta_pre / 2),
                                   np.random.default_rng([int(seed), 5])) if private else df)
         encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns,
                                compute=config.compute_columns,

@@ -508,3 +508,20 @@ def test_value_protection_benchmark_smoke_run(tmp_path):
     for got in variants.values():
         assert 0 <= got["detection_auc"] <= 1 and 0 <= got["efficacy"] <= 1
     assert "| adult | protected |" in "\n".join(value_protection.render(json.loads(out.read_text())))
+
+
+def test_dp_utility_benchmark_smoke_run(tmp_path):
+    """A 1,000-row churn2 at one epsilon with a few DP-SGD steps (the smartnoise baselines need their own environment
+    and are left out): the spent epsilon within the target, the scores and the targets rendered."""
+    pytest.importorskip("opacus")
+    from benchmarks import dp_utility
+
+    out = tmp_path / "dp_utility.json"
+    dp_utility.main(["--datasets", "churn2", "--epsilons", "50", "--steps", "5", "--rows", "1000", "--methods",
+                     "tabdiffusion", "--out", str(out)])
+    results = json.loads(out.read_text())
+    got = results["datasets"]["churn2"]["cells"]["50"]["tabdiffusion"]
+    assert got["epsilon_spent"] <= 50 and got["steps"] == 5
+    assert 0 <= got["efficacy"] <= 1 and 0 <= got["shape_error"] <= 1
+    text = "\n".join(dp_utility.render(results))
+    assert "| churn2 | 50 |" in text and "Above AIM" in text

@@ -95,6 +95,14 @@ def test_bad_privacy_arguments_are_named(keywords, named, table):
         td.Synthesizer(**{**{k: v for k, v in DP.items() if k != "dp_epsilon"}, **keywords}).fit(table.head(200))
 
 
+def test_an_integer_target_needs_its_task_under_dp_and_then_keeps_its_classes(table):
+    df = table.assign(label=(table["label"] == "yes").astype("int64"))
+    with pytest.raises(ParameterError, match="task="):
+        td.Synthesizer(seed=0, **DP).fit(df, target="label")
+    synth = td.Synthesizer(seed=0, **DP).fit(df, target="label", task="classification")
+    assert synth.encoder_.n_classes == 2 and set(synth.sample(200, seed=0)["label"]) == {0, 1}
+
+
 def test_a_constant_column_type_is_refused_under_dp(table):
     with pytest.raises(ParameterError, match="source"):
         td.Synthesizer(**DP).fit(table, column_types={"source": "constant"})
@@ -107,7 +115,7 @@ def test_the_sketch_drops_levels_of_one_row_and_keeps_frequent_ones():
                        "count": rng.integers(0, 6, n)})
     schema = TableSchema((ColumnSpec("level", "categorical", "object"), ColumnSpec("count", "integer", "int64")))
     budget = sketch_budget(schema, zcdp_rho(5.0, 1e-6), 1e-6)
-    sketch = sketch_table(df, schema, None, budget, np.random.default_rng(1))
+    sketch = sketch_table(df, schema, None, None, budget, np.random.default_rng(1))
     levels = set(sketch["level"])
     assert {"a", "b"} <= levels and "only-one" not in levels
     assert all(v in ("a", "b") or v.startswith(OTHER) for v in levels)

@@ -90,34 +90,56 @@ def sketch_budget(schema: TableSchema, rho: float, delta_threshold: float) -> Sk
     """Noise sd and level threshold for a rho-zCDP preprocessing of `schema`'s modelled columns."""
     modelled = [c for c in schema.columns if c.kind != "id"]
     first = len(modelled)
-    second = sum(c.kind in NUMERIC_KINDS for c in modelled)
+    second = sum(c.kind in NUMERIC_KINDS for c in modelled)  # a class target of integers is counted, not released, here
     sigma = math.sqrt(max(first + second, 1) / (2 * rho))
     categorical = max(1, sum(c.kind not in NUMERIC_KINDS for c in modelled))
     return SketchBudget(sigma, 1 + sigma * float(ndtri(1 - delta_threshold / categorical)), rho)
 
 
-def sketch_table(df: pd.DataFrame, schema: TableSchema, target: str | None, budget: SketchBudget,
+def dp_task(schema: TableSchema, target: str | None, task: str | None) -> str | None:
+    """The target's task without reading its values: class labels for a categorical or boolean target, a number to
+    predict for a float or datetime one; an integer target needs task= (its distinct values are data)."""
+    if target is None or task is not None:
+        return task
+    kind = schema[target].kind
+    if kind == "integer":
+        raise ParameterError(f"Target {target!r} holds integers: with dp_epsilon, pass task='classification' (class "
+                             "labels) or task='regression', since counting its distinct values would read the data.")
+    return "regression" if kind in NUMERIC_KINDS else "classification"
+
+
+def sketch_table(df: pd.DataFrame, schema: TableSchema, target: str | None, task: str | None, budget: SketchBudget,
                  rng: np.random.Generator) -> pd.DataFrame:
-    """As many rows as `df`, each column drawn independently from its noisy histograms (module docstring)."""
+    """As many rows as `df`, each column drawn independently from its noisy histograms (module docstring); a class
+    target by its levels whatever its kind."""
     n = len(df)
     columns = {}
     for spec in schema.columns:
         series = df[spec.name]
-        if spec.kind == "id":
+        if spec.name == target and task == "classification":
+            levels = _level_sketch(series, budget, rng, n, pooled=False)
+            columns[spec.name] = levels if spec.kind not in NUMERIC_KINDS else pd.to_numeric(levels)
+        elif spec.kind == "id":
             columns[spec.name] = _key_stand_in(spec, n)
         elif spec.kind in NUMERIC_KINDS:
             columns[spec.name] = _numeric_sketch(spec, series, budget.sigma, rng, n, missing=spec.name != target)
         else:
-            columns[spec.name] = _level_sketch(series, budget, rng, n, pooled=spec.name != target)
+            columns[spec.name] = _level_sketch(series, budget, rng, n, pooled=spec.name != target,
+                                               domain=[True, False, None] if spec.kind == "boolean" else None)
     return pd.DataFrame(columns)
 
 
-def _level_sketch(series: pd.Series, budget: SketchBudget, rng: np.random.Generator, n: int, pooled: bool) -> pd.Series:
+def _level_sketch(series: pd.Series, budget: SketchBudget, rng: np.random.Generator, n: int, pooled: bool,
+                  domain: list | None = None) -> pd.Series:
     """A categorical column's noisy level counts above the threshold, drawn n times; the rest of the rows pooled
-    (at least one, so the encoder always has a level for values the sketch does not hold). A target keeps no pool."""
+    (at least one, so the encoder always has a level for values the sketch does not hold). A target keeps no pool.
+    With a public `domain` (a boolean column's True, False and missing) every level's count is released, and only
+    levels whose noisy count is positive are drawn: no threshold is needed where the levels are not data."""
     counts = series.map(to_json_value).astype(object).value_counts(dropna=False)
+    if domain is not None:
+        counts = counts.reindex(pd.Index(domain, dtype=object), fill_value=0)
     noisy = counts.to_numpy(dtype=float) + rng.normal(0.0, budget.sigma, len(counts))
-    kept = noisy > budget.threshold
+    kept = noisy > (0.0 if domain is not None else budget.threshold)
     levels, weights = [v for v, k in zip(counts.index, kept) if k], noisy[kept]
     if not levels and not pooled:
         raise ParameterError(f"Target {series.name!r}: no class is frequent enough to survive the noise of dp_epsilon "
