@@ -124,9 +124,20 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m benchmarks.dp_utility " + " ".join(argv if argv is not None else sys.argv[1:])
     epsilons, methods = [float(e) for e in args.epsilons.split(",")], args.methods.split(",")
     settings = {"epsilons": epsilons, "steps": args.steps, "seed": args.seed, "methods": methods}
-    print(tabddpm_data.run_each(args.datasets, Path(args.out), command, settings, args.rows, args.seed,
-                                lambda data: run_dataset(data, epsilons, methods, args.steps, args.seed,
-                                                         args.baselines_python, args.baseline_timeout, print)))
+    out = Path(args.out)
+    before = json.loads(out.read_text()).get("datasets", {}) if out.exists() else {}
+    settings["methods"] = list(dict.fromkeys(
+        [m for entry in before.values() for cell in entry["cells"].values() for m in cell] + methods))
+
+    def run(data: Dataset) -> dict:  # cells of earlier runs (other epsilons or methods) are kept
+        entry = run_dataset(data, epsilons, methods, args.steps, args.seed, args.baselines_python,
+                            args.baseline_timeout, print)
+        cells = before.get(data.name, {}).get("cells", {})
+        for epsilon, cell in entry["cells"].items():
+            cells[epsilon] = {**cells.get(epsilon, {}), **cell}
+        return {**entry, "cells": dict(sorted(cells.items(), key=lambda item: float(item[0])))}
+
+    print(tabddpm_data.run_each(args.datasets, out, command, settings, args.rows, args.seed, run))
 
 
 def _f(value: float | None) -> str:
