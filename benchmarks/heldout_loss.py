@@ -6,8 +6,8 @@ training rows (as many of each), under the same fixed noise, every few steps.
 When the model starts to memorise, its loss on training rows keeps falling while the held-out loss stalls or rises:
 the gap is the candidate signal for a stopping rule. Each probe scores up to --rows rows of each split with the EMA
 model (the one that samples), --repeats times with the same timesteps and noise each probe, so that successive
-probes differ only by the model. The probe hooks `training.train`'s `on_step` and reads the fitted encoder of
-`Synthesizer.fit` (patched in this process only).
+probes differ only by the model. The probe is `Synthesizer.fit`'s per-step callback, which hands it the EMA model,
+the process and the fitted encoder.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 import tabdiffusion as td
-import tabdiffusion.synthesizer as synthesizer_module
 from benchmarks.tabddpm_data import TARGET, load
 
 
@@ -42,46 +41,32 @@ def main() -> None:
     splits = {name: frame.iloc[rng.permutation(len(frame))[:rows]]
               for name, frame in (("train", data.train), ("val", data.val))}
 
-    seen: dict = {}
-    encode, train = synthesizer_module.TableEncoder.encode, synthesizer_module.train
-
-    def capture_encoder(self, df, dequantize=None):
-        seen.setdefault("encoder", self)
-        return encode(self, df, dequantize=dequantize)
-
-    def train_with_probe(model, diffusion, x_num, x_cat, y, **kwargs):
-        device = x_num.device
-        tensors = {}
-        for name, frame in splits.items():
-            # Fresh dequantisation noise for both splits, so neither sees the exact inputs of training.
-            encoded = seen["encoder"].encode(frame, dequantize=np.random.default_rng(1))
-            tensors[name] = (torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device),
-                             None if encoded.y is None else torch.from_numpy(encoded.y).to(device))
-
-        def probe(step: int, ema: torch.nn.Module) -> None:
-            if step % args.every and step != kwargs["steps"]:
-                return
-            record = {"dataset": args.dataset, "step": step}
-            with torch.no_grad():
-                for name, (xn, xc, yy) in tensors.items():
-                    generator = torch.Generator(device).manual_seed(12345)
-                    losses = [diffusion.loss(ema, xn, xc, yy, generator) for _ in range(args.repeats)]
-                    record[f"{name}_num"] = float(np.mean([float(n) for n, _ in losses]))
-                    record[f"{name}_cat"] = float(np.mean([float(c) for _, c in losses]))
-            record["gap"] = (record["val_num"] + record["val_cat"]) - (record["train_num"] + record["train_cat"])
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
-
-        return train(model, diffusion, x_num, x_cat, y, on_step=probe, **kwargs)
-
+    tensors: dict = {}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    synthesizer_module.TableEncoder.encode, synthesizer_module.train = capture_encoder, train_with_probe
-    try:
-        td.Synthesizer(seed=args.seed, steps=args.steps, device=args.device, verbose=False).fit(
-            data.train, target=TARGET, task=task)
-    finally:  # the patches must not outlive this fit (tests call main in-process)
-        synthesizer_module.TableEncoder.encode, synthesizer_module.train = encode, train
 
+    def probe(step: td.TrainingStep) -> None:
+        if step.step % args.every and step.step != step.steps:
+            return
+        device = next(step.model.parameters()).device
+        if not tensors:  # the splits through the fit's own encoder, once
+            for name, frame in splits.items():
+                # Fresh dequantisation noise for both splits, so neither sees the exact inputs of training.
+                encoded = step.encoder.encode(frame, dequantize=np.random.default_rng(1))
+                tensors[name] = (torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device),
+                                 None if encoded.y is None else torch.from_numpy(encoded.y).to(device))
+        record = {"dataset": args.dataset, "step": step.step}
+        with torch.no_grad():
+            for name, (xn, xc, yy) in tensors.items():
+                generator = torch.Generator(device).manual_seed(12345)
+                losses = [step.process.loss(step.model, xn, xc, yy, generator) for _ in range(args.repeats)]
+                record[f"{name}_num"] = float(np.mean([float(n) for n, _ in losses]))
+                record[f"{name}_cat"] = float(np.mean([float(c) for _, c in losses]))
+        record["gap"] = (record["val_num"] + record["val_cat"]) - (record["train_num"] + record["train_cat"])
+        with args.out.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    td.Synthesizer(seed=args.seed, steps=args.steps, device=args.device, verbose=False).fit(
+        data.train, target=TARGET, task=task, callback=probe)
 
 if __name__ == "__main__":
     main()

@@ -8,8 +8,8 @@ from .errors import (  # noqa: E402
 from .schema import ColumnSpec, TableSchema, infer_schema  # noqa: E402
 from .config import PRESETS, ModelConfig  # noqa: E402
 from .synthesizer import Synthesizer  # noqa: E402
+from .training import TrainingStep  # noqa: E402
 from .evaluation import evaluate  # noqa: E402  (the function; the subpackage is tabdiffusion.evaluation)
-
 
 
 def __getattr__(name: str):
@@ -27,7 +27,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Synthesizer", "evaluate", "ModelConfig", "PRESETS", "TableSchema", "ColumnSpec", "infer_schema", "TabDiffusionError",
+    "Synthesizer", "TrainingStep", "evaluate", "ModelConfig", "PRESETS", "TableSchema", "ColumnSpec", "infer_schema", "TabDiffusionError",
     "SchemaError", "ParameterError", "NotFittedError", "TrainingDivergedError", "ModelFileError", "__version__",
     "DiffusionOversampler",
 ]

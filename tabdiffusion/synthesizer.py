@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +39,7 @@ from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
 from .tables import as_dataframe, check_table
-from .training import Checks, History, PrivateTraining, train
+from .training import Checks, History, PrivateTraining, TrainingStep, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
 from .transforms.protection import PROTECT_ROWS
 from .transforms.categorical import to_json_value
@@ -140,14 +140,19 @@ class Synthesizer:
         *,
         column_types: Mapping[str, str] | None = None,
         task: Literal["classification", "regression"] | None = None,
+        callback: Callable[[TrainingStep], None] | None = None,
     ) -> "Synthesizer":
-        """Learn the table `data` (DataFrame, or path to CSV/Parquet); `target` is conditioned on if it is a class label."""
+        """Learn the table `data` (DataFrame, or path to CSV/Parquet); `target` is conditioned on if it is a class label.
+        `callback(step)` runs after every training step with a TrainingStep (losses, seconds, the EMA model), e.g. to
+        log to an experiment tracker."""
         started = time.perf_counter()  # the time budget covers the whole fit, reading and encoding included
+        if callback is not None and not callable(callback):
+            raise ParameterError(f"callback must be a function of one TrainingStep, got {type(callback).__name__}.")
         with thread_limit(self.threads):
-            return self._fit(data, target, column_types, task, started)
+            return self._fit(data, target, column_types, task, started, callback)
 
     def _fit(self, data: pd.DataFrame | str | os.PathLike, target: str | None, column_types: Mapping[str, str] | None,
-             task: str | None, started: float) -> "Synthesizer":
+             task: str | None, started: float, callback: Callable[[TrainingStep], None] | None = None) -> "Synthesizer":
         df = as_dataframe(data)
         if task not in (None, "classification", "regression"):
             raise ParameterError(f"task={task!r}; use 'classification', 'regression' or None (inferred).")
@@ -199,12 +204,15 @@ class Synthesizer:
         sample_rate = min(1.0, config.batch_size / len(df))
         dp_sgd = (PrivateTraining(noise_multiplier(epsilon_sgd, delta_sgd, sample_rate, config.steps), MAX_GRAD_NORM,
                                   sample_rate) if private else None)
+        began = time.perf_counter()
+        on_step = None if callback is None else (lambda step, ema, ln, lc: callback(TrainingStep(
+            step, config.steps, ln, lc, time.perf_counter() - began, ema, diffusion, encoder)))
         ema, history = train(
             model, diffusion, x_num, x_cat, y,
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
-            low_precision=low_precision, verbose=self.verbose, checks=checks, private=dp_sgd,
+            low_precision=low_precision, verbose=self.verbose, checks=checks, private=dp_sgd, on_step=on_step,
         )
         self._warn_if_cut_short(history, config)
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder

@@ -42,6 +42,22 @@ class History:
 
 
 @dataclass(frozen=True)
+class TrainingStep:
+    """What `Synthesizer.fit(callback=...)` receives after each training step, for logging to a tracker or probing
+    the model: the step (from 1), the planned steps, the step's losses, the seconds since the fit's training began,
+    and, read-only, the EMA denoiser (the model that samples), the process (its `loss`) and the fitted table encoder."""
+
+    step: int
+    steps: int
+    loss_numeric: float
+    loss_categorical: float
+    seconds: float
+    model: torch.nn.Module
+    process: object
+    encoder: object
+
+
+@dataclass(frozen=True)
 class Checks:
     """Check the EMA model with probe(ema) (named values) after each of `steps`; where passes(values) is False, stop
     training and go back to the EMA weights of the last check that passed (or keep the current ones if none did)."""
@@ -127,7 +143,7 @@ def train(
     generator: torch.Generator,
     low_precision: bool = False,
     verbose: bool = True,
-    on_step: Callable[[int, torch.nn.Module], None] | None = None,
+    on_step: Callable[[int, torch.nn.Module, float, float], None] | None = None,
     checks: Checks | None = None,
     private: PrivateTraining | None = None,
 ) -> tuple[torch.nn.Module, History]:
@@ -206,8 +222,8 @@ def train(
                 )
             history.loss_numeric.append(ln)
             history.loss_categorical.append(lc)
-            if on_step is not None:  # e.g. a held-out loss probe (benchmarks/heldout_loss.py)
-                on_step(step + 1, ema)
+            if on_step is not None:  # fit(callback=): logging, a held-out loss probe (benchmarks/heldout_loss.py)
+                on_step(step + 1, ema, ln, lc)
             if checks is not None and step + 1 in checks.steps:
                 probed = time.perf_counter()
                 values = checks.probe(ema)

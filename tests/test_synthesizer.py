@@ -639,3 +639,14 @@ def test_a_table_with_one_numeric_column_is_not_stopped_as_memorised(seed):
     synth = td.Synthesizer(seed=seed, **FAST).fit(table)
     assert synth.history_.stopped_by == "steps" and synth.history_.steps == FAST["steps"]
     assert min(check["proximity"] for check in synth.history_.checks) > 0.9
+
+
+def test_fit_calls_the_callback_after_every_step_with_its_losses(mixed_table):
+    seen = []
+    synth = td.Synthesizer(seed=0, **{**FAST, "steps": 7}).fit(mixed_table, target="label", callback=seen.append)
+    assert [s.step for s in seen] == list(range(1, 8)) and all(s.steps == 7 for s in seen)
+    assert [s.loss_numeric for s in seen] == synth.history_.loss_numeric
+    assert [s.loss_categorical for s in seen] == synth.history_.loss_categorical
+    assert all(b.seconds >= a.seconds for a, b in zip(seen, seen[1:])) and seen[-1].encoder is synth.encoder_
+    with pytest.raises(td.ParameterError, match="callback"):
+        td.Synthesizer(**FAST).fit(mixed_table, callback="print")
