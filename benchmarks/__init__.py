@@ -1,1 +1,1 @@
-"""Benchmarks for tabdiffusion: run from the repository root, e.g. `python -m benchmarks.preset_timing`."""
+"""The benchmark harness: run from the repository root, e.g. `python -m benchmarks.tabddpm --quick`."""

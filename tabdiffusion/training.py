@@ -107,7 +107,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW as one fused kernel per parameter where PyTorch has one for the device (CUDA; the CPU from torch 2.4),
     else PyTorch's default, which on a CPU updates one tensor at a time with several kernels. Fused: 1.05x to 1.07x
-    faster training steps on 2 CPU cores (benchmarks/step_time.py --optimizer default,fused; experiments.md)."""
+    faster training steps on 2 CPU cores (experiments/step_time.py --optimizer default,fused; experiments.md)."""
     try:
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     except RuntimeError:  # no fused kernel for these parameters' device or dtype
@@ -222,7 +222,7 @@ def train(
                 )
             history.loss_numeric.append(ln)
             history.loss_categorical.append(lc)
-            if on_step is not None:  # fit(callback=): logging, a held-out loss probe (benchmarks/heldout_loss.py)
+            if on_step is not None:  # fit(callback=): logging, a held-out loss probe (experiments/heldout_loss.py)
                 on_step(step + 1, ema, ln, lc)
             if checks is not None and step + 1 in checks.steps:
                 probed = time.perf_counter()

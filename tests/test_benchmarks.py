@@ -251,7 +251,7 @@ def test_code_fingerprint_at_a_commit_matches_the_same_files_in_the_working_tree
 
 @needs_data
 def test_scaling_generates_sets_that_score_with_the_tuned_protocol(tmp_path, capsys):
-    from benchmarks import scaling
+    from experiments import scaling
 
     scaling.generate("diabetes", ["tiny:steps=3,d_layers=(16,16)"], tmp_path, [0], paper_size=True, device="cpu", seed=0)
     folder = tmp_path / "diabetes" / "tiny"
@@ -357,7 +357,7 @@ def test_kept_entries_keep_their_origin_and_are_marked_per_origin():
 @needs_data
 def test_heldout_loss_probe_records_both_splits_at_each_probe(tmp_path, monkeypatch):
     """The probe is fit's per-step callback: one finite record per --every steps and at the last step."""
-    from benchmarks import heldout_loss
+    from experiments import heldout_loss
 
     out = tmp_path / "probe.jsonl"
     monkeypatch.setattr("sys.argv", ["heldout_loss", "--dataset", "diabetes", "--steps", "25", "--every", "10",
@@ -369,51 +369,6 @@ def test_heldout_loss_probe_records_both_splits_at_each_probe(tmp_path, monkeypa
         values = [record[k] for k in ("train_num", "train_cat", "val_num", "val_cat")]
         assert all(np.isfinite(values)) and record["train_num"] > 0 and record["val_num"] > 0
         assert record["gap"] == pytest.approx(record["val_num"] + record["val_cat"] - record["train_num"] - record["train_cat"])
-
-
-def test_flow_candidate_lands_on_its_prediction_and_decodes_its_own_rows():
-    """benchmarks.flow_matching: a perfect x1 prediction is reached by Euler at any step count, and the row vector
-    decodes back to the numerics and codes it was built from."""
-    import torch
-
-    from benchmarks.flow_matching import Flow
-
-    flow = Flow(2, [3, 2], param="x1")
-    x_num = torch.tensor([[0.5, -1.0], [2.0, 0.1]])
-    x_cat = torch.tensor([[2, 0], [1, 1]])
-    target = flow.to_vector(x_num, x_cat)
-    assert target.shape == (2, flow.width) and set(target[:, 2:].unique().tolist()) == {-1.0, 1.0}
-    num, codes = flow.split(target)
-    assert torch.equal(num, x_num) and torch.equal(codes, x_cat)
-
-    logits = torch.where(target[:, 2:] > 0, 30.0, -30.0)  # softmax ~ the one-hot rows
-    perfect = lambda x, t, y: torch.cat([x_num, logits], dim=1)  # noqa: E731
-    z = torch.randn(2, flow.width, generator=torch.Generator().manual_seed(0))
-    for steps in (1, 3):
-        assert torch.allclose(flow.sample(perfect, z, None, steps), target, atol=1e-5)
-    loss_num, loss_cat = flow.loss(perfect, x_num, x_cat, None, torch.Generator().manual_seed(1))
-    assert float(loss_num) == 0.0 and float(loss_cat) < 1e-6
-    for steps in (1, 4):  # a grid denser near the data (t_power) also lands on a perfect prediction
-        assert torch.allclose(flow.sample(perfect, z, None, steps, power=2.0), target, atol=1e-5)
-    noisy = flow.sample(perfect, z, None, 8, eta=1.0, generator=torch.Generator().manual_seed(2))
-    assert torch.allclose(noisy, target, atol=1e-5)  # the stochastic sampler's last step is noiseless too
-
-
-def test_flow_candidate_trains_with_the_package_training_loop():
-    """The flow's loss hook keeps up with `training.train`'s signature (it broke once when train gained an argument)."""
-    import torch
-
-    from benchmarks.flow_matching import Flow
-    from tabdiffusion.nn.mlp import MLPDenoiser
-    from tabdiffusion.training import train
-
-    generator = torch.Generator().manual_seed(0)
-    flow = Flow(2, [3], param="x1", t_power=2.0)
-    x_num, x_cat = torch.randn(64, 2, generator=generator), torch.randint(0, 3, (64, 1), generator=generator)
-    model = MLPDenoiser(flow.width, [16], 0, 16, n_numeric=2, fourier_features=2, film=True)
-    _, history = train(model, flow, x_num, x_cat, None, steps=3, time_budget=None, batch_size=32, lr=1e-3,
-                       weight_decay=0.0, ema_decay=0.9, generator=generator, verbose=False)
-    assert history.steps == 3 and all(np.isfinite(history.loss))
 
 
 def test_without_the_shared_datasets_the_data_tests_skip_instead_of_failing(tmp_path):

@@ -1,14 +1,14 @@
 """Sampling steps vs quality and time: fit once (or load a model), sample with several samplers, score each.
 
-    python -m benchmarks.sampler_sweep --dataset churn2 --variants ancestral,ddim:50,ddim:20,ddim:10,ddim:20:0:bfloat16
-    python -m benchmarks.sampler_sweep --dataset churn2 --fit "num_timesteps=20,d_layers=(256,256,256)" \
+    python -m experiments.sampler_sweep --dataset churn2 --variants ancestral,ddim:50,ddim:20,ddim:10,ddim:20:0:bfloat16
+    python -m experiments.sampler_sweep --dataset churn2 --fit "num_timesteps=20,d_layers=(256,256,256)" \
         --variants ddim:20,ddim:10 --rows 0 --save-sets /tmp/sets/churn2-T20w256
 
 A variant is SAMPLER[:STEPS[:ETA[:PRECISION[:raw]]]] (precision float32 or bfloat16; raw: without the fitted
 model's marginal calibration, to compare both on one model, e.g. ddim:50:1:bfloat16:raw,ddim:50:1:bfloat16). Scores come from
 tabdiffusion.evaluate (synthetic train-size set vs the real train split, holdout = real test split); rows/s is
 measured on a separate draw of --rows rows. `--fit` passes Synthesizer keywords to a fresh fit; `--save-sets`
-writes each variant's train-size set as Parquet for `python -m benchmarks.scaling score` (the folder's name is the
+writes each variant's train-size set as Parquet for `python -m experiments.scaling score` (the folder's name is the
 variant's in that command's output).
 """
 
@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import tabdiffusion as td
-from benchmarks.ablation import parse_variant as parse_keywords
+from experiments.ablation import parse_variant as parse_keywords
 from benchmarks.tabddpm_data import TARGET, load
 
 

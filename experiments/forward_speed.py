@@ -1,6 +1,6 @@
 """Rows per second of one denoiser forward pass of a saved model, per precision (float32, bfloat16, int8).
 
-    python -m benchmarks.forward_speed --model adult.tdm --precisions float32,bfloat16,int8 --rows 16384
+    python -m experiments.forward_speed --model adult.tdm --precisions float32,bfloat16,int8 --rows 16384
 
 The pass is the sampler's: every row at one timestep (`--timestep`), labels drawn uniformly, no gradients, the
 model in eval mode (FiLM's grouped path). bfloat16 runs under autocast, as `sampling_precision="bfloat16"` does;

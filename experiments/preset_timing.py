@@ -1,6 +1,6 @@
 """Fit and sample wall times of a preset on TabDDPM datasets, each in its own process.
 
-    python -m benchmarks.preset_timing --datasets adult,churn2,king --preset tabddpm --steps 300
+    python -m experiments.preset_timing --datasets adult,churn2,king --preset tabddpm --steps 300
 
 The tabddpm preset uses the paper's tuned per-dataset config (d_layers, lr, num_timesteps, batch size); only the
 step count is reduced (the paper trains 30,000 steps) and reported next to the per-step time.
@@ -67,7 +67,7 @@ def main() -> None:
         print(json.dumps(run_one(args.one, args.preset, args.steps, args.seed)))
         return
     for name in args.datasets.split(","):
-        command = [sys.executable, "-m", "benchmarks.preset_timing", "--one", name, "--preset", args.preset,
+        command = [sys.executable, "-m", "experiments.preset_timing", "--one", name, "--preset", args.preset,
                    "--steps", str(args.steps), "--seed", str(args.seed)]
         start = time.perf_counter()
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]

@@ -1,7 +1,7 @@
 """A memorisation signal during a fit: the diffusion loss of held-out real rows (the val split) against that of
 training rows (as many of each), under the same fixed noise, every few steps.
 
-    python -m benchmarks.heldout_loss --dataset diabetes --steps 3000 --every 250 --out /tmp/heldout.jsonl
+    python -m experiments.heldout_loss --dataset diabetes --steps 3000 --every 250 --out /tmp/heldout.jsonl
 
 When the model starts to memorise, its loss on training rows keeps falling while the held-out loss stalls or rises:
 the gap is the candidate signal for a stopping rule. Each probe scores up to --rows rows of each split with the EMA

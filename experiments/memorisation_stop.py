@@ -1,6 +1,6 @@
 """Where the memorisation stop ends the default's fit on the benchmark tables, and where it leaves it alone.
 
-    python -m benchmarks.memorisation_stop --datasets diabetes,insurance,abalone
+    python -m experiments.memorisation_stop --datasets diabetes,insurance,abalone
 
 Each table's train split is fitted as the harness fits it (`benchmarks.methods.TabDiffusion`: `--preset`, default
 unless told, seed 0, `--budget` seconds). One JSON line per table: the planned and trained steps, why training stopped, the step whose
@@ -14,9 +14,9 @@ import argparse
 import json
 import time
 
-from .methods import TabDiffusion
-from .tabddpm_data import COMPLETE
-from .wide_table import GENERATED, load_any
+from benchmarks.methods import TabDiffusion
+from benchmarks.tabddpm_data import COMPLETE
+from benchmarks.wide_table import GENERATED, load_any
 
 
 def main() -> None:

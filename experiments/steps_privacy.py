@@ -1,6 +1,6 @@
 """Memorisation against training steps on a slice of the raw adult CSV: DCR share, membership AUC, near-copies.
 
-    python -m benchmarks.steps_privacy --rows 2000 --steps 700,1400,auto
+    python -m experiments.steps_privacy --rows 2000 --steps 700,1400,auto
 
 The raw adult CSV (../shared/datasets/raw, with missing values) is shuffled with a fixed seed; its first `--rows`
 rows are the training table and the next `--rows` the holdout. Each step count is one default fit (seed 0; `auto`:

@@ -1,6 +1,6 @@
 """Memorisation on small tables: DCR share, detection and efficacy of setting variants over several fit seeds.
 
-    python -m benchmarks.small_table_privacy --dataset diabetes --seeds 0,1,2,3 --variants "base:" "s350:steps=350"
+    python -m experiments.small_table_privacy --dataset diabetes --seeds 0,1,2,3 --variants "base:" "s350:steps=350"
 
 Each variant is fitted once per seed and sampled twice (the train split's size, sampling seeds 0 and 1); each set is
 scored by tabdiffusion.evaluate against the train split (holdout = the test split; `--dataset penguins`: the demo's
@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import tabdiffusion as td
-from benchmarks.ablation import parse_variant, tables
+from experiments.ablation import parse_variant, tables
 from benchmarks.protocol import catboost_score
 from benchmarks.wide_table import load_any as load
 

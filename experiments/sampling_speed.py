@@ -1,10 +1,10 @@
 """Sampling throughput of a saved model: rows per second per sampler variant, median of whole-process runs.
 
-    python -m benchmarks.sampling_speed --model adult.tdm --variants ancestral,ddim:50:1:bfloat16 --rows 100000
+    python -m experiments.sampling_speed --model adult.tdm --variants ancestral,ddim:50:1:bfloat16 --rows 100000
 
 Each (variant, repeat) runs in a fresh Python process that loads the model, warms up on 1,000 rows, then times
 `sample(rows)`; variants are interleaved across repeats so machine noise hits them alike. A variant is
-SAMPLER[:STEPS[:ETA[:PRECISION]]] (benchmarks.sampler_sweep). Settings that the installed tabdiffusion does not
+SAMPLER[:STEPS[:ETA[:PRECISION]]] (experiments.sampler_sweep). Settings that the installed tabdiffusion does not
 know are dropped, so the same command times an older checkout (PYTHONPATH=that checkout).
 """
 
@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 
-from benchmarks.sampler_sweep import parse_variant
+from experiments.sampler_sweep import parse_variant
 
 CHILD = """
 import json, sys, time, dataclasses, torch

@@ -1,6 +1,6 @@
 """Score tabdiffusion samples of one TabDDPM split next to real data, and write the HTML report.
 
-    python -m benchmarks.evaluate_example --dataset churn2 --out /tmp/churn2_report
+    python -m experiments.evaluate_example --dataset churn2 --out /tmp/churn2_report
 
 The reference row evaluates the real val split as if it were synthetic: what a perfect generator would score.
 """

@@ -1,6 +1,6 @@
 """Fit tabdiffusion with a few setting overrides on one benchmark dataset and score it: one row per variant.
 
-    python -m benchmarks.ablation --dataset adult --variants "base:dequantize=False" "dequantized:dequantize=True"
+    python -m experiments.ablation --dataset adult --variants "base:dequantize=False" "dequantized:dequantize=True"
 
 A variant is NAME:KEY=VALUE,KEY=VALUE with Synthesizer keyword arguments (values parsed as Python literals).
 Each variant fits with the same seed on the train split, samples a train-size set and is scored by

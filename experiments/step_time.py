@@ -1,10 +1,10 @@
 """Wall time of one training step (loss, backward, AdamW) on a generated layout, e.g. a wide categorical block.
 
-    python -m benchmarks.step_time --numeric 100 --categorical 100 --levels 30
-    python -m benchmarks.step_time --numeric 9 --categorical 0 --optimizer default,foreach,fused --repeats 3
-    PYTHONPATH=/path/to/other/checkout python benchmarks/step_time.py ...   # compare two versions, one process each
-    python -m benchmarks.step_time --numeric 32 --categorical 0 --classes 5 --default-denoiser --precision float32,bfloat16
-    python -m benchmarks.step_time --numeric 32 --categorical 0 --classes 5 --default-denoiser --timestep-strata 16
+    python -m experiments.step_time --numeric 100 --categorical 100 --levels 30
+    python -m experiments.step_time --numeric 9 --categorical 0 --optimizer default,foreach,fused --repeats 3
+    PYTHONPATH=/path/to/other/checkout python experiments/step_time.py ...   # compare two versions, one process each
+    python -m experiments.step_time --numeric 32 --categorical 0 --classes 5 --default-denoiser --precision float32,bfloat16
+    python -m experiments.step_time --numeric 32 --categorical 0 --classes 5 --default-denoiser --timestep-strata 16
 
 Uses TabDDPM's plain denoiser (no periodic features, no FiLM) so that versions with different denoiser options time
 the same network; `--default-denoiser` times the default preset's instead (16 periodic features, FiLM). Prints the

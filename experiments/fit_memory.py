@@ -1,7 +1,7 @@
 """Peak and final resident memory of a fit, with and without handing freed memory back to the OS.
 
-    python -m benchmarks.fit_memory --preset tabddpm --steps 200 --repeats 2
-    python -m benchmarks.fit_memory --preset default --steps 600 --repeats 3
+    python -m experiments.fit_memory --preset tabddpm --steps 200 --repeats 2
+    python -m experiments.fit_memory --preset default --steps 600 --repeats 3
 
 Fits the preset on a generated gesture-shaped table (6,318 rows, 32 Gaussian columns, a 5-class label), each
 variant in its own process (peak memory is per process), alternating the variants; prints peak RSS, RSS after the
@@ -53,7 +53,7 @@ def main() -> None:
         return
     for repeat in range(args.repeats):
         for variant in ("released", "kept"):
-            done = subprocess.run([sys.executable, "-m", "benchmarks.fit_memory", "--preset", args.preset, "--steps",
+            done = subprocess.run([sys.executable, "-m", "experiments.fit_memory", "--preset", args.preset, "--steps",
                                    str(args.steps), "--child", variant], capture_output=True, text=True, check=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"{args.preset} {args.steps} steps, freed memory {variant:<8}: fit {result['seconds']:6.1f} s, "

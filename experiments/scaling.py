@@ -1,9 +1,9 @@
 """What more training and capacity buy: fit variants for many steps on any device, then score their synthetic sets
 with the paper's tuned CatBoost.
 
-    python -m benchmarks.scaling generate --dataset california --out /tmp/scaling \\
+    python -m experiments.scaling generate --dataset california --out /tmp/scaling \\
         --variants "default30k:steps=30000" "tabddpm:preset='tabddpm'"
-    python -m benchmarks.scaling score /tmp/scaling
+    python -m experiments.scaling score /tmp/scaling
 
 `generate` fits each variant (NAME:KEY=VALUE,... with Synthesizer keywords; preset='tabddpm' takes the paper's tuned
 configuration for the dataset unless a keyword overrides it) on the train split without a time budget, and writes
@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 import tabdiffusion as td
-from benchmarks.ablation import parse_variant
+from experiments.ablation import parse_variant
 from benchmarks.methods import paper_config
 from benchmarks.tabddpm_data import TARGET, load, paper_results
 
