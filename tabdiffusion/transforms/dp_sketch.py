@@ -34,7 +34,9 @@ from .categorical import to_json_value
 from .numeric import NumericColumn
 from .unmodelled import exact_integers
 
-HISTOGRAM_BINS = 256  # round 2's bins per numeric column on its range (an integer column of at most this many values: one per value)
+HISTOGRAM_BINS = 256  # round 2's most bins per numeric column on its range (an integer column of at most this many values: one per value)
+ROWS_PER_BIN_SIGMAS = 8.0  # and at most one bin per this many noise sds of rows, so that a typical bin's count stands
+# well above the noise (a finer histogram of a small table would be mostly noise, and its thresholding would empty it)
 MAGNITUDES = (-20, 64)  # round 1's powers of two: |v| in [2^e, 2^(e+1)) for e in this range, smaller |v| in the zero bin
 RANGE_SIGMAS = 4.0  # a magnitude bin bounds the range where its noisy count passes this many noise sds (an empty
 # bin of round 1's 169 passes it with probability 3e-5)
@@ -177,6 +179,12 @@ def _magnitude_edges(bin_index: int) -> tuple[float, float]:
     return -(2.0 ** (e + 1)), -(2.0**e)
 
 
+def histogram_bins(n: int, sigma: float) -> int:
+    """Round 2's bin count for a column of n rows under noise sd sigma: HISTOGRAM_BINS at most, one per
+    ROWS_PER_BIN_SIGMAS * sigma rows, at least 4."""
+    return int(max(4, min(HISTOGRAM_BINS, n / (ROWS_PER_BIN_SIGMAS * sigma))))
+
+
 def _numeric_sketch(spec: ColumnSpec, series: pd.Series, sigma: float, rng: np.random.Generator, n: int,
                     missing: bool) -> pd.Series:
     """A numeric column's range from its noisy magnitude histogram, then its values and missing rate from a noisy
@@ -191,11 +199,11 @@ def _numeric_sketch(spec: ColumnSpec, series: pd.Series, sigma: float, rng: np.r
         passing = np.array([int(np.argmax(magnitudes))])
     first, last = int(passing[0]), int(passing[-1])
     low, high = _magnitude_edges(first)[0], _magnitude_edges(last)[1]
-    integer = spec.kind == "integer"
-    if integer and math.ceil(high) - math.floor(low) + 1 <= HISTOGRAM_BINS:  # one bin per integer
+    integer, most = spec.kind == "integer", histogram_bins(n, sigma)
+    if integer and math.ceil(high) - math.floor(low) + 1 <= most:  # one bin per integer
         edges = np.arange(math.floor(low), math.ceil(high) + 2) - 0.5
     else:  # each power of two of the range split into equal bins: resolution follows the magnitude
-        per = max(4, HISTOGRAM_BINS // (last - first + 1))
+        per = max(1, most // (last - first + 1))
         edges = np.unique(np.concatenate([np.linspace(*_magnitude_edges(b), per + 1) for b in range(first, last + 1)]))
     bins = len(edges) - 1
     index = np.clip(np.searchsorted(edges, np.clip(observed, edges[0], edges[-1]), side="right") - 1, 0, bins - 1)
