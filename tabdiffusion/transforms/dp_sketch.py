@@ -7,9 +7,9 @@ mechanism in two rounds, accounted in zero-concentrated DP (zCDP):
 - round 1: one histogram per column: a categorical or boolean column's levels (missing values a level of their
   own), a numeric, integer or datetime column's magnitudes (bins by sign and power of two), from which its range is
   read;
-- round 2: one histogram per numeric column on that range (about HISTOGRAM_BINS bins, as many in each power of two
-  of the range, so that a skewed column keeps its resolution where its values are; one bin per value for an integer
-  column with a narrow range; and one bin for missing values).
+- round 2: one histogram per numeric column on that range (histogram_bins: as many as the noise allows, up to
+  HISTOGRAM_BINS, as many in each power of two of the range, so that a skewed column keeps its resolution where its
+  values are; one bin per value for an integer column with a narrow range; and one bin for missing values).
 Each row adds one count to each histogram of a round, so a round over k histograms has L2 sensitivity sqrt(k); with
 noise sd sigma the two rounds are ((k1 + k2) / (2 sigma^2))-zCDP. A categorical level is kept only where its noisy
 count passes a threshold set so that a level held by a single row appears with probability at most delta_threshold
