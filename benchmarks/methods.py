@@ -2,7 +2,7 @@
 
     real            no generator: CatBoost on the real training split (the paper's "Real" row)
     tabdiffusion    td.Synthesizer() defaults, time_budget=budget
-    tdflow          td.Synthesizer(preset="flow"): reflowed flow, one-step sampling (issue 5, target 5), time_budget=budget
+    tdflow          td.Synthesizer(preset="flow"): reflowed flow, one-step sampling (the sampling-speed preset), time_budget=budget
     tabddpm         td.Synthesizer(preset="tabddpm") with the paper's tuned per-dataset config, time_budget=budget
     smote           benchmarks.smote.Smote with the paper's tuned k and interpolation range
     tvae, ctgan     SDV (optional: pip install .[baselines]); training stops at the first epoch past the budget

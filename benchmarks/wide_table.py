@@ -1,7 +1,7 @@
 """A generated wide, categorical-heavy benchmark table: 200 columns (100 numeric, 100 categorical) plus a target.
 
 TabDDPM's multinomial diffusion goes NaN on tables like this and slows down with their one-hot width, so the
-harness carries one (issue 5, target 6). The structure is known: 8 latent Gaussian factors drive every column,
+harness carries one. The structure is known: 8 latent Gaussian factors drive every column,
 so columns are correlated in pairs and the target depends on them, and evaluate's trend and efficacy scores
 have something to find.
 
