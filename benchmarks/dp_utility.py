@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", default="abalone,wilt,churn2,buddy,california,adult")
     parser.add_argument("--epsilons", default="1,3,10")
     parser.add_argument("--methods", default=",".join(("tabdiffusion",) + BASELINES))
-    parser.add_argument("--steps", type=int, default=400, help="tabdiffusion's DP-SGD steps (its noise is set for them)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="tabdiffusion's DP-SGD steps (its noise is set for them; default: the package's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baselines-python", default="/work/venvs/snsynth/bin/python",
                         help="the Python of an environment with smartnoise-synth")
@@ -151,7 +152,7 @@ def render(results: dict) -> list[str]:
     lines = ["## Differential privacy: utility against epsilon", "",
              "Commands: " + "; ".join(f"`{c}`" for c in results["commands"])
              + f" on {machine.get('processor')} ({machine.get('cores')} cores); seed {settings['seed']}, one fit per "
-             f"cell, tabdiffusion with {settings['steps']} DP-SGD steps (delta = 1 / n^1.1), smartnoise-synth's "
+             f"cell, tabdiffusion with {settings['steps'] or 'its default number of'} DP-SGD steps (delta = 1 / n^1.1), smartnoise-synth's "
              "methods with their defaults (10% of epsilon on continuous columns' bounds). Efficacy: the harness's tuned "
              "CatBoost trained on the rows, macro F1 or R2 on the real test split ('real': trained on the train split). "
              "Errors: evaluate's column-shape and pair-trend errors against the train split (lower is better).", "",

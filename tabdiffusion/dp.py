@@ -20,6 +20,10 @@ from .errors import ParameterError
 PREPROCESSING_SHARE = 0.1  # of epsilon, for the column histograms; the rest trains the denoiser
 MAX_GRAD_NORM = 1.0  # DP-SGD clips each row's gradient to this L2 norm
 ACCOUNTANT = "rdp"  # Opacus' Renyi-DP accountant: the noise multiplier and the training epsilon
+# What a private fit uses where the caller does not say: the gradient noise swamps the small steps and the many
+# weights of the default (3 x 256 or 3 x 512 at lr 1e-3, up to 10,000 steps), so fewer steps of a narrower
+# denoiser at a larger rate (docs/experiments.md, "Differentially private training").
+DP_DEFAULTS = {"steps": 800, "d_layers": (256, 256), "lr": 3e-3}
 
 
 def default_delta(n_rows: int) -> float:

@@ -28,7 +28,7 @@ from .deadline import Deadline
 from .diffusion.constraints import Constraints
 from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
-from .dp import (MAX_GRAD_NORM, PrivacySpent, check_dp, default_delta, noise_multiplier, require_opacus, split_budget,
+from .dp import (DP_DEFAULTS, MAX_GRAD_NORM, PrivacySpent, check_dp, default_delta, noise_multiplier, require_opacus, split_budget,
                  training_epsilon, zcdp_rho)
 from .errors import NotFittedError, ParameterError
 from .generation import (RANGE_PASS_STEPS, constraint_tensors, draw_labels, generate_codes, only_one_range,
@@ -114,7 +114,8 @@ class Synthesizer:
             require_opacus()
             # Found from exact training rows, so off under differential privacy; the float32 loss for Opacus' hooks.
             config = replace(config, min_proximity=0.0, derive_columns=False, compute_columns=False,
-                             training_precision="float32")
+                             training_precision="float32",
+                             **{k: v for k, v in DP_DEFAULTS.items() if self.hyperparameters.get(k) is None})
         return config
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion | RectifiedFlow, MLPDenoiser]:
