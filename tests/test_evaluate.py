@@ -459,3 +459,10 @@ def test_domias_finds_copied_training_rows_and_not_fresh_ones():
     fresh = evaluate(train, draw(600), holdout=holdout, metrics="privacy", verbose=False, seed=0)
     assert fresh.scores["privacy.domias_auc_low"] <= 0.5 <= fresh.scores["privacy.domias_auc_high"]
     assert "DOMIAS" not in fresh.verdicts["privacy"]["text"]
+
+
+def test_a_result_shows_its_verdict_cards_in_a_notebook(mixed_table):
+    result = evaluate(mixed_table.iloc[:80], mixed_table.iloc[80:], metrics="fidelity", verbose=False)
+    html = result._repr_html_()
+    assert 'class="card' in html and "Fidelity" in html and "<style>" in html
+    assert "<img" not in html  # cards and scores only: no plots, no matplotlib needed

@@ -393,6 +393,13 @@ def _all_scores(result: "EvaluationResult") -> str:
     return "<details><summary>All scores</summary>" + _table(["name", "value"], rows) + "</details>"
 
 
+def render_summary(result: "EvaluationResult") -> str:
+    """The verdict cards and headline scores alone, styled, for a notebook cell (no plots, no matplotlib)."""
+    cards = [f"<style>{CSS.replace('body{', '.tabdiffusion-summary{')}</style>", '<div class="tabdiffusion-summary">',
+             _summary(result), "</div>"]
+    return "".join(cards)
+
+
 def render(result: "EvaluationResult", max_columns: int = 24) -> str:
     """The report as one HTML document."""
     plots._figure_class()  # fail early with the install hint when matplotlib is missing

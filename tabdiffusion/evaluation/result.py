@@ -73,6 +73,12 @@ class EvaluationResult:
             atomic_write(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
         return text
 
+    def _repr_html_(self) -> str:
+        """The verdict cards and headline scores, for notebooks (the full report: to_html)."""
+        from .html import render_summary
+
+        return render_summary(self)
+
     def summary(self) -> str:
         """The scores as aligned text lines."""
         width = max((len(k) for k in self.scores), default=0)
