@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -340,7 +341,7 @@ def _chromium() -> str | None:
     return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no chromium/chrome on PATH")
+@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="no chromium/chrome on PATH (CI installs it)")
 def test_report_renders_in_headless_chromium(independent, tmp_path):
     page, shot = tmp_path / "report.html", tmp_path / "shot.png"
     independent.to_html(page)
