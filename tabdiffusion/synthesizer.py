@@ -39,7 +39,7 @@ from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
 from .tables import as_dataframe, check_table
-from .training import Checks, History, PrivateTraining, TrainingStep, train
+from .training import Checks, History, PrivateTraining, TrainingStep, table_loss, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
 from .transforms.protection import PROTECT_ROWS
 from .transforms.categorical import to_json_value
@@ -209,7 +209,7 @@ class Synthesizer:
         on_step = None if callback is None else (lambda step, ema, ln, lc: callback(TrainingStep(
             step, config.steps, ln, lc, time.perf_counter() - began, ema, diffusion, encoder)))
         ema, history = train(
-            model, diffusion, x_num, x_cat, y,
+            model, table_loss(diffusion, x_num, x_cat, y), len(x_num),
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),

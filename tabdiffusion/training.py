@@ -14,7 +14,6 @@ import torch
 from tqdm.auto import tqdm
 
 from ._memory import release_freed_memory
-from .diffusion.mixed import MixedDiffusion
 from .errors import TrainingDivergedError
 
 RELEASE_SECONDS = 3.0  # between hand-backs of freed heap memory to the OS on CPU (keeps a long fit's memory flat;
@@ -67,6 +66,22 @@ class Checks:
     passes: Callable[[dict[str, float]], bool]
 
 
+# What `train` minimises: loss(model, rows, generator, low_precision, per_row) -> (numeric loss, categorical loss)
+# for the training rows at the indices `rows` (B,), each the batch mean or, with per_row, each row's share (B,).
+BatchLoss = Callable[[torch.nn.Module, torch.Tensor, torch.Generator, bool, bool], tuple[torch.Tensor, torch.Tensor]]
+
+
+def table_loss(process: object, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None) -> BatchLoss:
+    """The BatchLoss of a process (MixedDiffusion, RectifiedFlow: its `loss`) on the rows of one encoded table."""
+
+    def loss(model: torch.nn.Module, rows: torch.Tensor, generator: torch.Generator, low_precision: bool = False,
+             per_row: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        return process.loss(model, x_num[rows], x_cat[rows], None if y is None else y[rows], generator, low_precision,
+                            **({"per_row": True} if per_row else {}))
+
+    return loss
+
+
 @dataclass(frozen=True)
 class PrivateTraining:
     """DP-SGD's settings (dp.py): each step takes every row with probability sample_rate (Poisson sampling, which
@@ -84,14 +99,14 @@ def _poisson_batches(n: int, sample_rate: float, generator: torch.Generator, dev
         yield torch.nonzero(torch.rand(n, generator=generator, device=device) < sample_rate).flatten()
 
 
-def _clipped_backward(trained: torch.nn.Module, optimizer: torch.optim.Optimizer, diffusion: MixedDiffusion,
-                      batch: tuple, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _clipped_backward(trained: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: BatchLoss, rows: torch.Tensor,
+                      generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Leave the sum of the batch's row gradients, each clipped, in the parameters' grads (Opacus' two-pass ghost
     clipping: per-row norms from the first backward pass, then the rows' losses weighted by their clipping
     coefficients); the batch's mean losses."""
     from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
-    rows_num, rows_cat = diffusion.loss(trained, *batch, generator, per_row=True)
+    rows_num, rows_cat = loss(trained, rows, generator, False, True)
     DPTensorFastGradientClipping(trained, optimizer, rows_num + rows_cat, "mean").backward()
     return rows_num.mean().detach(), rows_cat.mean().detach()
 
@@ -129,10 +144,8 @@ def schedule_progress(step: int, steps: int, loop_seconds: float, loop_budget: f
 
 def train(
     model: torch.nn.Module,
-    diffusion: MixedDiffusion,
-    x_num: torch.Tensor,
-    x_cat: torch.Tensor,
-    y: torch.Tensor | None,
+    loss: BatchLoss,
+    n_rows: int,
     *,
     steps: int,
     time_budget: float | None,
@@ -147,7 +160,8 @@ def train(
     checks: Checks | None = None,
     private: PrivateTraining | None = None,
 ) -> tuple[torch.nn.Module, History]:
-    """Train `model` in place and return its EMA copy (used for sampling) and the loss history.
+    """Train `model` in place on `n_rows` training rows, whose batch losses `loss` computes (table_loss), and return
+    its EMA copy (used for sampling) and the loss history.
 
     With a time budget, training stops while one more step (at the mean step time so far) would still fit, leaving
     that step's time for the work after the loop, so the whole fit ends inside the budget (the first step always
@@ -162,8 +176,9 @@ def train(
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = _adamw(model, lr, weight_decay)
     params, ema_params = list(model.parameters()), list(ema.parameters())
-    batch_size = min(batch_size, len(x_num))
-    batches = _batches(len(x_num), batch_size, generator, x_num.device)
+    device = next(model.parameters()).device
+    batch_size = min(batch_size, n_rows)
+    batches = _batches(n_rows, batch_size, generator, device)
     trained: torch.nn.Module = model
     if private is not None:  # ghost clipping: each row's gradient norm without materialising per-row gradients
         from opacus.grad_sample import GradSampleModuleFastGradientClipping
@@ -174,19 +189,19 @@ def train(
                                                        use_ghost_clipping=True)
         optimizer = DPOptimizerFastGradientClipping(
             optimizer, noise_multiplier=private.noise_multiplier, max_grad_norm=private.max_grad_norm,
-            expected_batch_size=max(1, round(private.sample_rate * len(x_num))), loss_reduction="mean", generator=generator)
-        batches = _poisson_batches(len(x_num), private.sample_rate, generator, x_num.device)
+            expected_batch_size=max(1, round(private.sample_rate * n_rows)), loss_reduction="mean", generator=generator)
+        batches = _poisson_batches(n_rows, private.sample_rate, generator, device)
     history = History()
     bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True, mininterval=0.5)
     model.train()
     released = 0.0  # when freed memory was last handed back, in seconds since start
     passed: dict[str, torch.Tensor] | None = None  # EMA weights at the last check that passed
     # Dropout draws from the global RNG: fork it so training is reproducible and leaves the caller's state alone.
-    devices = [x_num.device] if x_num.device.type == "cuda" else []
+    devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
         # Opacus' hooks fire on the first layer's output, whose input (the data) needs no gradient: expected.
         warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=x_num.device)))
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=device)))
         loop_start = time.perf_counter()
         loop_budget = None if time_budget is None else max(1e-9, time_budget - (loop_start - start))
         for step in range(steps):
@@ -204,13 +219,12 @@ def train(
                 history.loss_categorical.append(history.loss_categorical[-1] if step else 0.0)
                 bar.update()
                 continue
-            batch = (x_num[index], x_cat[index], None if y is None else y[index])
             optimizer.zero_grad(set_to_none=True)
             if private is None:
-                loss_num, loss_cat = diffusion.loss(trained, *batch, generator, low_precision)
+                loss_num, loss_cat = loss(trained, index, generator, low_precision, False)
                 (loss_num + loss_cat).backward()
             else:
-                loss_num, loss_cat = _clipped_backward(trained, optimizer, diffusion, batch, generator)
+                loss_num, loss_cat = _clipped_backward(trained, optimizer, loss, index, generator)
             optimizer.step()
             # EMA with a warm-up (decay grows as (1+s)/(10+s) up to ema_decay) so short fits are not stuck near init.
             torch._foreach_lerp_(ema_params, params, 1 - min(ema_decay, (1 + step) / (10 + step)))
@@ -236,7 +250,7 @@ def train(
                     bar.update()
                     break
                 passed = {k: v.clone() for k, v in ema.state_dict().items()}
-            if x_num.device.type == "cpu" and elapsed - released >= RELEASE_SECONDS:
+            if device.type == "cpu" and elapsed - released >= RELEASE_SECONDS:
                 release_freed_memory()
                 released = elapsed
             if step % 25 == 0:

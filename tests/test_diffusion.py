@@ -212,7 +212,7 @@ def test_reflow_lets_one_euler_step_land_where_the_teacher_needs_many():
     # Bimodal numeric column (+-2) with a category that follows its sign. One Euler step of the flow itself lands on
     # the conditional mean, between the modes; after reflow one step lands near where 20 steps of the teacher do.
     from tabdiffusion.diffusion.flow import Couplings, RectifiedFlow
-    from tabdiffusion.training import train
+    from tabdiffusion.training import table_loss, train
 
     g = torch.Generator().manual_seed(0)
     sign = torch.randint(0, 2, (2000,), generator=g)
@@ -222,10 +222,10 @@ def test_reflow_lets_one_euler_step_land_where_the_teacher_needs_many():
     model = MLPDenoiser(flow.input_width, [64, 64], d_t=32)
     reset_parameters(model, g)
     fit = dict(time_budget=None, batch_size=256, weight_decay=0.0, ema_decay=0.99, generator=g, verbose=False)
-    teacher, _ = train(model, flow, x_num, x_cat, None, steps=400, lr=2e-3, **fit)
+    teacher, _ = train(model, table_loss(flow, x_num, x_cat, None), len(x_num), steps=400, lr=2e-3, **fit)
     z = torch.randn(4000, flow.input_width, generator=g)
     student, history = train(copy.deepcopy(teacher).requires_grad_(True), Couplings(flow, z, flow.euler(teacher, z, None, 20)),
-                             torch.arange(4000.0)[:, None], torch.zeros((4000, 0), dtype=torch.long), None, steps=400, lr=1e-3, **fit)
+                             4000, steps=400, lr=1e-3, **fit)
     fresh = torch.randn(2000, flow.input_width, generator=g)
     many_num, many_cat = flow.split(flow.euler(teacher, fresh, None, 20))
     assert (many_num.abs() > 1).float().mean() > 0.8  # the teacher learned the two modes

@@ -153,7 +153,7 @@ def test_dp_sgd_sums_each_rows_gradient_clipped_to_the_norm(conditioning):
 
     from tabdiffusion.diffusion.mixed import MixedDiffusion
     from tabdiffusion.nn.mlp import MLPDenoiser, reset_parameters
-    from tabdiffusion.training import _clipped_backward
+    from tabdiffusion.training import _clipped_backward, table_loss
 
     diffusion = MixedDiffusion(2, [3], 20, conditioning=conditioning, n_classes=2)
     model = MLPDenoiser(diffusion.input_width, [16], 2, 8, n_numeric=2, fourier_features=2, film=True,
@@ -178,7 +178,7 @@ def test_dp_sgd_sums_each_rows_gradient_clipped_to_the_norm(conditioning):
     trained = GradSampleModuleFastGradientClipping(model, loss_reduction="mean", max_grad_norm=clip)
     optimizer = DPOptimizerFastGradientClipping(torch.optim.SGD(params, lr=0.1), noise_multiplier=0.0,
                                                 max_grad_norm=clip, expected_batch_size=6)
-    _clipped_backward(trained, optimizer, diffusion, batch, torch.Generator().manual_seed(2))
+    _clipped_backward(trained, optimizer, table_loss(diffusion, *batch), torch.arange(6), torch.Generator().manual_seed(2))
     for p, want in zip(params, expected):
         torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-6)
     trained._close()

@@ -589,7 +589,7 @@ def test_proximity_measures_the_values_that_decode_writes():
 def test_a_failed_check_stops_training_and_restores_the_weights_of_the_last_check_that_passed():
     from tabdiffusion.diffusion.mixed import MixedDiffusion
     from tabdiffusion.nn.mlp import reset_parameters
-    from tabdiffusion.training import Checks, train
+    from tabdiffusion.training import Checks, table_loss, train
 
     g = torch.Generator().manual_seed(0)
     diffusion = MixedDiffusion(2, [3], 20, "cpu")
@@ -601,8 +601,8 @@ def test_a_failed_check_stops_training_and_restores_the_weights_of_the_last_chec
         seen[len(seen)] = {k: v.clone() for k, v in ema.state_dict().items()}
         return {"proximity": next(values)}
 
-    ema, history = train(model, diffusion, torch.randn(64, 2, generator=g), torch.randint(0, 3, (64, 1), generator=g), None,
-                         steps=40, time_budget=None, batch_size=16, lr=1e-2, weight_decay=0.0, ema_decay=0.9, generator=g,
+    loss = table_loss(diffusion, torch.randn(64, 2, generator=g), torch.randint(0, 3, (64, 1), generator=g), None)
+    ema, history = train(model, loss, 64, steps=40, time_budget=None, batch_size=16, lr=1e-2, weight_decay=0.0, ema_decay=0.9, generator=g,
                          verbose=False, checks=Checks(frozenset({10, 20, 30, 40}), probe, lambda v: v["proximity"] >= 0.8))
     assert history.stopped_by == "memorisation" and history.steps == 30 and history.kept_step == 20
     assert [{k: v for k, v in c.items() if k != "seconds"} for c in history.checks] == [

@@ -140,20 +140,23 @@ class RectifiedFlow:
 
 
 class Couplings:
-    """Reflow's training set: fixed (noise, teacher row) pairs; its loss reads the rows by the index `train` batches."""
+    """Reflow's training set: fixed (noise, teacher row, label) triples; called with a batch's row indices, it is the
+    training loop's batch loss (training.BatchLoss) at the one- and two-step Euler times."""
 
-    def __init__(self, flow: RectifiedFlow, z: torch.Tensor, rows: torch.Tensor) -> None:
-        self.flow, self.z = flow, z
+    def __init__(self, flow: RectifiedFlow, z: torch.Tensor, rows: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        self.flow, self.z, self.y = flow, z, y
         self.x_num, self.x_cat = flow.split(rows)
         self.levels = flow.student_levels()
 
-    def loss(
-        self, model: Denoiser, index: torch.Tensor, _x_cat: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator,
-        low_precision: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`training.train`'s loss hook; `index` (B, 1) holds row numbers as floats (train batches it as x_num)."""
-        rows = index[:, 0].long()
+    def __len__(self) -> int:
+        return len(self.z)
+
+    def __call__(self, model: Denoiser, rows: torch.Tensor, generator: torch.Generator, low_precision: bool = False,
+                 per_row: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        if per_row:
+            raise ValueError("reflow trains without per-row losses (no differential privacy for the flow)")
         ti = self.levels[torch.randint(0, len(self.levels), (len(rows),), generator=generator, device=self.flow.device)]
+        y = None if self.y is None else self.y[rows]
         return self.flow.pair_loss(model, self.z[rows], self.x_num[rows], self.x_cat[rows], y, ti, weighted=False,
                                    low_precision=low_precision)
 
@@ -183,11 +186,9 @@ def reflow(
 
     coupled = draw_until(range(0, pairs, batch), deadline.share(COUPLING_SHARE), couple)
     z, rows = torch.cat([part[0] for part in coupled]), torch.cat([part[1] for part in coupled])
-    y = None if y_all is None else y_all[: len(z)]
-    index = torch.arange(len(z), dtype=torch.float32, device=device)[:, None]
+    couplings = Couplings(flow, z, rows, None if y_all is None else y_all[: len(z)])
     return train(
-        copy.deepcopy(teacher).requires_grad_(True), Couplings(flow, z, rows), index,
-        torch.zeros((len(z), 0), dtype=torch.long, device=device), y,
+        copy.deepcopy(teacher).requires_grad_(True), couplings, len(couplings),
         steps=config.reflow_steps, batch_size=config.batch_size, lr=REFLOW_LR_SCALE * config.lr,
         time_budget=deadline.budget(), weight_decay=config.weight_decay, ema_decay=config.ema_decay,
         generator=generator, low_precision=low_precision, verbose=verbose,
