@@ -13,8 +13,7 @@ from scipy.special import ndtr, ndtri
 
 from .config import ModelConfig
 from .diffusion.constraints import Constraints
-from .diffusion.flow import RectifiedFlow
-from .diffusion.mixed import MixedDiffusion
+from .diffusion.process import Process
 from .transforms.calibration import MarginalCalibration
 from .transforms.conditions import CodeConstraints
 from .transforms.table import QUANTILE_BOUND, Encoded
@@ -38,7 +37,7 @@ def draw_labels(frequencies: np.ndarray | None, n: int, generator: torch.Generat
     return torch.multinomial(weights, 1, generator=generator)[:, 0]
 
 
-def generate_codes(diffusion: MixedDiffusion | RectifiedFlow, model: torch.nn.Module, config: ModelConfig,
+def generate_codes(diffusion: Process, model: torch.nn.Module, config: ModelConfig,
                    y: torch.Tensor | None, n: int, generator: torch.Generator, batch_size: int, low_precision: bool,
                    steps: int | None, constraints: Constraints | None = None) -> Encoded:
     """`n` rows of model codes for labels `y` (or none), with the config's sampler and `steps`, in batches, each row

@@ -28,8 +28,7 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from ._random import torch_generator
 from .config import ModelConfig, validate_config
-from .diffusion.flow import RectifiedFlow
-from .diffusion.mixed import MixedDiffusion
+from .diffusion.process import Process
 from .errors import ModelFileError, ParameterError
 from .hardware import uses_bfloat16
 from .tables import atomic_write
@@ -167,7 +166,7 @@ def _parts(payload: dict, tensors: dict[str, torch.Tensor]) -> ModelParts:
     )
 
 
-def check_loaded(encoder: TableEncoder, config: ModelConfig, process: MixedDiffusion | RectifiedFlow, model: torch.nn.Module,
+def check_loaded(encoder: TableEncoder, config: ModelConfig, process: Process, model: torch.nn.Module,
                  calibration: MarginalCalibration | None, device: torch.device,
                  labels: Callable[[int, torch.Generator], torch.Tensor | None]) -> None:
     """Draw two rows with a two-step sampler (labels(n, generator) draws their class labels) and decode them together

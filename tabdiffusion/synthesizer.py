@@ -28,6 +28,7 @@ from .deadline import Deadline
 from .diffusion.constraints import Constraints
 from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
+from .diffusion.process import Process
 from .dp import (DP_DEFAULTS, MAX_GRAD_NORM, PrivacySpent, check_dp, default_delta, noise_multiplier, require_opacus, split_budget,
                  training_epsilon, zcdp_rho)
 from .errors import NotFittedError, ParameterError
@@ -118,10 +119,10 @@ class Synthesizer:
                              **{k: v for k, v in DP_DEFAULTS.items() if self.hyperparameters.get(k) is None})
         return config
 
-    def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[MixedDiffusion | RectifiedFlow, MLPDenoiser]:
+    def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[Process, MLPDenoiser]:
         """The process (diffusion or flow) and the untrained denoiser that `config` describes for the encoder's layout."""
         if config.process == "flow":
-            diffusion: MixedDiffusion | RectifiedFlow = RectifiedFlow(len(encoder.numeric_), encoder.category_sizes, device)
+            diffusion: Process = RectifiedFlow(len(encoder.numeric_), encoder.category_sizes, device)
         else:
             diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device,
                                        config.timestep_strata, config.conditioning, config.label_dropout, encoder.n_classes)
@@ -260,7 +261,7 @@ class Synthesizer:
             )
 
     def _memorisation_checks(self, encoder: TableEncoder, df: pd.DataFrame, encoded: Encoded,
-                             diffusion: MixedDiffusion | RectifiedFlow, config: ModelConfig, device: torch.device,
+                             diffusion: Process, config: ModelConfig, device: torch.device,
                              seed: int) -> Checks | None:
         """The memorisation stop's checks for this fit (proximity.memorisation_checks), sampling with the config's
         sampler (the flow's teacher with TEACHER_EULER_STEPS) from their own random stream."""

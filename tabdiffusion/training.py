@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._memory import release_freed_memory
+from .diffusion.process import Process
 from .errors import TrainingDivergedError
 
 RELEASE_SECONDS = 3.0  # between hand-backs of freed heap memory to the OS on CPU (keeps a long fit's memory flat;
@@ -71,7 +72,7 @@ class Checks:
 BatchLoss = Callable[[torch.nn.Module, torch.Tensor, torch.Generator, bool, bool], tuple[torch.Tensor, torch.Tensor]]
 
 
-def table_loss(process: object, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None) -> BatchLoss:
+def table_loss(process: Process, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None) -> BatchLoss:
     """The BatchLoss of a process (MixedDiffusion, RectifiedFlow: its `loss`) on the rows of one encoded table."""
 
     def loss(model: torch.nn.Module, rows: torch.Tensor, generator: torch.Generator, low_precision: bool = False,
