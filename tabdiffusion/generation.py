@@ -2,7 +2,7 @@
 
 The Synthesizer orders these steps; they work on codes and tensors only (no tables): labels drawn with the training
 frequencies, rows generated in batches, conditions moved onto the model's device, and a numeric range drawn before
-the full pass (`Synthesizer._sample_codes` says why).
+the full pass (sample_codes says why).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from .diffusion.constraints import Constraints
 from .diffusion.process import Process
 from .transforms.calibration import MarginalCalibration
 from .transforms.conditions import CodeConstraints
+from .hardware import uses_bfloat16
 from .transforms.table import QUANTILE_BOUND, Encoded
 
-# A range condition is drawn first by a projected sampling pass of this many steps (see Synthesizer._sample_codes).
+# A range condition is drawn first by a projected sampling pass of this many steps (see sample_codes).
 RANGE_PASS_STEPS = 10
 
 
@@ -92,3 +93,34 @@ def truncated_marginal(constraints: CodeConstraints, calibration: MarginalCalibr
         codes = calibration.invert(codes)
     codes[:, column] = np.clip(codes[:, column], constraints.low[0, column], constraints.high[0, column])
     return torch.as_tensor(codes, dtype=torch.float32, device=device)
+
+
+def sample_codes(process: Process, model: torch.nn.Module, config: ModelConfig, labels: torch.Tensor | None, n: int,
+                 generator: torch.Generator, device: torch.device, batch_size: int,
+                 constraints: CodeConstraints | None = None, calibration: MarginalCalibration | None = None) -> Encoded:
+    """`n` rows of model codes for `labels`, in batches of batch_size, meeting `constraints` where given.
+
+    A model trained with column masks (config.conditioning) is shown fixed columns clean. A range is no fixed value,
+    so it is drawn first: a short projected pass gives each row a value inside the range (with the model's joint
+    dependence on the other conditions), or, for a single range, a draw from the calibrated marginal truncated to it;
+    the full pass then conditions on those values as known.
+    """
+    low_precision = uses_bfloat16(config.sampling_precision, device)
+
+    def generate(tensors: Constraints | None, steps: int | None) -> Encoded:
+        return generate_codes(process, model, config, labels, n, generator, batch_size, low_precision, steps, tensors)
+
+    if constraints is None:
+        return generate(None, config.sampling_steps)
+    ranged = (np.isfinite(constraints.low) | np.isfinite(constraints.high)) & ~constraints.known_num
+    tensors = constraint_tensors(constraints, generator, device)
+    if not (ranged.any() and getattr(process, "known_width", 0)):
+        return generate(tensors, config.sampling_steps)
+    if only_one_range(constraints, ranged):
+        drawn = truncated_marginal(constraints, calibration, n, generator, device)
+    else:
+        drawn = torch.as_tensor(generate(tensors, RANGE_PASS_STEPS).x_num, device=device)
+    ranged = torch.as_tensor(ranged, device=device).expand_as(drawn)
+    full = Constraints(tensors.low.expand_as(drawn), tensors.high.expand_as(drawn), tensors.allowed.expand(n, -1),
+                       tensors.known_num.expand_as(drawn) | ranged, torch.where(ranged, drawn, tensors.values.expand_as(drawn)))
+    return generate(full, config.sampling_steps)

@@ -25,15 +25,13 @@ from ._random import Seed, numpy_rng, torch_generator
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_settings,
                      resolve_config, resolve_sizes)
 from .deadline import Deadline
-from .diffusion.constraints import Constraints
 from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
 from .diffusion.process import Process
 from .dp import (DP_DEFAULTS, MAX_GRAD_NORM, PrivacySpent, check_dp, default_delta, noise_multiplier, require_opacus, split_budget,
                  training_epsilon, zcdp_rho)
 from .errors import NotFittedError, ParameterError
-from .generation import (RANGE_PASS_STEPS, constraint_tensors, draw_labels, generate_codes, only_one_range,
-                         truncated_marginal)
+from .generation import draw_labels, generate_codes, sample_codes
 from .hardware import resolve_device, thread_limit, uses_bfloat16
 from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
@@ -413,35 +411,10 @@ class Synthesizer:
             yield chunk
 
     def _sample_codes(self, n: int, generator: torch.Generator, constraints: CodeConstraints | None = None) -> Encoded:
-        """`n` rows of model codes, labels drawn with the training frequencies, in batches of sample_batch_size,
-        meeting `constraints` where given.
-
-        A model trained with column masks (config.conditioning) is shown fixed columns clean. A range is no fixed
-        value, so it is drawn first: a short projected pass gives each row a value inside the range (with the
-        model's joint dependence on the other conditions), and the full pass then conditions on those values as known.
-        """
-        config = self.config_
+        """`n` rows of model codes meeting `constraints` where given (generation.sample_codes)."""
         labels = self._draw_labels(n, generator, None if constraints is None else constraints.labels)
-        low_precision = uses_bfloat16(config.sampling_precision, self.device_)
-
-        def generate(tensors: Constraints | None, steps: int | None) -> Encoded:
-            return generate_codes(self.diffusion_, self.model_, config, labels, n, generator, self.sample_batch_size,
-                                   low_precision, steps, tensors)
-
-        if constraints is None:
-            return generate(None, config.sampling_steps)
-        ranged = (np.isfinite(constraints.low) | np.isfinite(constraints.high)) & ~constraints.known_num
-        tensors = constraint_tensors(constraints, generator, self.device_)
-        if not (ranged.any() and getattr(self.diffusion_, "known_width", 0)):
-            return generate(tensors, config.sampling_steps)
-        if only_one_range(constraints, ranged):
-            drawn = truncated_marginal(constraints, self.calibration_, n, generator, self.device_)
-        else:
-            drawn = torch.as_tensor(generate(tensors, RANGE_PASS_STEPS).x_num, device=self.device_)
-        ranged = torch.as_tensor(ranged, device=self.device_).expand_as(drawn)
-        full = Constraints(tensors.low.expand_as(drawn), tensors.high.expand_as(drawn), tensors.allowed.expand(n, -1),
-                           tensors.known_num.expand_as(drawn) | ranged, torch.where(ranged, drawn, tensors.values.expand_as(drawn)))
-        return generate(full, config.sampling_steps)
+        return sample_codes(self.diffusion_, self.model_, self.config_, labels, n, generator, self.device_,
+                            self.sample_batch_size, constraints, getattr(self, "calibration_", None))
 
     # --------------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
