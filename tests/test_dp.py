@@ -192,3 +192,9 @@ def test_a_private_fit_defaults_to_the_dp_settings_unless_told_otherwise():
     assert config.min_proximity == 0 and not config.derive_columns and not config.compute_columns
     assert td.Synthesizer(dp_epsilon=5.0, lr=1e-3, steps=50)._config().lr == 1e-3
     assert td.Synthesizer()._config().lr != DP_DEFAULTS["lr"]  # the plain default is untouched
+
+
+def test_a_class_too_rare_to_survive_the_noise_is_a_clear_error(table):
+    rare = table.assign(label=np.where(np.arange(len(table)) < 30, "yes", "no"))
+    with pytest.raises(ParameterError, match="1 class frequent enough.*Raise dp_epsilon"):
+        td.Synthesizer(seed=0, **{**DP, "dp_epsilon": 0.5}).fit(rare, target="label")

@@ -143,9 +143,10 @@ def _level_sketch(series: pd.Series, budget: SketchBudget, rng: np.random.Genera
     noisy = counts.to_numpy(dtype=float) + rng.normal(0.0, budget.sigma, len(counts))
     kept = noisy > (0.0 if domain is not None else budget.threshold)
     levels, weights = [v for v, k in zip(counts.index, kept) if k], noisy[kept]
-    if not levels and not pooled:
-        raise ParameterError(f"Target {series.name!r}: no class is frequent enough to survive the noise of dp_epsilon "
-                             f"(a class needs about {budget.threshold:.0f} rows). Raise dp_epsilon or fit without target=.")
+    if len(levels) < 2 and not pooled:
+        raise ParameterError(f"Target {series.name!r}: {len(levels) or 'no'} class{'' if len(levels) == 1 else 'es'} "
+                             f"frequent enough to survive the noise of dp_epsilon (a class needs about "
+                             f"{budget.threshold:.0f} rows here). Raise dp_epsilon, or fit without target=.")
     others = int(round(max(n - weights.sum(), 0.0))) if pooled else 0
     drawn = n - max(others, 1 if pooled else 0)
     values = np.empty(n, dtype=object)
