@@ -62,7 +62,7 @@ def two_threads():
 
 
 def test_threads_limits_torch_during_fit_and_sample_and_restores_it(mixed_table, monkeypatch, two_threads):
-    from tabdiffusion import synthesizer
+    from tabdiffusion import generation, synthesizer
 
     seen = []
     train = synthesizer.train
@@ -76,13 +76,13 @@ def test_threads_limits_torch_during_fit_and_sample_and_restores_it(mixed_table,
     synth = td.Synthesizer(seed=0, threads=1, **FAST).fit(mixed_table, target="label")
     assert seen == [1]
     assert torch.get_num_threads() == before
-    generate = synthesizer.generate_codes
+    generate = generation.generate_codes
 
     def spy_generate(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return generate(*args, **kwargs)
 
-    monkeypatch.setattr(synthesizer, "generate_codes", spy_generate)
+    monkeypatch.setattr(generation, "generate_codes", spy_generate)  # what sample_codes calls
     synth.sample(10, seed=0)
     assert seen[-1] == 1 and torch.get_num_threads() == before
     with pytest.raises(td.ParameterError, match="threads"):
@@ -188,7 +188,7 @@ def test_the_private_torch_helpers_the_package_relies_on_exist():
 def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table, monkeypatch):
     """Without a sampler rate measured during the fit, calibration first draws a few rows to measure it (a full
     2,000-row draw overran a 0.5 s budget several times over); a budget already spent draws nothing."""
-    from tabdiffusion import synthesizer
+    from tabdiffusion import generation, synthesizer
     from tabdiffusion.transforms import calibration
 
     drawn: list[int] = []
@@ -213,11 +213,11 @@ def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table,
 def test_the_cli_threads_option_reaches_the_fit_and_the_sampler(tmp_path, mixed_table, monkeypatch, two_threads):
     from typer.testing import CliRunner
 
-    from tabdiffusion import synthesizer
+    from tabdiffusion import generation, synthesizer
     from tabdiffusion.cli import app
 
     seen = []
-    train, generate = synthesizer.train, synthesizer.generate_codes
+    train, generate = synthesizer.train, generation.generate_codes
 
     def spy_train(*args, **kwargs):
         seen.append(("train", torch.get_num_threads()))
@@ -228,7 +228,7 @@ def test_the_cli_threads_option_reaches_the_fit_and_the_sampler(tmp_path, mixed_
         return generate(*args, **kwargs)
 
     monkeypatch.setattr(synthesizer, "train", spy_train)
-    monkeypatch.setattr(synthesizer, "generate_codes", spy_generate)
+    monkeypatch.setattr(generation, "generate_codes", spy_generate)  # what sample_codes calls
     mixed_table.to_csv(tmp_path / "t.csv", index=False)
     runner = CliRunner()
     fitted = runner.invoke(app, ["fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "m.tdm"), "--steps", "5",
