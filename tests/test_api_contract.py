@@ -188,7 +188,7 @@ def test_the_private_torch_helpers_the_package_relies_on_exist():
 def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table, monkeypatch):
     """Without a sampler rate measured during the fit, calibration first draws a few rows to measure it (a full
     2,000-row draw overran a 0.5 s budget several times over); a budget already spent draws nothing."""
-    from tabdiffusion import generation, synthesizer
+    from tabdiffusion import synthesizer
     from tabdiffusion.transforms import calibration
 
     drawn: list[int] = []

@@ -463,6 +463,7 @@ def test_value_protection_benchmark_smoke_run(tmp_path):
     assert "| adult | protected |" in "\n".join(value_protection.render(json.loads(out.read_text())))
 
 
+@needs_data
 def test_dp_utility_benchmark_smoke_run(tmp_path):
     """A 1,000-row churn2 at one epsilon with a few DP-SGD steps (the smartnoise baselines need their own environment
     and are left out): the spent epsilon within the target, the scores and the targets rendered."""
