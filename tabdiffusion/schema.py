@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import asdict, dataclass
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping
 
 import numpy as np
 import pandas as pd
@@ -145,7 +145,7 @@ def _infer_kind(series: pd.Series) -> Kind:
     )
 
 
-def check_override(series: pd.Series, kind: str) -> None:
+def _check_override(series: pd.Series, kind: str) -> None:
     """Reject an override that the column's values cannot satisfy, naming an offending value."""
     name = series.name
     if kind not in KINDS:
@@ -170,8 +170,10 @@ def check_override(series: pd.Series, kind: str) -> None:
         )
 
 
-def infer_schema(df: pd.DataFrame, column_types: Mapping[str, str] | None = None) -> TableSchema:
-    """Infer each column's kind from its dtype; `column_types` overrides kinds by column name."""
+def infer_schema(df: pd.DataFrame, column_types: Mapping[str, str] | None = None,
+                 kind_of: Callable[[pd.Series], str] | None = None) -> TableSchema:
+    """Infer each column's kind from its dtype (and values: keys, constants), or by `kind_of` where given;
+    `column_types` overrides kinds by column name."""
     overrides = dict(column_types or {})
     unknown = sorted(set(overrides) - set(map(str, df.columns)))
     if unknown:
@@ -182,9 +184,9 @@ def infer_schema(df: pd.DataFrame, column_types: Mapping[str, str] | None = None
     for name in df.columns:
         series = df[name]
         if name in overrides:
-            check_override(series, overrides[name])
+            _check_override(series, overrides[name])
             kind = overrides[name]
         else:
-            kind = _infer_kind(series)
+            kind = (kind_of or _infer_kind)(series)
         columns.append(ColumnSpec(name=str(name), kind=kind, dtype=str(series.dtype)))
     return TableSchema(tuple(columns))

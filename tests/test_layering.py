@@ -8,8 +8,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "tabdiffusion"
 # A module may import only modules of its own layer or of a lower one.
 LAYERS = [
-    {"errors", "_random", "_memory", "neighbours", "deadline", "dp"},
-    {"schema", "tables", "config", "hardware"},
+    {"errors", "_random", "_memory", "neighbours", "deadline"},
+    {"schema", "tables", "config", "hardware", "dp"},
     {"transforms", "diffusion", "nn", "proximity"},
     {"training", "modelfile", "generation"},
     {"synthesizer"},

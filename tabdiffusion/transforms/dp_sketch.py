@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from ..errors import ParameterError, SchemaError
-from ..schema import NUMERIC_KINDS, ColumnSpec, TableSchema, check_override
+from ..errors import ParameterError
+from ..schema import NUMERIC_KINDS, ColumnSpec, TableSchema, infer_schema
 from .categorical import to_json_value
 from .numeric import NumericColumn
 from .unmodelled import exact_integers
@@ -61,31 +61,22 @@ def dtype_kind(series: pd.Series) -> str:
 
 
 def dp_schema(df: pd.DataFrame, column_types: Mapping[str, str] | None) -> TableSchema:
-    """The schema from dtypes (dtype_kind), with `column_types` overriding kinds; a constant column is refused,
-    since its one value is data."""
-    overrides = dict(column_types or {})
-    unknown = sorted(set(overrides) - set(map(str, df.columns)))
-    if unknown:
-        raise SchemaError(f"column_types names columns that are not in the table: {unknown}. Columns are: {list(df.columns)}.")
-    columns = []
-    for name in df.columns:
-        kind = overrides.get(str(name)) or dtype_kind(df[name])
-        if str(name) in overrides:
-            check_override(df[name], kind)
-        if kind == "constant":
-            raise ParameterError(f"column_types[{name!r}] = 'constant' cannot be used with dp_epsilon: the constant is a "
-                                 "value of the data. Drop the column, or mark it categorical.")
-        columns.append(ColumnSpec(name=str(name), kind=kind, dtype=str(df[name].dtype)))
-    return TableSchema(tuple(columns))
+    """The schema from dtypes alone (dtype_kind), with `column_types` overriding kinds; a constant column is
+    refused, since its one value is data."""
+    schema = infer_schema(df, column_types, kind_of=dtype_kind)
+    for spec in schema.columns:
+        if spec.kind == "constant":
+            raise ParameterError(f"column_types[{spec.name!r}] = 'constant' cannot be used with dp_epsilon: the constant "
+                                 "is a value of the data. Drop the column, or mark it categorical.")
+    return schema
 
 
 @dataclass(frozen=True)
 class SketchBudget:
-    """The preprocessing's noise and what it spends: Gaussian noise sd `sigma`, level threshold `threshold`."""
+    """The preprocessing's noise: Gaussian noise sd `sigma`, and the noisy count a level needs (`threshold`)."""
 
     sigma: float
     threshold: float
-    rho: float
 
 
 def sketch_budget(schema: TableSchema, rho: float, delta_threshold: float) -> SketchBudget:
@@ -95,7 +86,7 @@ def sketch_budget(schema: TableSchema, rho: float, delta_threshold: float) -> Sk
     second = sum(c.kind in NUMERIC_KINDS for c in modelled)  # a class target of integers is counted, not released, here
     sigma = math.sqrt(max(first + second, 1) / (2 * rho))
     categorical = max(1, sum(c.kind not in NUMERIC_KINDS for c in modelled))
-    return SketchBudget(sigma, 1 + sigma * float(ndtri(1 - delta_threshold / categorical)), rho)
+    return SketchBudget(sigma, 1 + sigma * float(ndtri(1 - delta_threshold / categorical)))
 
 
 def dp_task(schema: TableSchema, target: str | None, task: str | None) -> str | None:
