@@ -15,6 +15,7 @@ import math
 import warnings
 from dataclasses import asdict, dataclass
 
+from .config import check_number
 from .errors import ParameterError
 
 PREPROCESSING_SHARE = 0.1  # of epsilon, for the column histograms; the rest trains the denoiser
@@ -33,12 +34,10 @@ def default_delta(n_rows: int) -> float:
 
 def check_dp(epsilon: object, delta: object) -> None:
     """A ParameterError naming the argument unless dp_epsilon is None or positive, and dp_delta None or in (0, 1)."""
-    for name, value, holds, expected in (("dp_epsilon", epsilon, lambda v: v > 0, "a positive number"),
-                                         ("dp_delta", delta, lambda v: 0 < v < 1, "a number in (0, 1)")):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not holds(value):
-            raise ParameterError(f"{name} must be {expected} or None, got {value!r}.")
+    if epsilon is not None:
+        check_number("dp_epsilon", epsilon, "a positive number or None", lambda v: v > 0)
+    if delta is not None:
+        check_number("dp_delta", delta, "a number in (0, 1) or None", lambda v: 0 < v < 1)
     if delta is not None and epsilon is None:
         raise ParameterError("dp_delta needs dp_epsilon: pass both, or neither for a fit without differential privacy.")
 
