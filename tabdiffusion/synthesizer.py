@@ -217,7 +217,7 @@ class Synthesizer:
         self._warn_if_cut_short(history, config)
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
-        self.reflow_history_ = None
+        self.reflow_history_, self.calibration_ = None, None  # the calibration below samples codes uncalibrated
         self.privacy_ = None
         if dp_sgd is not None:
             spent = training_epsilon(dp_sgd.noise_multiplier, sample_rate, history.steps, delta_sgd)
@@ -414,7 +414,7 @@ class Synthesizer:
         """`n` rows of model codes meeting `constraints` where given (generation.sample_codes)."""
         labels = self._draw_labels(n, generator, None if constraints is None else constraints.labels)
         return sample_codes(self.diffusion_, self.model_, self.config_, labels, n, generator, self.device_,
-                            self.sample_batch_size, constraints, getattr(self, "calibration_", None))
+                            self.sample_batch_size, constraints, self.calibration_)
 
     # --------------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:

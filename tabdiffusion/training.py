@@ -53,8 +53,8 @@ class TrainingStep:
     loss_categorical: float
     seconds: float
     model: torch.nn.Module
-    process: object
-    encoder: object
+    process: Process
+    encoder: object  # the TableEncoder
 
 
 @dataclass(frozen=True)
@@ -170,8 +170,9 @@ def train(
     the stopping step depends on the machine's speed only where the budget binds. low_precision runs the denoiser's forward pass in bfloat16 (autocast) while
     weights, optimizer state and losses stay float32 (mixed precision).
     `checks` (optional) probes the EMA model at given steps and stops training when a probe fails (Checks).
-    `private` (optional) trains with DP-SGD (PrivateTraining): Poisson-sampled batches instead of epochs, and Opacus'
-    per-row gradients (the denoiser computes its embeddings per row for them, `per_row_embedding`).
+    `private` (optional) trains with DP-SGD (PrivateTraining): Poisson-sampled batches instead of epochs, and each
+    row's gradient clipped by Opacus' ghost clipping (the denoiser computes its embeddings per row for it,
+    `per_row_embedding`).
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
