@@ -78,6 +78,11 @@ class ModelConfig:
     # label), which lets sampling use classifier-free guidance; 0: the label is always shown
     guidance: float = 0.0  # classifier-free guidance weight w on the class label at sampling (needs label_dropout):
     # the prediction is uncond + (1 + w)(cond - uncond), two network evaluations per step; 0: none
+    prediction: Literal["epsilon", "v"] = "epsilon"  # diffusion only: what the denoiser's numeric outputs predict,
+    # the noise (TabDDPM) or v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022), whose loss keeps weighing the
+    # clean value where x_t is almost pure noise: where a known column has to place the columns it shapes
+    known_values: bool = False  # conditioning models: the denoiser also reads the known columns' clean values in
+    # inputs of their own (zero where unknown) beside the known flags (mixed.MixedDiffusion); no effect without them
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -87,6 +92,7 @@ PRESETS: dict[str, ModelConfig] = {
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="ddim", sampling_steps=50, sampling_precision="auto",
         training_precision="auto", fourier_features=16, d_t=None, film=True, calibrate=True,
         derive_columns=True, timestep_strata=16, min_proximity=MIN_PROXIMITY, conditioning=CONDITIONING,
+        prediction="v", known_values=True,
     ),
     # Few-step sampling: a rectified flow with the default's denoiser and encoding, reflowed so
     # that one Euler step draws a row; about 40x the default's sampling speed for some quality (experiments.md).
@@ -172,14 +178,19 @@ def validate_config(config: ModelConfig, preset: str) -> ModelConfig:
             raise ParameterError(f"reflow_steps must be an integer >= 0 (0: no reflow) or None, got {config.reflow_steps!r}.")
         if config.timestep_strata:
             raise ParameterError(f"timestep_strata applies to diffusion presets only; preset={preset!r} is a flow.")
-        for name in ("conditioning", "label_dropout"):
+        for name in ("conditioning", "label_dropout", "known_values"):
             if getattr(config, name):
                 raise ParameterError(f"{name} applies to diffusion presets only; preset={preset!r} is a flow.")
+        if config.prediction != "epsilon":
+            raise ParameterError(f"prediction={config.prediction!r} applies to diffusion presets only; preset={preset!r} "
+                                 "is a flow, which predicts a velocity.")
     elif config.sampler not in ("ancestral", "ddim"):
         raise ParameterError(f"sampler={config.sampler!r}; use 'ancestral' (TabDDPM) or 'ddim' (few steps).")
     elif config.reflow_steps is not None:
         raise ParameterError(f"reflow_steps applies to preset='flow' only; preset={preset!r} is a diffusion model.")
-    for name in ("dequantize", "film", "calibrate", "derive_columns", "compute_columns"):
+    if config.prediction not in ("epsilon", "v"):
+        raise ParameterError(f"prediction={config.prediction!r}; use 'epsilon' (the noise, as TabDDPM) or 'v'.")
+    for name in ("dequantize", "film", "calibrate", "derive_columns", "compute_columns", "known_values"):
         if not isinstance(getattr(config, name), (bool, np.bool_)):
             raise ParameterError(f"{name} must be True or False, got {getattr(config, name)!r}.")
     for name in ("fourier_features", "timestep_strata"):

@@ -123,7 +123,8 @@ class Synthesizer:
             diffusion: Process = RectifiedFlow(len(encoder.numeric_), encoder.category_sizes, device)
         else:
             diffusion = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device,
-                                       config.timestep_strata, config.conditioning, config.label_dropout, encoder.n_classes)
+                                       config.timestep_strata, config.conditioning, config.label_dropout, encoder.n_classes,
+                                       config.prediction, config.known_values)
         d_t = config.d_t or auto_width(MLPDenoiser.input_features(diffusion.input_width, diffusion.n_numeric, config.fourier_features))
         model = MLPDenoiser(
             diffusion.input_width, list(config.d_layers), encoder.n_classes, d_t, config.dropout,

@@ -15,11 +15,11 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: S
     return acp.sqrt() * x0 + (1 - acp).sqrt() * noise
 
 
-def loss(eps_pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """Per-row mean squared error of the noise prediction; (B,). Zero when there are no numeric columns."""
-    if noise.shape[1] == 0:
-        return noise.new_zeros(noise.shape[0])
-    return ((eps_pred - noise) ** 2).mean(dim=1)
+def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-row mean squared error of the numeric prediction (the noise, or v); (B,). Zero without numeric columns."""
+    if target.shape[1] == 0:
+        return target.new_zeros(target.shape[0])
+    return ((prediction - target) ** 2).mean(dim=1)
 
 
 def p_sample(

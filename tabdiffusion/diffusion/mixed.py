@@ -13,7 +13,7 @@ import torch
 
 from . import gaussian, multinomial
 from .constraints import Constraints
-from .schedules import Schedule
+from .schedules import Schedule, at
 
 NORMAL_CLIP = 5.2  # quantile-normal data never leave +-5.2 (QuantileTransformer clips at 1e-7)
 
@@ -43,15 +43,23 @@ class MixedDiffusion:
     def __init__(
         self, n_numeric: int, category_sizes: list[int], num_timesteps: int, device: torch.device | str = "cpu",
         timestep_strata: int = 0, conditioning: float = 0.0, label_dropout: float = 0.0, n_classes: int = 0,
+        prediction: str = "epsilon", known_values: bool = False,
     ) -> None:
         self.n_numeric, self.timestep_strata, self.conditioning = n_numeric, timestep_strata, conditioning
+        # 'epsilon': the numeric outputs predict the noise (TabDDPM); 'v': v = sqrt(abar) eps - sqrt(1 - abar) x0
+        # (Salimans & Ho 2022), whose loss keeps weighing the clean value where x_t is almost pure noise.
+        self.prediction = prediction
         # A share label_dropout of training rows sees the null label n_classes (classifier-free guidance).
         self.label_dropout, self.null_label = label_dropout, n_classes
         self.layout = multinomial.Layout(category_sizes, device)
         self.schedule = Schedule.cosine(num_timesteps, device)
         self.device = torch.device(device)
-        # With conditioning > 0 the denoiser reads one more input per column: whether the column is known (clean).
-        self.known_width = n_numeric + self.layout.n_columns if conditioning > 0 else 0
+        # With conditioning > 0 the denoiser reads one more input per column: whether the column is known (clean);
+        # with known_values also the known columns' clean values in inputs of their own (zero where unknown), a path
+        # from a condition to the other columns that needs no product of flag and value inside the network.
+        self.known_values = known_values and conditioning > 0
+        flags = n_numeric + self.layout.n_columns
+        self.known_width = (flags + self.known_values * (n_numeric + self.layout.flat_width)) if conditioning > 0 else 0
 
     @property
     def input_width(self) -> int:
@@ -60,19 +68,42 @@ class MixedDiffusion:
 
     def _denoise(self, model: Denoiser, x_num_t, codes_t, t, y, low_precision: bool = False,
                  known: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The denoiser's noise prediction (B, d_num) and flat x_0 logits (B, sum K), always float32; `known`
-        (B, d_num + F) flags the columns given clean (a conditioning model only; None: none).
+        """The denoiser's numeric outputs (B, d_num; the noise or v, see `prediction`) and flat x_0 logits
+        (B, sum K), always float32; `known` (B, d_num + F) flags the columns given clean in x_num_t and codes_t (a
+        conditioning model only; None: none).
 
         low_precision runs the denoiser's matrix products in bfloat16 (autocast); the caller's losses and any
         weights stay float32, as in mixed-precision training.
         """
-        inputs = [x_num_t, self.layout.flat_onehot(codes_t)]
-        if self.known_width:
-            inputs.append(x_num_t.new_zeros((len(x_num_t), self.known_width)) if known is None else known.float())
+        onehot = self.layout.flat_onehot(codes_t)
+        inputs = [x_num_t, onehot]
+        if self.known_width and known is None:
+            inputs.append(x_num_t.new_zeros((len(x_num_t), self.known_width)))
+        elif self.known_width:
+            flags = known.float()
+            inputs.append(flags)
+            if self.known_values:
+                known_num, known_cat = flags[:, : self.n_numeric], flags[:, self.n_numeric :]
+                inputs += [x_num_t * known_num, onehot * self.layout.per_level(known_cat)]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=low_precision):
             out = model(torch.cat(inputs, dim=1), t, y)
         out = out.float()
         return out[:, : self.n_numeric], out[:, self.n_numeric :]
+
+    def _numeric_target(self, x_num: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """What the numeric outputs learn for x_t = sqrt(abar) x0 + sqrt(1 - abar) noise: the noise, or v."""
+        if self.prediction == "epsilon":
+            return noise
+        acp = at(self.schedule.alphas_cumprod, t, 2)
+        return acp.sqrt() * noise - (1 - acp).sqrt() * x_num
+
+    def _noise_from(self, out_num: torch.Tensor, x_num_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The noise prediction that the numeric outputs imply (what the samplers step with): for v,
+        eps = sqrt(abar) v + sqrt(1 - abar) x_t."""
+        if self.prediction == "epsilon":
+            return out_num
+        acp = at(self.schedule.alphas_cumprod, t, 2)
+        return acp.sqrt() * out_num + (1 - acp).sqrt() * x_num_t
 
     def loss(
         self, model: Denoiser, x_num: torch.Tensor, x_cat: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator,
@@ -93,18 +124,18 @@ class MixedDiffusion:
         x_num_t = gaussian.q_sample(x_num, t, noise, self.schedule)
         codes_t = multinomial.draw(multinomial.q_probs(x_cat, t, self.schedule, self.layout), self.layout, generator)
         if not self.conditioning:
-            eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision)
-            rows_num = gaussian.loss(eps_pred, noise)
+            out_num, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision)
+            rows_num = gaussian.loss(out_num, self._numeric_target(x_num, noise, t))
             rows_cat = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout)
             return (rows_num, rows_cat) if per_row else (rows_num.mean(), rows_cat.mean())
         known = self.known_columns(batch, generator)
         known_num, known_cat = known[:, : self.n_numeric], known[:, self.n_numeric :]
         x_num_t = torch.where(known_num, x_num, x_num_t)
         codes_t = torch.where(known_cat, x_cat, codes_t)
-        eps_pred, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision, known)
+        out_num, logits = self._denoise(model, x_num_t, codes_t, t, y, low_precision, known)
         # The loss covers the columns to generate; a known column's prediction is never used.
         unknown_num, unknown_cat = (~known_num).float(), (~known_cat).float()
-        squared = (eps_pred - noise) ** 2 * unknown_num
+        squared = (out_num - self._numeric_target(x_num, noise, t)) ** 2 * unknown_num
         per_column = multinomial.loss(logits, x_cat, codes_t, t, self.schedule, self.layout, weights=unknown_cat)
         numeric_cells, categorical_cells = unknown_num.sum().clamp(min=1.0), (unknown_cat.sum() / max(self.layout.n_columns, 1)).clamp(min=1.0)
         if per_row:
@@ -162,9 +193,10 @@ class MixedDiffusion:
                 both = self._denoise(model, x_num.repeat(2, 1), codes.repeat(2, 1), t.repeat(2),
                                      torch.cat([y, torch.full_like(y, self.null_label)]), low_precision,
                                      None if known is None else known.repeat(2, 1))
-                eps_pred, logits = ((1 + guidance) * part[:n] - guidance * part[n:] for part in both)
+                out_num, logits = ((1 + guidance) * part[:n] - guidance * part[n:] for part in both)
             else:
-                eps_pred, logits = self._denoise(model, x_num, codes, t, y, low_precision, known)
+                out_num, logits = self._denoise(model, x_num, codes, t, y, low_precision, known)
+            eps_pred = self._noise_from(out_num, x_num, t)
             if sampler == "ancestral":
                 x_num = gaussian.p_sample(x_num, t, eps_pred, self.schedule, generator, project_num)
             else:
