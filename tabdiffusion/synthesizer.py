@@ -28,8 +28,7 @@ from .deadline import Deadline
 from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
 from .diffusion.process import Process
-from .dp import (DP_DEFAULTS, MAX_GRAD_NORM, PrivacySpent, check_dp, default_delta, noise_multiplier, require_opacus, split_budget,
-                 training_epsilon, zcdp_rho)
+from .dp import MAX_GRAD_NORM, PrivacySpent, check_dp, private_config
 from .errors import NotFittedError, ParameterError
 from .generation import draw_labels, generate_codes, sample_codes
 from .hardware import resolve_device, thread_limit, uses_bfloat16
@@ -41,9 +40,8 @@ from .tables import as_dataframe, check_table
 from .training import Checks, History, PrivateTraining, TrainingStep, table_loss, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
 from .transforms.protection import PROTECT_ROWS
-from .transforms.categorical import to_json_value
 from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
-from .transforms.dp_sketch import dp_schema, dp_task, sketch_budget, sketch_table
+from .transforms.dp_sketch import PrivateFit
 from .transforms.support import PairSupport
 from .transforms.table import Encoded, TableEncoder
 
@@ -106,16 +104,7 @@ class Synthesizer:
         if not isinstance(self.value_protection, (bool, np.bool_)):
             raise ParameterError(f"value_protection must be True or False, got {self.value_protection!r}.")
         check_dp(self.dp_epsilon, self.dp_delta)
-        if self.dp_epsilon is not None:
-            if config.process == "flow":
-                raise ParameterError(f"dp_epsilon trains a diffusion model; preset={self.preset!r} is a flow. Use "
-                                     "preset='default' or 'tabddpm'.")
-            require_opacus()
-            # Found from exact training rows, so off under differential privacy; the float32 loss for Opacus' hooks.
-            config = replace(config, min_proximity=0.0, derive_columns=False, compute_columns=False,
-                             training_precision="float32",
-                             **{k: v for k, v in DP_DEFAULTS.items() if self.hyperparameters.get(k) is None})
-        return config
+        return config if self.dp_epsilon is None else private_config(config, self.hyperparameters, self.preset)
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[Process, MLPDenoiser]:
         """The process (diffusion or flow) and the untrained denoiser that `config` describes for the encoder's layout."""
@@ -169,20 +158,16 @@ class Synthesizer:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
             raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, or None, got {seed!r}.")
         rng = numpy_rng(int(seed))
-        private = self.dp_epsilon is not None
-        schema = dp_schema(df, column_types) if private else infer_schema(df, column_types)
-        delta = (self.dp_delta or default_delta(len(df))) if private else 0.0
-        (epsilon_pre, delta_pre), (epsilon_sgd, delta_sgd) = split_budget(self.dp_epsilon or 0.0, delta)
         # Under DP the encoder learns from a noisy sketch, never from the rows (transforms/dp_sketch.py); the sketch's
         # stand-ins for pooled levels need value protection to pool them.
-        task = dp_task(schema, target, task) if private else task
-        fit_table = (sketch_table(df, schema, target, task, sketch_budget(schema, zcdp_rho(epsilon_pre, delta_pre / 2), delta_pre / 2),
-                                  np.random.default_rng([int(seed), 5])) if private else df)
+        private = (None if self.dp_epsilon is None else
+                   PrivateFit.prepare(df, target, task, column_types, self.dp_epsilon, self.dp_delta, int(seed)))
+        schema, task, fit_table = ((infer_schema(df, column_types), task, df) if private is None else
+                                   (private.schema, private.task, private.sketch))
         encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns,
                                compute=config.compute_columns,
-                               protect_rows=PROTECT_ROWS if self.value_protection or private else 0).fit(fit_table)
-        if private and encoder.label_ is not None:  # rows of classes the sketch did not keep cannot be conditioned on
-            df = df[df[target].map(to_json_value).isin(encoder.label_.named_codes()).to_numpy()]
+                               protect_rows=PROTECT_ROWS if self.value_protection or private is not None else 0).fit(fit_table)
+        df = df if private is None else private.trainable_rows(df, encoder)
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         config = resolve_sizes(config, len(df))
         diffusion, model = self._build(encoder, config, device)
@@ -200,10 +185,10 @@ class Synthesizer:
         deadline = Deadline.after(started, self.time_budget)
         training_deadline = deadline.earlier(CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0)
         reflowing = config.process == "flow" and config.reflow_steps > 0
-        checks = None if private else self._memorisation_checks(encoder, df, encoded, diffusion, config, device, int(seed))
+        checks = None if private is not None else self._memorisation_checks(encoder, df, encoded, diffusion, config, device, int(seed))
         sample_rate = min(1.0, config.batch_size / len(df))
-        dp_sgd = (PrivateTraining(noise_multiplier(epsilon_sgd, delta_sgd, sample_rate, config.steps), MAX_GRAD_NORM,
-                                  sample_rate) if private else None)
+        dp_sgd = (None if private is None else
+                  PrivateTraining(private.budget.sgd_noise(sample_rate, config.steps), MAX_GRAD_NORM, sample_rate))
         began = time.perf_counter()
         on_step = None if callback is None else (lambda step, ema, ln, lc: callback(TrainingStep(
             step, config.steps, ln, lc, time.perf_counter() - began, ema, diffusion, encoder)))
@@ -218,13 +203,9 @@ class Synthesizer:
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.reflow_history_, self.calibration_ = None, None  # the calibration below samples codes uncalibrated
-        self.privacy_ = None
-        if dp_sgd is not None:
-            spent = training_epsilon(dp_sgd.noise_multiplier, sample_rate, history.steps, delta_sgd)
-            self.privacy_ = PrivacySpent(epsilon_pre + spent, delta, epsilon_pre, delta_pre, spent, delta_sgd,
-                                         dp_sgd.noise_multiplier, sample_rate, history.steps)
+        self.privacy_ = None if dp_sgd is None else private.budget.spent(dp_sgd.noise_multiplier, sample_rate, history.steps)
         # Which value pairs occur together is read off the rows: not kept under DP (no unseen-combination warning).
-        self.support_ = None if private else PairSupport.fit(encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat,
+        self.support_ = None if private is not None else PairSupport.fit(encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat,
                                                              encoded.y, encoder.category_sizes, encoder.n_classes)
         if reflowing:
             generator = torch_generator(rng, device)
@@ -236,7 +217,7 @@ class Synthesizer:
         # A budget already spent leaves the model uncalibrated rather than overrun by a calibration draw.
         calibrating = config.calibrate and encoder.numeric_ and not deadline.passed()
         # Under DP the calibration's targets are the sketch's codes, not the rows'.
-        targets = encoder.encode(fit_table, dequantize=rng if config.dequantize else None) if private and calibrating else encoded
+        targets = encoder.encode(fit_table, dequantize=rng if config.dequantize else None) if private is not None and calibrating else encoded
         self.calibration_ = (self._fit_calibration(targets, rng, deadline, sampler_seconds_per_row(history.checks))
                              if calibrating else None)
         return self
