@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import conditional
 from ._random import Seed, numpy_rng, torch_generator
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_settings,
                      resolve_config, resolve_sizes)
@@ -36,11 +37,11 @@ from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
-from .tables import as_dataframe, check_table
+from .tables import as_dataframe, check_table, join_chunks
 from .training import Checks, History, PrivateTraining, TrainingStep, table_loss, train
 from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
 from .transforms.protection import PROTECT_ROWS
-from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
+from .transforms.conditions import CodeConstraints, from_conditions
 from .transforms.dp_sketch import PrivateFit
 from .transforms.support import PairSupport
 from .transforms.table import Encoded, TableEncoder
@@ -297,8 +298,7 @@ class Synthesizer:
         or None for a missing value; the other columns follow the model's conditional distribution
         (transforms/conditions.py). The rows are `sample_chunks(n, seed, conditions=conditions)` put together.
         """
-        chunks = list(self.sample_chunks(n, seed, conditions=conditions))
-        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+        return join_chunks(self.sample_chunks(n, seed, conditions=conditions))
 
     def sample_chunks(self, n: int, seed: Seed = None, chunk_rows: int | None = None,
                       conditions: Mapping[str, object] | None = None) -> Iterator[pd.DataFrame]:
@@ -326,14 +326,8 @@ class Synthesizer:
         The result has the training table's columns and `known`'s index. A known level never seen in training is
         kept but cannot be conditioned on.
         """
-        table = self._known_table(known, "known")
-        rng = numpy_rng(seed)
-        constraints = known_rows(self.encoder_, table, self.calibration_, values_only=False)
-        generated = self._generate_all(len(table), rng, constraints)
-        for name in table.columns:
-            present = table[name].notna().to_numpy()
-            generated[name] = with_values(generated[name], present, table[name].to_numpy(dtype=object))
-        return generated.set_axis(known.index)
+        self._check_fitted("sample_remaining_columns")
+        return conditional.remaining_columns(known, seed, self.encoder_, self.calibration_, self._rows)
 
     def impute(self, data: pd.DataFrame, draws: int = 1, seed: Seed = None) -> pd.DataFrame | list[pd.DataFrame]:
         """`data` with its missing cells filled, each row's generated from the model's conditional distribution given
@@ -342,45 +336,16 @@ class Synthesizer:
         their spread shows the uncertainty). Columns the model does not know are returned as they are.
         """
         draws = check_positive_int("draws", draws)
-        table = self._known_table(data, "data", extra_columns=True)
-        columns = [c for c in table.columns if c in self.schema_.names]
-        gaps = table[columns].isna().to_numpy()
-        rows = np.flatnonzero(gaps.any(axis=1))
-        rng = numpy_rng(seed)
-        constraints = known_rows(self.encoder_, table.iloc[rows][columns].reset_index(drop=True), self.calibration_,
-                                 values_only=True) if len(rows) else None
-        copies = []
-        for _ in range(draws):
-            out = data.copy()
-            if len(rows):
-                generated = self._generate_all(len(rows), rng, constraints)
-                for j, name in enumerate(columns):
-                    values = np.empty(len(out), dtype=object)
-                    values[rows] = generated[name].to_numpy(dtype=object)
-                    out[name] = with_values(data[name], gaps[:, j], values).set_axis(data.index)
-            copies.append(out)
-        return copies[0] if draws == 1 else copies
+        self._check_fitted("impute")
+        return conditional.impute(data, draws, seed, self.encoder_, self.calibration_, self._rows)
 
-    def _known_table(self, known: object, argument: str, extra_columns: bool = False) -> pd.DataFrame:
-        """`known` (a DataFrame) with a fresh 0..n-1 index, checked against the model's columns."""
-        self._check_fitted("sample_remaining_columns" if argument == "known" else "impute")
-        if not isinstance(known, pd.DataFrame):
-            raise ParameterError(f"{argument} must be a pandas DataFrame, not {type(known).__name__}.")
-        unknown = [c for c in known.columns if c not in self.schema_.names]
-        if unknown and not extra_columns:
-            raise ParameterError(f"{argument} has columns the model does not know: {unknown[:10]}. Columns are: "
-                                 f"{self.schema_.names}.")
-        if len(known) == 0:
-            raise ParameterError(f"{argument} has no rows; pass at least one row.")
-        return known.reset_index(drop=True)
-
-    def _generate_all(self, n: int, rng: np.random.Generator, constraints: CodeConstraints) -> pd.DataFrame:
-        """n rows under per-row constraints, generated chunk by chunk and put together."""
-        chunks = list(self._chunks(n, SAMPLE_CHUNK_ROWS, rng, torch_generator(rng, self.device_), constraints))
-        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+    def _rows(self, n: int, rng: np.random.Generator, constraints: CodeConstraints) -> pd.DataFrame:
+        """n rows, row i meeting row i of `constraints`, generated chunk by chunk and put together."""
+        return join_chunks(self._chunks(n, SAMPLE_CHUNK_ROWS, rng, torch_generator(rng, self.device_), constraints))
 
     def _chunks(self, n: int, chunk_rows: int, rng: np.random.Generator, generator: torch.Generator,
                 constraints: CodeConstraints | None = None) -> Iterator[pd.DataFrame]:
+        """`n` rows as tables of at most `chunk_rows` rows, each sampled, calibrated and decoded when asked for."""
         for first_row in range(0, n, chunk_rows):
             rows = min(chunk_rows, n - first_row)
             part = None if constraints is None else constraints.rows(first_row, first_row + rows)

@@ -359,6 +359,12 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tup
     return atomic_write(path, write), rows
 
 
+def join_chunks(chunks: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Consecutive tables with the same columns as one table with a fresh index (the one chunk itself, if only one)."""
+    parts = list(chunks)
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
 def load_demo_table() -> pd.DataFrame:
     """Palmer Penguins (CC0; 344 rows, categoricals, floats, an integer year, missing values), as the palmerpenguins package ships it."""
     from palmerpenguins import load_penguins
