@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -26,20 +25,20 @@ from ._random import Seed, numpy_rng, torch_generator
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_settings,
                      resolve_config, resolve_sizes)
 from .deadline import Deadline
-from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
+from .diffusion.flow import TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
 from .diffusion.process import Process
 from .dp import MAX_GRAD_NORM, PrivacySpent, check_dp, private_config
 from .errors import NotFittedError, ParameterError
-from .generation import draw_labels, generate_codes, sample_codes
+from .generation import draw_labels, probe_sampler, sample_codes
 from .hardware import resolve_device, thread_limit, uses_bfloat16
 from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
 from .tables import as_dataframe, check_table, join_chunks
-from .training import Checks, History, PrivateTraining, TrainingStep, table_loss, train
-from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
+from .training import Checks, PrivateTraining, TrainingStep, step_reporter, table_loss, train, warn_if_cut_short
+from .transforms.calibration import CALIBRATION_SHARE, calibrate_model
 from .transforms.protection import PROTECT_ROWS
 from .transforms.conditions import CodeConstraints, from_conditions
 from .transforms.dp_sketch import PrivateFit
@@ -186,13 +185,14 @@ class Synthesizer:
         deadline = Deadline.after(started, self.time_budget)
         training_deadline = deadline.earlier(CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0)
         reflowing = config.process == "flow" and config.reflow_steps > 0
-        checks = None if private is not None else self._memorisation_checks(encoder, df, encoded, diffusion, config, device, int(seed))
+        found = None if private is not None else memorisation_checks(
+            encoder, df, encoded, dequantized=config.dequantize, min_proximity=config.min_proximity, steps=config.steps,
+            seed=int(seed), draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, int(seed)))
+        checks = None if found is None else Checks(*found)
         sample_rate = min(1.0, config.batch_size / len(df))
         dp_sgd = (None if private is None else
                   PrivateTraining(private.budget.sgd_noise(sample_rate, config.steps), MAX_GRAD_NORM, sample_rate))
-        began = time.perf_counter()
-        on_step = None if callback is None else (lambda step, ema, ln, lc: callback(TrainingStep(
-            step, config.steps, ln, lc, time.perf_counter() - began, ema, diffusion, encoder)))
+        on_step = step_reporter(callback, config.steps, diffusion, encoder)
         ema, history = train(
             model, table_loss(diffusion, x_num, x_cat, y), len(x_num),
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
@@ -200,7 +200,7 @@ class Synthesizer:
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
             low_precision=low_precision, verbose=self.verbose, checks=checks, private=dp_sgd, on_step=on_step,
         )
-        self._warn_if_cut_short(history, config)
+        warn_if_cut_short(history, config.steps, config.min_proximity, self.time_budget)
         self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.reflow_history_, self.calibration_ = None, None  # the calibration below samples codes uncalibrated
@@ -219,58 +219,12 @@ class Synthesizer:
         calibrating = config.calibrate and encoder.numeric_ and not deadline.passed()
         # Under DP the calibration's targets are the sketch's codes, not the rows'.
         targets = encoder.encode(fit_table, dequantize=rng if config.dequantize else None) if private is not None and calibrating else encoded
-        self.calibration_ = (self._fit_calibration(targets, rng, deadline, sampler_seconds_per_row(history.checks))
-                             if calibrating else None)
+        if calibrating:
+            generator = torch_generator(rng, device)
+            self.calibration_ = calibrate_model(lambda n: self._sample_codes(n, generator), encoder, targets,
+                                                max_batch=self.sample_batch_size, deadline=deadline,
+                                                seconds_per_row=sampler_seconds_per_row(history.checks))
         return self
-
-    def _warn_if_cut_short(self, history: History, config: ModelConfig) -> None:
-        """Warn where the memorisation stop or the time budget ended training so early that the model is poor."""
-        if history.stopped_by == "memorisation" and history.kept_step is None:
-            warnings.warn(
-                f"Rows sampled after {history.steps} training steps already sit closer to training rows than training "
-                f"rows sit to each other (proximity ratio {history.checks[-1]['proximity']:.2f}, below min_proximity="
-                f"{config.min_proximity}), so training stopped there. The table may be too small or too repetitive to "
-                "synthesize without copying rows: check the privacy section of `tabdiffusion report`.",
-                UserWarning, stacklevel=3,
-            )
-        if history.stopped_by == "time_budget" and history.steps < config.steps // 10:
-            warnings.warn(
-                f"time_budget={self.time_budget} s stopped training after {history.steps} of {config.steps} steps, so the "
-                "model is barely trained and its rows will be poor. Raise time_budget or pass fewer steps=.",
-                UserWarning, stacklevel=3,
-            )
-
-    def _memorisation_checks(self, encoder: TableEncoder, df: pd.DataFrame, encoded: Encoded,
-                             diffusion: Process, config: ModelConfig, device: torch.device,
-                             seed: int) -> Checks | None:
-        """The memorisation stop's checks for this fit (proximity.memorisation_checks), sampling with the config's
-        sampler (the flow's teacher with TEACHER_EULER_STEPS) from their own random stream."""
-        generator = torch_generator(np.random.default_rng([seed, 3]), device)
-        low_precision = uses_bfloat16(config.sampling_precision, device)
-        steps = TEACHER_EULER_STEPS if config.process == "flow" else config.sampling_steps
-
-        def draw(model: torch.nn.Module, n: int) -> Encoded:
-            labels = draw_labels(encoder.class_frequencies_, n, generator, device)
-            return generate_codes(diffusion, model.eval(), config, labels, n, generator, self.sample_batch_size,
-                                   low_precision, steps)
-
-        found = memorisation_checks(encoder, df, encoded, dequantized=config.dequantize, seed=seed, draw=draw,
-                                    min_proximity=config.min_proximity, steps=config.steps)
-        return None if found is None else Checks(*found)
-
-    def _fit_calibration(self, encoded: Encoded, rng: np.random.Generator, deadline: Deadline,
-                         seconds_per_row: float | None) -> MarginalCalibration:
-        """Learn the marginal calibration from codes drawn from the fitted model (transforms.calibration.fit_calibration),
-        snapped columns fixed."""
-        generator, encoder = torch_generator(rng, self.device_), self.encoder_
-
-        def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-            codes = self._sample_codes(n, generator)
-            return codes.x_num, encoder.observed_numeric(codes.x_cat)
-
-        return fit_calibration(draw, encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoder.snapped_numeric(),
-                               max_batch=self.sample_batch_size, deadline=deadline, seconds_per_row=seconds_per_row,
-                               window=encoder.protect_rows)
 
     def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
         """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""
