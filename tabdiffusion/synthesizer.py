@@ -1,10 +1,14 @@
 """The Synthesizer: fit a diffusion model to a table, sample new rows, save and load it.
 
-This is the one module that wires schema, transforms, diffusion, the denoiser and training together. The steps it
-orders live next to what they work on: the hyperparameters and their checks in config.py, the time budget's
-deadlines in deadline.py, the memorisation stop in proximity.py, reflow in diffusion/flow.py, the marginal
-calibration in transforms/calibration.py, batched code generation and what conditions need first in
-generation.py, and the model file's layout in modelfile.py.
+This is the one module that wires schema, transforms, diffusion, the denoiser and training together: it orders the
+steps, which live next to what they work on. The settings, hyperparameters and their checks are in config.py (the
+table and fit's arguments in tables.py, the seed in _random.py); what a differentially private fit prepares in dp.py
+(budget, config) and transforms/dp_sketch.py (PrivateFit: schema, task, sketch); the time budget's deadlines in
+deadline.py; the precisions chosen for the machine in hardware.py; the training loop, its step reports and its
+warnings in training.py; the memorisation stop in proximity.py, drawing with generation.probe_sampler; reflow in
+diffusion/flow.py; the marginal calibration in transforms/calibration.py; batched code generation and what
+conditions need first in generation.py; conditions as code constraints in transforms/conditions.py; generation given
+known cells (sample_remaining_columns, impute) in conditional.py; and the model file's layout in modelfile.py.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ import pandas as pd
 import torch
 
 from . import conditional
-from ._random import Seed, numpy_rng, torch_generator
-from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_settings,
-                     resolve_config, resolve_sizes)
+from ._random import Seed, fit_seed, numpy_rng, torch_generator
+from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_row_count,
+                     check_settings, resolve_config, resolve_sizes)
 from .deadline import Deadline
 from .diffusion.flow import TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
@@ -31,17 +35,17 @@ from .diffusion.process import Process
 from .dp import MAX_GRAD_NORM, PrivacySpent, check_dp, private_config
 from .errors import NotFittedError, ParameterError
 from .generation import draw_labels, probe_sampler, sample_codes
-from .hardware import resolve_device, thread_limit, uses_bfloat16
+from .hardware import resolve_device, resolve_precisions, thread_limit, uses_bfloat16
 from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
-from .tables import as_dataframe, check_table, join_chunks
+from .tables import as_dataframe, check_fit_input, join_chunks
 from .training import Checks, PrivateTraining, TrainingStep, step_reporter, table_loss, train, warn_if_cut_short
 from .transforms.calibration import CALIBRATION_SHARE, calibrate_model
-from .transforms.protection import PROTECT_ROWS
 from .transforms.conditions import CodeConstraints, from_conditions
 from .transforms.dp_sketch import PrivateFit
+from .transforms.protection import PROTECT_ROWS
 from .transforms.support import PairSupport
 from .transforms.table import Encoded, TableEncoder
 
@@ -100,9 +104,7 @@ class Synthesizer:
     def _config(self) -> ModelConfig:
         """The preset with this object's hyperparameters applied, validated, and the other settings checked."""
         config = resolve_config(self.preset, self.hyperparameters)
-        check_settings(self.time_budget, self.max_categories, self.sample_batch_size)
-        if not isinstance(self.value_protection, (bool, np.bool_)):
-            raise ParameterError(f"value_protection must be True or False, got {self.value_protection!r}.")
+        check_settings(self.time_budget, self.max_categories, self.sample_batch_size, self.value_protection)
         check_dp(self.dp_epsilon, self.dp_delta)
         return config if self.dp_epsilon is None else private_config(config, self.hyperparameters, self.preset)
 
@@ -142,72 +144,62 @@ class Synthesizer:
 
     def _fit(self, data: pd.DataFrame | str | os.PathLike, target: str | None, column_types: Mapping[str, str] | None,
              task: str | None, started: float, callback: Callable[[TrainingStep], None] | None = None) -> "Synthesizer":
+        """The fit's steps in order: encode, build, train (and reflow), calibrate; `started` begins the time budget."""
         df = as_dataframe(data)
-        if task not in (None, "classification", "regression"):
-            raise ParameterError(f"task={task!r}; use 'classification', 'regression' or None (inferred).")
-        if task is not None and target is None:
-            raise ParameterError("task= needs target=: name the column the task refers to.")
-        check_table(df, target)
-        if column_types is not None and not (isinstance(column_types, Mapping) and all(
-                isinstance(kind, str) for kind in column_types.values())):
-            raise ParameterError(f"column_types must map column names to kinds, e.g. {{'zip': 'categorical'}}; got "
-                                 f"{column_types!r}.")
+        check_fit_input(df, target, task, column_types)
         config = self._config()
         device = resolve_device(self.device)
-        seed = int(numpy_rng(None).integers(2**31)) if self.seed is None else self.seed
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-            raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, or None, got {seed!r}.")
-        rng = numpy_rng(int(seed))
+        seed = fit_seed(self.seed)
+        rng = numpy_rng(seed)
         # Under DP the encoder learns from a noisy sketch, never from the rows (transforms/dp_sketch.py); the sketch's
         # stand-ins for pooled levels need value protection to pool them.
         private = (None if self.dp_epsilon is None else
-                   PrivateFit.prepare(df, target, task, column_types, self.dp_epsilon, self.dp_delta, int(seed)))
+                   PrivateFit.prepare(df, target, task, column_types, self.dp_epsilon, self.dp_delta, seed))
         schema, task, fit_table = ((infer_schema(df, column_types), task, df) if private is None else
                                    (private.schema, private.task, private.sketch))
-        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns,
+        encoder = TableEncoder(schema, target, task, self.max_categories, seed=seed, derive=config.derive_columns,
                                compute=config.compute_columns,
                                protect_rows=PROTECT_ROWS if self.value_protection or private is not None else 0).fit(fit_table)
         df = df if private is None else private.trainable_rows(df, encoder)
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         config = resolve_sizes(config, len(df))
         diffusion, model = self._build(encoder, config, device)
-        config = replace(config, d_t=model.d_t)  # the resolved width, so that the model file rebuilds the same network
+        # The resolved width and precisions go into the model file, which then rebuilds the same network and samples
+        # the same rows on any machine.
+        config = resolve_precisions(replace(config, d_t=model.d_t), device)
         reset_parameters(model, torch_generator(rng, "cpu"))
         model.to(device)
-        x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
-        y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
         low_precision = uses_bfloat16(config.training_precision, device)
-        # 'auto' precisions are resolved here, once, on the fitting machine, and stored in the model file: the same
-        # file and seed then sample the same rows on any machine, whatever its hardware would choose.
-        config = replace(config, training_precision="bfloat16" if low_precision else "float32",
-                         sampling_precision="bfloat16" if uses_bfloat16(config.sampling_precision, device) else "float32")
         # The budget's last CALIBRATION_SHARE is the calibration's; the rest is training's (the teacher's and reflow's).
         deadline = Deadline.after(started, self.time_budget)
         training_deadline = deadline.earlier(CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0)
         reflowing = config.process == "flow" and config.reflow_steps > 0
         found = None if private is not None else memorisation_checks(
             encoder, df, encoded, dequantized=config.dequantize, min_proximity=config.min_proximity, steps=config.steps,
-            seed=int(seed), draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, int(seed)))
-        checks = None if found is None else Checks(*found)
+            seed=seed, draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, seed))
         sample_rate = min(1.0, config.batch_size / len(df))
         dp_sgd = (None if private is None else
                   PrivateTraining(private.budget.sgd_noise(sample_rate, config.steps), MAX_GRAD_NORM, sample_rate))
+        x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
+        y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
         on_step = step_reporter(callback, config.steps, diffusion, encoder)
         ema, history = train(
             model, table_loss(diffusion, x_num, x_cat, y), len(x_num),
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
-            low_precision=low_precision, verbose=self.verbose, checks=checks, private=dp_sgd, on_step=on_step,
+            low_precision=low_precision, verbose=self.verbose, checks=None if found is None else Checks(*found),
+            private=dp_sgd, on_step=on_step,
         )
         warn_if_cut_short(history, config.steps, config.min_proximity, self.time_budget)
-        self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
+        self.seed_, self.config_, self.schema_, self.encoder_ = seed, config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.reflow_history_, self.calibration_ = None, None  # the calibration below samples codes uncalibrated
         self.privacy_ = None if dp_sgd is None else private.budget.spent(dp_sgd.noise_multiplier, sample_rate, history.steps)
         # Which value pairs occur together is read off the rows: not kept under DP (no unseen-combination warning).
-        self.support_ = None if private is not None else PairSupport.fit(encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat,
-                                                             encoded.y, encoder.category_sizes, encoder.n_classes)
+        self.support_ = None if private is not None else PairSupport.fit(
+            encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat, encoded.y, encoder.category_sizes,
+            encoder.n_classes)
         if reflowing:
             generator = torch_generator(rng, device)
             self.model_, self.reflow_history_ = reflow(
@@ -216,30 +208,25 @@ class Synthesizer:
                 verbose=self.verbose, train=train,
             )
         # A budget already spent leaves the model uncalibrated rather than overrun by a calibration draw.
-        calibrating = config.calibrate and encoder.numeric_ and not deadline.passed()
-        # Under DP the calibration's targets are the sketch's codes, not the rows'.
-        targets = encoder.encode(fit_table, dequantize=rng if config.dequantize else None) if private is not None and calibrating else encoded
-        if calibrating:
+        if config.calibrate and encoder.numeric_ and not deadline.passed():
+            # Under DP the calibration's targets are the sketch's codes, not the rows'.
+            targets = encoded if private is None else encoder.encode(fit_table, dequantize=rng if config.dequantize else None)
             generator = torch_generator(rng, device)
             self.calibration_ = calibrate_model(lambda n: self._sample_codes(n, generator), encoder, targets,
                                                 max_batch=self.sample_batch_size, deadline=deadline,
                                                 seconds_per_row=sampler_seconds_per_row(history.checks))
         return self
 
-    def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
-        """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""
-        return draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_, allowed)
+    def _check_fitted(self, method: str) -> None:
+        """A NotFittedError naming `method` unless fit or load has run."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"This Synthesizer is not fitted yet; call fit(data) before {method}.")
 
     @property
     def schema(self) -> TableSchema:
         """The column kinds learned by `fit` (also saved in the model file)."""
         self._check_fitted("schema")
         return self.schema_
-
-    def _check_fitted(self, method: str) -> None:
-        """A NotFittedError naming `method` unless fit or load has run."""
-        if not hasattr(self, "model_"):
-            raise NotFittedError(f"This Synthesizer is not fitted yet; call fit(data) before {method}.")
 
     # -------------------------------------------------------------------------------------------------- sampling
     def sample(self, n: int, seed: Seed = None, conditions: Mapping[str, object] | None = None) -> pd.DataFrame:
@@ -262,9 +249,7 @@ class Synthesizer:
         stay unique across chunks. `conditions` as for `sample`.
         """
         self._check_fitted("sample")
-        if isinstance(n, float) and n.is_integer() and n > 0:
-            raise ParameterError(f"n must be an integer number of rows, got the float {n!r}; pass int(n).")
-        n = check_positive_int("n", n)
+        n = check_row_count(n)
         chunk_rows = SAMPLE_CHUNK_ROWS if chunk_rows is None else check_positive_int("chunk_rows", chunk_rows)
         rng = numpy_rng(seed)
         if self.threads is not None:
@@ -316,6 +301,10 @@ class Synthesizer:
         return sample_codes(self.diffusion_, self.model_, self.config_, labels, n, generator, self.device_,
                             self.sample_batch_size, constraints, self.calibration_)
 
+    def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
+        """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""
+        return draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_, allowed)
+
     # --------------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted model to one file (safetensors + JSON header; no pickle), atomically (modelfile.py)."""
@@ -345,6 +334,7 @@ class Synthesizer:
         return load_model(path, restore)
 
     def __repr__(self) -> str:
+        """The constructor call with the arguments that differ from the defaults, and what a private fit spent."""
         defaults = Synthesizer()._params()
         text = f"Synthesizer({', '.join(f'{k}={v!r}' for k, v in self._params().items() if defaults[k] != v)})"
         spent = getattr(self, "privacy_", None)
