@@ -6,7 +6,8 @@ column (transforms/dp_sketch.py: Gaussian mechanisms, accounted in zero-concentr
 (epsilon, delta)), and the denoiser is trained with DP-SGD (Opacus: per-row gradient clipping, Gaussian noise,
 Poisson-sampled batches, accounted by Opacus' RDP accountant). The two compose by simple addition of their epsilons
 and deltas. Neighbouring tables differ by one row added or removed; the row count is treated as public, as Opacus
-does when it sets the sampling rate.
+does when it sets the sampling rate. PrivacyBudget is one fit's (epsilon, delta) and its parts; private_config is what
+a private fit changes in the model config.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class History:
 
 def warn_if_cut_short(history: History, steps: int, min_proximity: float, time_budget: float | None) -> None:
     """Warn where the memorisation stop or the time budget ended a fit's training of `steps` steps so early that the
-    model is poor; the warning names the caller of the Synthesizer's fit."""
+    model is poor; called from Synthesizer._fit, so stacklevel 3 attributes the warning to Synthesizer.fit."""
     if history.stopped_by == "memorisation" and history.kept_step is None:
         warnings.warn(
             f"Rows sampled after {history.steps} training steps already sit closer to training rows than training "
