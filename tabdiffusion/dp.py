@@ -94,7 +94,7 @@ def split_budget(epsilon: float, delta: float) -> tuple[tuple[float, float], tup
 
 @dataclass(frozen=True)
 class PrivacyBudget:
-    """The (epsilon, delta) that one private fit may spend, split between the preprocessing and DP-SGD (split_budget)."""
+    """The (epsilon, delta) one private fit may spend, split between the preprocessing and DP-SGD (split_budget)."""
 
     epsilon: float
     delta: float

@@ -157,9 +157,9 @@ class Synthesizer:
                    PrivateFit.prepare(df, target, task, column_types, self.dp_epsilon, self.dp_delta, seed))
         schema, task, fit_table = ((infer_schema(df, column_types), task, df) if private is None else
                                    (private.schema, private.task, private.sketch))
+        protect_rows = PROTECT_ROWS if self.value_protection or private is not None else 0
         encoder = TableEncoder(schema, target, task, self.max_categories, seed=seed, derive=config.derive_columns,
-                               compute=config.compute_columns,
-                               protect_rows=PROTECT_ROWS if self.value_protection or private is not None else 0).fit(fit_table)
+                               compute=config.compute_columns, protect_rows=protect_rows).fit(fit_table)
         df = df if private is None else private.trainable_rows(df, encoder)
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         config = resolve_sizes(config, len(df))
@@ -176,7 +176,8 @@ class Synthesizer:
         reflowing = config.process == "flow" and config.reflow_steps > 0
         found = None if private is not None else memorisation_checks(
             encoder, df, encoded, dequantized=config.dequantize, min_proximity=config.min_proximity, steps=config.steps,
-            seed=seed, draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, seed))
+            seed=seed,
+            draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, seed))
         sample_rate = min(1.0, config.batch_size / len(df))
         dp_sgd = (None if private is None else
                   PrivateTraining(private.budget.sgd_noise(sample_rate, config.steps), MAX_GRAD_NORM, sample_rate))
@@ -195,7 +196,8 @@ class Synthesizer:
         self.seed_, self.config_, self.schema_, self.encoder_ = seed, config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.reflow_history_, self.calibration_ = None, None  # the calibration below samples codes uncalibrated
-        self.privacy_ = None if dp_sgd is None else private.budget.spent(dp_sgd.noise_multiplier, sample_rate, history.steps)
+        self.privacy_ = (None if dp_sgd is None else
+                         private.budget.spent(dp_sgd.noise_multiplier, sample_rate, history.steps))
         # Which value pairs occur together is read off the rows: not kept under DP (no unseen-combination warning).
         self.support_ = None if private is not None else PairSupport.fit(
             encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat, encoded.y, encoder.category_sizes,
@@ -210,7 +212,8 @@ class Synthesizer:
         # A budget already spent leaves the model uncalibrated rather than overrun by a calibration draw.
         if config.calibrate and encoder.numeric_ and not deadline.passed():
             # Under DP the calibration's targets are the sketch's codes, not the rows'.
-            targets = encoded if private is None else encoder.encode(fit_table, dequantize=rng if config.dequantize else None)
+            targets = (encoded if private is None else
+                       encoder.encode(fit_table, dequantize=rng if config.dequantize else None))
             generator = torch_generator(rng, device)
             self.calibration_ = calibrate_model(lambda n: self._sample_codes(n, generator), encoder, targets,
                                                 max_batch=self.sample_batch_size, deadline=deadline,

@@ -146,7 +146,8 @@ class PrivateFit:
         task = dp_task(schema, target, task)
         epsilon_pre, delta_pre = budget.preprocessing
         noise = sketch_budget(schema, zcdp_rho(epsilon_pre, delta_pre / 2), delta_pre / 2)
-        return cls(budget, schema, task, sketch_table(df, schema, target, task, noise, np.random.default_rng([seed, 5])))
+        sketch = sketch_table(df, schema, target, task, noise, np.random.default_rng([seed, 5]))
+        return cls(budget, schema, task, sketch)
 
     def trainable_rows(self, df: pd.DataFrame, encoder: TableEncoder) -> pd.DataFrame:
         """The rows of `df` that DP-SGD trains on: those of the classes that `encoder`, fitted on the sketch, kept
