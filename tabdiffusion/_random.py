@@ -1,4 +1,4 @@
-"""Turn a user seed into explicit numpy and torch generators, once, at the API boundary."""
+"""Turn a user seed into explicit numpy and torch generators, once, at the API boundary; check a fit's seed."""
 
 from __future__ import annotations
 
@@ -24,3 +24,12 @@ def torch_generator(rng: np.random.Generator, device: torch.device | str = "cpu"
     generator = torch.Generator(device=device)
     generator.manual_seed(int(rng.integers(0, 2**63 - 1)))
     return generator
+
+
+def fit_seed(seed: object) -> int:
+    """A fit's seed: `seed` checked (an integer from 0 to 2**32 - 1), or a fresh one where None, so that every fit
+    keeps a seed that repeats it."""
+    seed = int(numpy_rng(None).integers(2**31)) if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, or None, got {seed!r}.")
+    return int(seed)

@@ -132,6 +132,13 @@ def check_positive_int(name: str, value: object) -> int:
     return int(value)
 
 
+def check_row_count(n: object) -> int:
+    """A number of rows to sample as an int where it is a positive integer; a whole float is refused naming int(n)."""
+    if isinstance(n, float) and n.is_integer() and n > 0:
+        raise ParameterError(f"n must be an integer number of rows, got the float {n!r}; pass int(n).")
+    return check_positive_int("n", n)
+
+
 def check_number(name: str, value: object, expected: str, holds: Callable[[float], bool]) -> float:
     """`value` as a float where it is a real, finite number for which holds(value); else a ParameterError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
@@ -205,7 +212,8 @@ def validate_config(config: ModelConfig, preset: str) -> ModelConfig:
     return config if config.d_layers is None else replace(config, d_layers=tuple(int(d) for d in config.d_layers))
 
 
-def check_settings(time_budget: object, max_categories: object, sample_batch_size: object) -> None:
+def check_settings(time_budget: object, max_categories: object, sample_batch_size: object,
+                   value_protection: object) -> None:
     """The Synthesizer's settings outside the model config, checked (a ParameterError names the first bad one)."""
     if time_budget is not None:
         check_number("time_budget", time_budget, "a finite positive number of seconds, or None for no limit",
@@ -215,6 +223,8 @@ def check_settings(time_budget: object, max_categories: object, sample_batch_siz
         if max_categories < 2:
             raise ParameterError("max_categories must be at least 2 (one level plus the pooled rare level).")
     check_positive_int("sample_batch_size", sample_batch_size)
+    if not isinstance(value_protection, (bool, np.bool_)):
+        raise ParameterError(f"value_protection must be True or False, got {value_protection!r}.")
 
 
 def auto_steps(n_rows: int, batch_size: int) -> int:

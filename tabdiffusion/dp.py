@@ -6,16 +6,18 @@ column (transforms/dp_sketch.py: Gaussian mechanisms, accounted in zero-concentr
 (epsilon, delta)), and the denoiser is trained with DP-SGD (Opacus: per-row gradient clipping, Gaussian noise,
 Poisson-sampled batches, accounted by Opacus' RDP accountant). The two compose by simple addition of their epsilons
 and deltas. Neighbouring tables differ by one row added or removed; the row count is treated as public, as Opacus
-does when it sets the sampling rate.
+does when it sets the sampling rate. PrivacyBudget is one fit's (epsilon, delta) and its parts; private_config is what
+a private fit changes in the model config.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 
-from .config import check_number
+from .config import ModelConfig, check_number
 from .errors import ParameterError
 
 PREPROCESSING_SHARE = 0.1  # of epsilon, for the column histograms; the rest trains the denoiser
@@ -40,6 +42,18 @@ def check_dp(epsilon: object, delta: object) -> None:
         check_number("dp_delta", delta, "a number in (0, 1) or None", lambda v: 0 < v < 1)
     if delta is not None and epsilon is None:
         raise ParameterError("dp_delta needs dp_epsilon: pass both, or neither for a fit without differential privacy.")
+
+
+def private_config(config: ModelConfig, given: Mapping[str, object], preset: str) -> ModelConfig:
+    """`config` for a differentially private fit: a diffusion process (a flow is refused), with Opacus installed,
+    what is found from exact training rows switched off (the memorisation stop, derived and computed columns), a
+    float32 loss for Opacus' hooks, and DP_DEFAULTS where the hyperparameters `given` leave a value to the preset."""
+    if config.process == "flow":
+        raise ParameterError(f"dp_epsilon trains a diffusion model; preset={preset!r} is a flow. Use "
+                             "preset='default' or 'tabddpm'.")
+    require_opacus()
+    return replace(config, min_proximity=0.0, derive_columns=False, compute_columns=False, training_precision="float32",
+                   **{k: v for k, v in DP_DEFAULTS.items() if given.get(k) is None})
 
 
 def zcdp_rho(epsilon: float, delta: float) -> float:
@@ -76,6 +90,41 @@ def split_budget(epsilon: float, delta: float) -> tuple[tuple[float, float], tup
     """((epsilon, delta) of the preprocessing, (epsilon, delta) of DP-SGD): PREPROCESSING_SHARE of epsilon and half
     of delta to the preprocessing."""
     return (PREPROCESSING_SHARE * epsilon, delta / 2), ((1 - PREPROCESSING_SHARE) * epsilon, delta / 2)
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """The (epsilon, delta) one private fit may spend, split between the preprocessing and DP-SGD (split_budget)."""
+
+    epsilon: float
+    delta: float
+
+    @classmethod
+    def of(cls, epsilon: float, delta: float | None, n_rows: int) -> PrivacyBudget:
+        """The budget that dp_epsilon and dp_delta ask for; dp_delta None is default_delta of the table's n_rows."""
+        return cls(epsilon, delta or default_delta(n_rows))
+
+    @property
+    def preprocessing(self) -> tuple[float, float]:
+        """(epsilon, delta) of the preprocessing (the noisy column histograms)."""
+        return split_budget(self.epsilon, self.delta)[0]
+
+    @property
+    def training(self) -> tuple[float, float]:
+        """(epsilon, delta) of DP-SGD."""
+        return split_budget(self.epsilon, self.delta)[1]
+
+    def sgd_noise(self, sample_rate: float, steps: int) -> float:
+        """DP-SGD's noise multiplier for `steps` steps at `sample_rate` within the training share (noise_multiplier)."""
+        return noise_multiplier(*self.training, sample_rate, steps)
+
+    def spent(self, noise: float, sample_rate: float, steps: int) -> PrivacySpent:
+        """What the fit spent: the whole preprocessing share plus what Opacus' accountant gives the `steps` DP-SGD
+        steps it took (fewer than planned where a time budget stopped training)."""
+        (epsilon_pre, delta_pre), (_, delta_sgd) = self.preprocessing, self.training
+        epsilon_sgd = training_epsilon(noise, sample_rate, steps, delta_sgd)
+        return PrivacySpent(epsilon_pre + epsilon_sgd, self.delta, epsilon_pre, delta_pre, epsilon_sgd, delta_sgd, noise,
+                            sample_rate, steps)
 
 
 def noise_multiplier(epsilon: float, delta: float, sample_rate: float, steps: int) -> float:

@@ -7,12 +7,16 @@ the full pass (sample_codes says why).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy.special import ndtr, ndtri
 
+from ._random import torch_generator
 from .config import ModelConfig
 from .diffusion.constraints import Constraints
+from .diffusion.flow import TEACHER_EULER_STEPS
 from .diffusion.process import Process
 from .transforms.calibration import MarginalCalibration
 from .transforms.conditions import CodeConstraints
@@ -55,6 +59,22 @@ def generate_codes(diffusion: Process, model: torch.nn.Module, config: ModelConf
         parts_num.append(x_num.cpu().numpy())
         parts_cat.append(x_cat.cpu().numpy())
     return Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
+
+
+def probe_sampler(diffusion: Process, config: ModelConfig, frequencies: np.ndarray | None, batch_size: int,
+                  device: torch.device, seed: int) -> Callable[[torch.nn.Module, int], Encoded]:
+    """draw(model, n) for the memorisation stop's checks during training: n rows of codes from `model` (the EMA copy)
+    with the config's sampler (the flow's teacher with TEACHER_EULER_STEPS), labels at the training `frequencies`,
+    from a random stream of the fit's `seed` of their own, so that checks leave the fit's stream as it is."""
+    generator = torch_generator(np.random.default_rng([seed, 3]), device)
+    low_precision = uses_bfloat16(config.sampling_precision, device)
+    steps = TEACHER_EULER_STEPS if config.process == "flow" else config.sampling_steps
+
+    def draw(model: torch.nn.Module, n: int) -> Encoded:
+        labels = draw_labels(frequencies, n, generator, device)
+        return generate_codes(diffusion, model.eval(), config, labels, n, generator, batch_size, low_precision, steps)
+
+    return draw
 
 
 def constraint_tensors(constraints: CodeConstraints, generator: torch.Generator, device: torch.device) -> Constraints:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import torch
 from threadpoolctl import threadpool_limits
 
+from .config import ModelConfig
 from .errors import ParameterError
 
 
@@ -81,6 +83,16 @@ def uses_bfloat16(precision: str, device: torch.device) -> bool:
     if precision != "auto":
         return precision == "bfloat16"
     return bfloat16_is_faster(device)
+
+
+def resolve_precisions(config: ModelConfig, device: torch.device) -> ModelConfig:
+    """`config` with its 'auto' training and sampling precisions resolved for `device` (uses_bfloat16), once, on the
+    fitting machine: stored in the model file, they make the same file and seed sample the same rows on any machine."""
+    def resolved(precision: str) -> str:
+        return "bfloat16" if uses_bfloat16(precision, device) else "float32"
+
+    return replace(config, training_precision=resolved(config.training_precision),
+                   sampling_precision=resolved(config.sampling_precision))
 
 
 @contextmanager

@@ -1,17 +1,20 @@
 """The Synthesizer: fit a diffusion model to a table, sample new rows, save and load it.
 
-This is the one module that wires schema, transforms, diffusion, the denoiser and training together. The steps it
-orders live next to what they work on: the hyperparameters and their checks in config.py, the time budget's
-deadlines in deadline.py, the memorisation stop in proximity.py, reflow in diffusion/flow.py, the marginal
-calibration in transforms/calibration.py, batched code generation and what conditions need first in
-generation.py, and the model file's layout in modelfile.py.
+This is the one module that wires schema, transforms, diffusion, the denoiser and training together: it orders the
+steps, which live next to what they work on. The settings, hyperparameters and their checks are in config.py (the
+table and fit's arguments in tables.py, the seed in _random.py); what a differentially private fit prepares in dp.py
+(budget, config) and transforms/dp_sketch.py (PrivateFit: schema, task, sketch); the time budget's deadlines in
+deadline.py; the precisions chosen for the machine in hardware.py; the training loop, its step reports and its
+warnings in training.py; the memorisation stop in proximity.py, drawing with generation.probe_sampler; reflow in
+diffusion/flow.py; the marginal calibration in transforms/calibration.py; batched code generation and what
+conditions need first in generation.py; conditions as code constraints in transforms/conditions.py; generation given
+known cells (sample_remaining_columns, impute) in conditional.py; and the model file's layout in modelfile.py.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -21,29 +24,28 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._random import Seed, numpy_rng, torch_generator
-from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_settings,
-                     resolve_config, resolve_sizes)
+from . import conditional
+from ._random import Seed, fit_seed, numpy_rng, torch_generator
+from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_row_count,
+                     check_settings, resolve_config, resolve_sizes)
 from .deadline import Deadline
-from .diffusion.flow import TEACHER_EULER_STEPS, TEACHER_SHARE, RectifiedFlow, reflow
+from .diffusion.flow import TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
 from .diffusion.process import Process
-from .dp import (DP_DEFAULTS, MAX_GRAD_NORM, PrivacySpent, check_dp, default_delta, noise_multiplier, require_opacus, split_budget,
-                 training_epsilon, zcdp_rho)
+from .dp import MAX_GRAD_NORM, PrivacySpent, check_dp, private_config
 from .errors import NotFittedError, ParameterError
-from .generation import draw_labels, generate_codes, sample_codes
-from .hardware import resolve_device, thread_limit, uses_bfloat16
+from .generation import draw_labels, probe_sampler, sample_codes
+from .hardware import resolve_device, resolve_precisions, thread_limit, uses_bfloat16
 from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
-from .tables import as_dataframe, check_table
-from .training import Checks, History, PrivateTraining, TrainingStep, table_loss, train
-from .transforms.calibration import CALIBRATION_SHARE, MarginalCalibration, fit_calibration
+from .tables import as_dataframe, check_fit_input, join_chunks
+from .training import Checks, PrivateTraining, TrainingStep, step_reporter, table_loss, train, warn_if_cut_short
+from .transforms.calibration import CALIBRATION_SHARE, calibrate_model
+from .transforms.conditions import CodeConstraints, from_conditions
+from .transforms.dp_sketch import PrivateFit
 from .transforms.protection import PROTECT_ROWS
-from .transforms.categorical import to_json_value
-from .transforms.conditions import CodeConstraints, from_conditions, known_rows, with_values
-from .transforms.dp_sketch import dp_schema, dp_task, sketch_budget, sketch_table
 from .transforms.support import PairSupport
 from .transforms.table import Encoded, TableEncoder
 
@@ -102,20 +104,9 @@ class Synthesizer:
     def _config(self) -> ModelConfig:
         """The preset with this object's hyperparameters applied, validated, and the other settings checked."""
         config = resolve_config(self.preset, self.hyperparameters)
-        check_settings(self.time_budget, self.max_categories, self.sample_batch_size)
-        if not isinstance(self.value_protection, (bool, np.bool_)):
-            raise ParameterError(f"value_protection must be True or False, got {self.value_protection!r}.")
+        check_settings(self.time_budget, self.max_categories, self.sample_batch_size, self.value_protection)
         check_dp(self.dp_epsilon, self.dp_delta)
-        if self.dp_epsilon is not None:
-            if config.process == "flow":
-                raise ParameterError(f"dp_epsilon trains a diffusion model; preset={self.preset!r} is a flow. Use "
-                                     "preset='default' or 'tabddpm'.")
-            require_opacus()
-            # Found from exact training rows, so off under differential privacy; the float32 loss for Opacus' hooks.
-            config = replace(config, min_proximity=0.0, derive_columns=False, compute_columns=False,
-                             training_precision="float32",
-                             **{k: v for k, v in DP_DEFAULTS.items() if self.hyperparameters.get(k) is None})
-        return config
+        return config if self.dp_epsilon is None else private_config(config, self.hyperparameters, self.preset)
 
     def _build(self, encoder: TableEncoder, config: ModelConfig, device: torch.device) -> tuple[Process, MLPDenoiser]:
         """The process (diffusion or flow) and the untrained denoiser that `config` describes for the encoder's layout."""
@@ -154,79 +145,64 @@ class Synthesizer:
 
     def _fit(self, data: pd.DataFrame | str | os.PathLike, target: str | None, column_types: Mapping[str, str] | None,
              task: str | None, started: float, callback: Callable[[TrainingStep], None] | None = None) -> "Synthesizer":
+        """The fit's steps in order: encode, build, train (and reflow), calibrate; `started` begins the time budget."""
         df = as_dataframe(data)
-        if task not in (None, "classification", "regression"):
-            raise ParameterError(f"task={task!r}; use 'classification', 'regression' or None (inferred).")
-        if task is not None and target is None:
-            raise ParameterError("task= needs target=: name the column the task refers to.")
-        check_table(df, target)
-        if column_types is not None and not (isinstance(column_types, Mapping) and all(
-                isinstance(kind, str) for kind in column_types.values())):
-            raise ParameterError(f"column_types must map column names to kinds, e.g. {{'zip': 'categorical'}}; got "
-                                 f"{column_types!r}.")
+        check_fit_input(df, target, task, column_types)
         config = self._config()
         device = resolve_device(self.device)
-        seed = int(numpy_rng(None).integers(2**31)) if self.seed is None else self.seed
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-            raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, or None, got {seed!r}.")
-        rng = numpy_rng(int(seed))
-        private = self.dp_epsilon is not None
-        schema = dp_schema(df, column_types) if private else infer_schema(df, column_types)
-        delta = (self.dp_delta or default_delta(len(df))) if private else 0.0
-        (epsilon_pre, delta_pre), (epsilon_sgd, delta_sgd) = split_budget(self.dp_epsilon or 0.0, delta)
+        seed = fit_seed(self.seed)
+        rng = numpy_rng(seed)
         # Under DP the encoder learns from a noisy sketch, never from the rows (transforms/dp_sketch.py); the sketch's
         # stand-ins for pooled levels need value protection to pool them.
-        task = dp_task(schema, target, task) if private else task
-        fit_table = (sketch_table(df, schema, target, task, sketch_budget(schema, zcdp_rho(epsilon_pre, delta_pre / 2), delta_pre / 2),
-                                  np.random.default_rng([int(seed), 5])) if private else df)
-        encoder = TableEncoder(schema, target, task, self.max_categories, seed=int(seed), derive=config.derive_columns,
-                               compute=config.compute_columns,
-                               protect_rows=PROTECT_ROWS if self.value_protection or private else 0).fit(fit_table)
-        if private and encoder.label_ is not None:  # rows of classes the sketch did not keep cannot be conditioned on
-            df = df[df[target].map(to_json_value).isin(encoder.label_.named_codes()).to_numpy()]
+        private = (None if self.dp_epsilon is None else
+                   PrivateFit.prepare(df, target, task, column_types, self.dp_epsilon, self.dp_delta, seed))
+        schema, task, fit_table = ((infer_schema(df, column_types), task, df) if private is None else
+                                   (private.schema, private.task, private.sketch))
+        protect_rows = PROTECT_ROWS if self.value_protection or private is not None else 0
+        encoder = TableEncoder(schema, target, task, self.max_categories, seed=seed, derive=config.derive_columns,
+                               compute=config.compute_columns, protect_rows=protect_rows).fit(fit_table)
+        df = df if private is None else private.trainable_rows(df, encoder)
         encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
         config = resolve_sizes(config, len(df))
         diffusion, model = self._build(encoder, config, device)
-        config = replace(config, d_t=model.d_t)  # the resolved width, so that the model file rebuilds the same network
+        # The resolved width and precisions go into the model file, which then rebuilds the same network and samples
+        # the same rows on any machine.
+        config = resolve_precisions(replace(config, d_t=model.d_t), device)
         reset_parameters(model, torch_generator(rng, "cpu"))
         model.to(device)
-        x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
-        y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
         low_precision = uses_bfloat16(config.training_precision, device)
-        # 'auto' precisions are resolved here, once, on the fitting machine, and stored in the model file: the same
-        # file and seed then sample the same rows on any machine, whatever its hardware would choose.
-        config = replace(config, training_precision="bfloat16" if low_precision else "float32",
-                         sampling_precision="bfloat16" if uses_bfloat16(config.sampling_precision, device) else "float32")
         # The budget's last CALIBRATION_SHARE is the calibration's; the rest is training's (the teacher's and reflow's).
         deadline = Deadline.after(started, self.time_budget)
         training_deadline = deadline.earlier(CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0)
         reflowing = config.process == "flow" and config.reflow_steps > 0
-        checks = None if private else self._memorisation_checks(encoder, df, encoded, diffusion, config, device, int(seed))
+        found = None if private is not None else memorisation_checks(
+            encoder, df, encoded, dequantized=config.dequantize, min_proximity=config.min_proximity, steps=config.steps,
+            seed=seed,
+            draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, seed))
         sample_rate = min(1.0, config.batch_size / len(df))
-        dp_sgd = (PrivateTraining(noise_multiplier(epsilon_sgd, delta_sgd, sample_rate, config.steps), MAX_GRAD_NORM,
-                                  sample_rate) if private else None)
-        began = time.perf_counter()
-        on_step = None if callback is None else (lambda step, ema, ln, lc: callback(TrainingStep(
-            step, config.steps, ln, lc, time.perf_counter() - began, ema, diffusion, encoder)))
+        dp_sgd = (None if private is None else
+                  PrivateTraining(private.budget.sgd_noise(sample_rate, config.steps), MAX_GRAD_NORM, sample_rate))
+        x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
+        y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
+        on_step = step_reporter(callback, config.steps, diffusion, encoder)
         ema, history = train(
             model, table_loss(diffusion, x_num, x_cat, y), len(x_num),
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
-            low_precision=low_precision, verbose=self.verbose, checks=checks, private=dp_sgd, on_step=on_step,
+            low_precision=low_precision, verbose=self.verbose, checks=None if found is None else Checks(*found),
+            private=dp_sgd, on_step=on_step,
         )
-        self._warn_if_cut_short(history, config)
-        self.seed_, self.config_, self.schema_, self.encoder_ = int(seed), config, schema, encoder
+        warn_if_cut_short(history, config.steps, config.min_proximity, self.time_budget)
+        self.seed_, self.config_, self.schema_, self.encoder_ = seed, config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.reflow_history_, self.calibration_ = None, None  # the calibration below samples codes uncalibrated
-        self.privacy_ = None
-        if dp_sgd is not None:
-            spent = training_epsilon(dp_sgd.noise_multiplier, sample_rate, history.steps, delta_sgd)
-            self.privacy_ = PrivacySpent(epsilon_pre + spent, delta, epsilon_pre, delta_pre, spent, delta_sgd,
-                                         dp_sgd.noise_multiplier, sample_rate, history.steps)
+        self.privacy_ = (None if dp_sgd is None else
+                         private.budget.spent(dp_sgd.noise_multiplier, sample_rate, history.steps))
         # Which value pairs occur together is read off the rows: not kept under DP (no unseen-combination warning).
-        self.support_ = None if private else PairSupport.fit(encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat,
-                                                             encoded.y, encoder.category_sizes, encoder.n_classes)
+        self.support_ = None if private is not None else PairSupport.fit(
+            encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoded.x_cat, encoded.y, encoder.category_sizes,
+            encoder.n_classes)
         if reflowing:
             generator = torch_generator(rng, device)
             self.model_, self.reflow_history_ = reflow(
@@ -235,76 +211,26 @@ class Synthesizer:
                 verbose=self.verbose, train=train,
             )
         # A budget already spent leaves the model uncalibrated rather than overrun by a calibration draw.
-        calibrating = config.calibrate and encoder.numeric_ and not deadline.passed()
-        # Under DP the calibration's targets are the sketch's codes, not the rows'.
-        targets = encoder.encode(fit_table, dequantize=rng if config.dequantize else None) if private and calibrating else encoded
-        self.calibration_ = (self._fit_calibration(targets, rng, deadline, sampler_seconds_per_row(history.checks))
-                             if calibrating else None)
+        if config.calibrate and encoder.numeric_ and not deadline.passed():
+            # Under DP the calibration's targets are the sketch's codes, not the rows'.
+            targets = (encoded if private is None else
+                       encoder.encode(fit_table, dequantize=rng if config.dequantize else None))
+            generator = torch_generator(rng, device)
+            self.calibration_ = calibrate_model(lambda n: self._sample_codes(n, generator), encoder, targets,
+                                                max_batch=self.sample_batch_size, deadline=deadline,
+                                                seconds_per_row=sampler_seconds_per_row(history.checks))
         return self
 
-    def _warn_if_cut_short(self, history: History, config: ModelConfig) -> None:
-        """Warn where the memorisation stop or the time budget ended training so early that the model is poor."""
-        if history.stopped_by == "memorisation" and history.kept_step is None:
-            warnings.warn(
-                f"Rows sampled after {history.steps} training steps already sit closer to training rows than training "
-                f"rows sit to each other (proximity ratio {history.checks[-1]['proximity']:.2f}, below min_proximity="
-                f"{config.min_proximity}), so training stopped there. The table may be too small or too repetitive to "
-                "synthesize without copying rows: check the privacy section of `tabdiffusion report`.",
-                UserWarning, stacklevel=3,
-            )
-        if history.stopped_by == "time_budget" and history.steps < config.steps // 10:
-            warnings.warn(
-                f"time_budget={self.time_budget} s stopped training after {history.steps} of {config.steps} steps, so the "
-                "model is barely trained and its rows will be poor. Raise time_budget or pass fewer steps=.",
-                UserWarning, stacklevel=3,
-            )
-
-    def _memorisation_checks(self, encoder: TableEncoder, df: pd.DataFrame, encoded: Encoded,
-                             diffusion: Process, config: ModelConfig, device: torch.device,
-                             seed: int) -> Checks | None:
-        """The memorisation stop's checks for this fit (proximity.memorisation_checks), sampling with the config's
-        sampler (the flow's teacher with TEACHER_EULER_STEPS) from their own random stream."""
-        generator = torch_generator(np.random.default_rng([seed, 3]), device)
-        low_precision = uses_bfloat16(config.sampling_precision, device)
-        steps = TEACHER_EULER_STEPS if config.process == "flow" else config.sampling_steps
-
-        def draw(model: torch.nn.Module, n: int) -> Encoded:
-            labels = draw_labels(encoder.class_frequencies_, n, generator, device)
-            return generate_codes(diffusion, model.eval(), config, labels, n, generator, self.sample_batch_size,
-                                   low_precision, steps)
-
-        found = memorisation_checks(encoder, df, encoded, dequantized=config.dequantize, seed=seed, draw=draw,
-                                    min_proximity=config.min_proximity, steps=config.steps)
-        return None if found is None else Checks(*found)
-
-    def _fit_calibration(self, encoded: Encoded, rng: np.random.Generator, deadline: Deadline,
-                         seconds_per_row: float | None) -> MarginalCalibration:
-        """Learn the marginal calibration from codes drawn from the fitted model (transforms.calibration.fit_calibration),
-        snapped columns fixed."""
-        generator, encoder = torch_generator(rng, self.device_), self.encoder_
-
-        def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-            codes = self._sample_codes(n, generator)
-            return codes.x_num, encoder.observed_numeric(codes.x_cat)
-
-        return fit_calibration(draw, encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoder.snapped_numeric(),
-                               max_batch=self.sample_batch_size, deadline=deadline, seconds_per_row=seconds_per_row,
-                               window=encoder.protect_rows)
-
-    def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
-        """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""
-        return draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_, allowed)
+    def _check_fitted(self, method: str) -> None:
+        """A NotFittedError naming `method` unless fit or load has run."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"This Synthesizer is not fitted yet; call fit(data) before {method}.")
 
     @property
     def schema(self) -> TableSchema:
         """The column kinds learned by `fit` (also saved in the model file)."""
         self._check_fitted("schema")
         return self.schema_
-
-    def _check_fitted(self, method: str) -> None:
-        """A NotFittedError naming `method` unless fit or load has run."""
-        if not hasattr(self, "model_"):
-            raise NotFittedError(f"This Synthesizer is not fitted yet; call fit(data) before {method}.")
 
     # -------------------------------------------------------------------------------------------------- sampling
     def sample(self, n: int, seed: Seed = None, conditions: Mapping[str, object] | None = None) -> pd.DataFrame:
@@ -317,8 +243,7 @@ class Synthesizer:
         or None for a missing value; the other columns follow the model's conditional distribution
         (transforms/conditions.py). The rows are `sample_chunks(n, seed, conditions=conditions)` put together.
         """
-        chunks = list(self.sample_chunks(n, seed, conditions=conditions))
-        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+        return join_chunks(self.sample_chunks(n, seed, conditions=conditions))
 
     def sample_chunks(self, n: int, seed: Seed = None, chunk_rows: int | None = None,
                       conditions: Mapping[str, object] | None = None) -> Iterator[pd.DataFrame]:
@@ -328,9 +253,7 @@ class Synthesizer:
         stay unique across chunks. `conditions` as for `sample`.
         """
         self._check_fitted("sample")
-        if isinstance(n, float) and n.is_integer() and n > 0:
-            raise ParameterError(f"n must be an integer number of rows, got the float {n!r}; pass int(n).")
-        n = check_positive_int("n", n)
+        n = check_row_count(n)
         chunk_rows = SAMPLE_CHUNK_ROWS if chunk_rows is None else check_positive_int("chunk_rows", chunk_rows)
         rng = numpy_rng(seed)
         if self.threads is not None:
@@ -346,14 +269,8 @@ class Synthesizer:
         The result has the training table's columns and `known`'s index. A known level never seen in training is
         kept but cannot be conditioned on.
         """
-        table = self._known_table(known, "known")
-        rng = numpy_rng(seed)
-        constraints = known_rows(self.encoder_, table, self.calibration_, values_only=False)
-        generated = self._generate_all(len(table), rng, constraints)
-        for name in table.columns:
-            present = table[name].notna().to_numpy()
-            generated[name] = with_values(generated[name], present, table[name].to_numpy(dtype=object))
-        return generated.set_axis(known.index)
+        self._check_fitted("sample_remaining_columns")
+        return conditional.remaining_columns(known, seed, self.encoder_, self.calibration_, self._rows)
 
     def impute(self, data: pd.DataFrame, draws: int = 1, seed: Seed = None) -> pd.DataFrame | list[pd.DataFrame]:
         """`data` with its missing cells filled, each row's generated from the model's conditional distribution given
@@ -362,45 +279,16 @@ class Synthesizer:
         their spread shows the uncertainty). Columns the model does not know are returned as they are.
         """
         draws = check_positive_int("draws", draws)
-        table = self._known_table(data, "data", extra_columns=True)
-        columns = [c for c in table.columns if c in self.schema_.names]
-        gaps = table[columns].isna().to_numpy()
-        rows = np.flatnonzero(gaps.any(axis=1))
-        rng = numpy_rng(seed)
-        constraints = known_rows(self.encoder_, table.iloc[rows][columns].reset_index(drop=True), self.calibration_,
-                                 values_only=True) if len(rows) else None
-        copies = []
-        for _ in range(draws):
-            out = data.copy()
-            if len(rows):
-                generated = self._generate_all(len(rows), rng, constraints)
-                for j, name in enumerate(columns):
-                    values = np.empty(len(out), dtype=object)
-                    values[rows] = generated[name].to_numpy(dtype=object)
-                    out[name] = with_values(data[name], gaps[:, j], values).set_axis(data.index)
-            copies.append(out)
-        return copies[0] if draws == 1 else copies
+        self._check_fitted("impute")
+        return conditional.impute(data, draws, seed, self.encoder_, self.calibration_, self._rows)
 
-    def _known_table(self, known: object, argument: str, extra_columns: bool = False) -> pd.DataFrame:
-        """`known` (a DataFrame) with a fresh 0..n-1 index, checked against the model's columns."""
-        self._check_fitted("sample_remaining_columns" if argument == "known" else "impute")
-        if not isinstance(known, pd.DataFrame):
-            raise ParameterError(f"{argument} must be a pandas DataFrame, not {type(known).__name__}.")
-        unknown = [c for c in known.columns if c not in self.schema_.names]
-        if unknown and not extra_columns:
-            raise ParameterError(f"{argument} has columns the model does not know: {unknown[:10]}. Columns are: "
-                                 f"{self.schema_.names}.")
-        if len(known) == 0:
-            raise ParameterError(f"{argument} has no rows; pass at least one row.")
-        return known.reset_index(drop=True)
-
-    def _generate_all(self, n: int, rng: np.random.Generator, constraints: CodeConstraints) -> pd.DataFrame:
-        """n rows under per-row constraints, generated chunk by chunk and put together."""
-        chunks = list(self._chunks(n, SAMPLE_CHUNK_ROWS, rng, torch_generator(rng, self.device_), constraints))
-        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+    def _rows(self, n: int, rng: np.random.Generator, constraints: CodeConstraints) -> pd.DataFrame:
+        """n rows, row i meeting row i of `constraints`, generated chunk by chunk and put together."""
+        return join_chunks(self._chunks(n, SAMPLE_CHUNK_ROWS, rng, torch_generator(rng, self.device_), constraints))
 
     def _chunks(self, n: int, chunk_rows: int, rng: np.random.Generator, generator: torch.Generator,
                 constraints: CodeConstraints | None = None) -> Iterator[pd.DataFrame]:
+        """`n` rows as tables of at most `chunk_rows` rows, each sampled, calibrated and decoded when asked for."""
         for first_row in range(0, n, chunk_rows):
             rows = min(chunk_rows, n - first_row)
             part = None if constraints is None else constraints.rows(first_row, first_row + rows)
@@ -416,6 +304,10 @@ class Synthesizer:
         labels = self._draw_labels(n, generator, None if constraints is None else constraints.labels)
         return sample_codes(self.diffusion_, self.model_, self.config_, labels, n, generator, self.device_,
                             self.sample_batch_size, constraints, self.calibration_)
+
+    def _draw_labels(self, n: int, generator: torch.Generator, allowed: np.ndarray | None = None) -> torch.Tensor | None:
+        """n class labels drawn with the training frequencies (None without a class target), among `allowed`."""
+        return draw_labels(self.encoder_.class_frequencies_, n, generator, self.device_, allowed)
 
     # --------------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -446,6 +338,7 @@ class Synthesizer:
         return load_model(path, restore)
 
     def __repr__(self) -> str:
+        """The constructor call with the arguments that differ from the defaults, and what a private fit spent."""
         defaults = Synthesizer()._params()
         text = f"Synthesizer({', '.join(f'{k}={v!r}' for k, v in self._params().items() if defaults[k] != v)})"
         spent = getattr(self, "privacy_", None)

@@ -9,7 +9,7 @@ import stat
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -167,6 +167,20 @@ def check_table(df: pd.DataFrame, target: str | None) -> None:
                     f"Column {name!r} has {int(infinite.sum())} infinite values (e.g. {series[infinite].iloc[0]}). "
                     "Replace them with NaN (missing) or finite numbers."
                 )
+
+
+def check_fit_input(df: pd.DataFrame, target: str | None, task: object, column_types: object) -> None:
+    """Reject what fit cannot use, naming the problem and the fix: an unknown task, a task without a target, a table
+    that cannot be fitted (check_table) and column_types that is no map of column names to kinds."""
+    if task not in (None, "classification", "regression"):
+        raise ParameterError(f"task={task!r}; use 'classification', 'regression' or None (inferred).")
+    if task is not None and target is None:
+        raise ParameterError("task= needs target=: name the column the task refers to.")
+    check_table(df, target)
+    if column_types is not None and not (isinstance(column_types, Mapping) and all(
+            isinstance(kind, str) for kind in column_types.values())):
+        raise ParameterError(f"column_types must map column names to kinds, e.g. {{'zip': 'categorical'}}; got "
+                             f"{column_types!r}.")
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -357,6 +371,12 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> tup
             parquet.close()
 
     return atomic_write(path, write), rows
+
+
+def join_chunks(chunks: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Consecutive tables with the same columns as one table with a fresh index (the one chunk itself, if only one)."""
+    parts = list(chunks)
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def load_demo_table() -> pd.DataFrame:

@@ -41,6 +41,25 @@ class History:
         return len(self.loss_numeric)
 
 
+def warn_if_cut_short(history: History, steps: int, min_proximity: float, time_budget: float | None) -> None:
+    """Warn where the memorisation stop or the time budget ended a fit's training of `steps` steps so early that the
+    model is poor; called from Synthesizer._fit, so stacklevel 3 attributes the warning to Synthesizer.fit."""
+    if history.stopped_by == "memorisation" and history.kept_step is None:
+        warnings.warn(
+            f"Rows sampled after {history.steps} training steps already sit closer to training rows than training "
+            f"rows sit to each other (proximity ratio {history.checks[-1]['proximity']:.2f}, below min_proximity="
+            f"{min_proximity}), so training stopped there. The table may be too small or too repetitive to "
+            "synthesize without copying rows: check the privacy section of `tabdiffusion report`.",
+            UserWarning, stacklevel=3,
+        )
+    if history.stopped_by == "time_budget" and history.steps < steps // 10:
+        warnings.warn(
+            f"time_budget={time_budget} s stopped training after {history.steps} of {steps} steps, so the "
+            "model is barely trained and its rows will be poor. Raise time_budget or pass fewer steps=.",
+            UserWarning, stacklevel=3,
+        )
+
+
 @dataclass(frozen=True)
 class TrainingStep:
     """What `Synthesizer.fit(callback=...)` receives after each training step, for logging to a tracker or probing
@@ -55,6 +74,21 @@ class TrainingStep:
     model: torch.nn.Module
     process: Process
     encoder: object  # the TableEncoder
+
+
+def step_reporter(callback: Callable[[TrainingStep], None] | None, steps: int, process: Process,
+                  encoder: object) -> Callable[[int, torch.nn.Module, float, float], None] | None:
+    """train's on_step for a fit of `steps` steps that hands `callback` a TrainingStep after each step, its seconds
+    counted from this call; None without a callback."""
+    began = time.perf_counter()
+    if callback is None:
+        return None
+
+    def on_step(step: int, ema: torch.nn.Module, loss_numeric: float, loss_categorical: float) -> None:
+        callback(TrainingStep(step, steps, loss_numeric, loss_categorical, time.perf_counter() - began, ema, process,
+                              encoder))
+
+    return on_step
 
 
 @dataclass(frozen=True)

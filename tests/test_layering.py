@@ -11,7 +11,7 @@ LAYERS = [
     {"errors", "_random", "_memory", "neighbours", "deadline"},
     {"schema", "tables", "config", "hardware", "dp"},
     {"transforms", "diffusion", "nn", "proximity"},
-    {"training", "modelfile", "generation"},
+    {"training", "modelfile", "generation", "conditional"},
     {"synthesizer"},
     {"evaluation", "oversampling"},
     {"demo"},

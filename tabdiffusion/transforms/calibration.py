@@ -32,6 +32,7 @@ from scipy.special import betainc
 
 from ..deadline import Deadline, draw_until
 from .protection import window_quantiles
+from .table import Encoded, TableEncoder
 
 QUANTILES = 1000  # quantile levels per column: (i + 0.5) / QUANTILES for i < QUANTILES
 SMOOTH_MAX_VALUES = 2000  # Harrell-Davis weighs at most this many order statistics (quantiles of a longer column)
@@ -196,3 +197,17 @@ def fit_calibration(draw: Callable[[int], tuple[np.ndarray, np.ndarray]], traini
     return MarginalCalibration.fit(np.concatenate([part[0] for part in parts]), training,
                                    np.concatenate([part[1] for part in parts]), training_observed, fixed=fixed,
                                    window=window)
+
+
+def calibrate_model(sample: Callable[[int], Encoded], encoder: TableEncoder, encoded: Encoded, *, max_batch: int,
+                    deadline: Deadline, seconds_per_row: float | None) -> MarginalCalibration:
+    """fit_calibration for a fitted model whose sample(n) draws n rows of codes, onto the codes `encoded` of its
+    training table: `encoder` says which numeric entries are observed, which columns are snapped (they keep their
+    codes) and the value-protection window."""
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        codes = sample(n)
+        return codes.x_num, encoder.observed_numeric(codes.x_cat)
+
+    return fit_calibration(draw, encoded.x_num, encoder.observed_numeric(encoded.x_cat), encoder.snapped_numeric(),
+                           max_batch=max_batch, deadline=deadline, seconds_per_row=seconds_per_row,
+                           window=encoder.protect_rows)

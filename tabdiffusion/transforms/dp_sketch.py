@@ -16,6 +16,7 @@ count passes a threshold set so that a level held by a single row appears with p
 over all columns; the other levels become one pooled level (decoded as value protection decodes it). Column kinds
 come from the dtypes alone (pandas' bool, integer, float, datetime; anything else is categorical), since reading
 values to tell a key or a constant column would use the data outside the budget; column_types overrides them.
+PrivateFit gathers what a private fit prepares from the table before it trains: its budget, schema, task and sketch.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from ..dp import PrivacyBudget, zcdp_rho
 from ..errors import ParameterError
 from ..schema import NUMERIC_KINDS, ColumnSpec, TableSchema, infer_schema
 from .categorical import to_json_value
 from .numeric import NumericColumn
+from .table import TableEncoder
 from .unmodelled import exact_integers
 
 HISTOGRAM_BINS = 256  # round 2's most bins per numeric column on its range (an integer column of at most this many values: one per value)
@@ -120,6 +123,38 @@ def sketch_table(df: pd.DataFrame, schema: TableSchema, target: str | None, task
             columns[spec.name] = _level_sketch(series, budget, rng, n, pooled=spec.name != target,
                                                domain=[True, False, None] if spec.kind == "boolean" else None)
     return pd.DataFrame(columns)
+
+
+@dataclass(frozen=True)
+class PrivateFit:
+    """What a differentially private fit prepares before it trains: its budget, the schema and task read without
+    the values (dp_schema, dp_task), and the sketch of the table that the encoder is fitted on instead of the rows."""
+
+    budget: PrivacyBudget
+    schema: TableSchema
+    task: str | None
+    sketch: pd.DataFrame
+
+    @classmethod
+    def prepare(cls, df: pd.DataFrame, target: str | None, task: str | None, column_types: Mapping[str, str] | None,
+                epsilon: float, delta: float | None, seed: int) -> PrivateFit:
+        """The preparation for a fit of `df` under (epsilon, delta) (delta None: dp.default_delta); the sketch
+        spends the budget's preprocessing share (half its delta on the level threshold) and draws from its own
+        random stream of `seed`."""
+        schema = dp_schema(df, column_types)
+        budget = PrivacyBudget.of(epsilon, delta, len(df))
+        task = dp_task(schema, target, task)
+        epsilon_pre, delta_pre = budget.preprocessing
+        noise = sketch_budget(schema, zcdp_rho(epsilon_pre, delta_pre / 2), delta_pre / 2)
+        sketch = sketch_table(df, schema, target, task, noise, np.random.default_rng([seed, 5]))
+        return cls(budget, schema, task, sketch)
+
+    def trainable_rows(self, df: pd.DataFrame, encoder: TableEncoder) -> pd.DataFrame:
+        """The rows of `df` that DP-SGD trains on: those of the classes that `encoder`, fitted on the sketch, kept
+        (a class the sketch did not keep cannot be conditioned on); all rows without a class target."""
+        if encoder.label_ is None:
+            return df
+        return df[df[encoder.target].map(to_json_value).isin(encoder.label_.named_codes()).to_numpy()]
 
 
 def _level_sketch(series: pd.Series, budget: SketchBudget, rng: np.random.Generator, n: int, pooled: bool,
