@@ -467,3 +467,25 @@ def test_a_result_shows_its_verdict_cards_in_a_notebook(mixed_table):
     html = result._repr_html_()
     assert 'class="card' in html and "Fidelity" in html and "<style>" in html
     assert "<img" not in html  # cards and scores only: no plots, no matplotlib needed
+
+
+def test_the_privacy_metrics_and_the_memorisation_stop_measure_one_distance(mixed_table):
+    """evaluate's embedding (DataFrame rows) and the fit's proximity check (model codes) give equal distances between
+    rows whose numbers are present (a missing number sits at a median in both, computed in two ways)."""
+    from scipy.spatial.distance import cdist
+
+    from tabdiffusion import infer_schema
+    from tabdiffusion.evaluation._data import prepare
+    from tabdiffusion.evaluation.embedding import fit_embedder
+    from tabdiffusion.proximity import ProximityReference
+    from tabdiffusion.transforms.table import TableEncoder
+
+    encoder = TableEncoder(infer_schema(mixed_table), "label", None, 100, seed=0).fit(mixed_table)
+    codes = encoder.encode(mixed_table)
+    from_codes = ProximityReference(encoder, codes, np.random.default_rng(0)).embed(codes)
+    prep = prepare(mixed_table, mixed_table, None, None, None)
+    from_frames = fit_embedder(prep, 100).transform(prep.real)
+    present = prep.real[prep.numeric].notna().all(axis=1).to_numpy()
+    assert 0 < present.sum() < len(present) and prep.real[prep.categorical].isna().any().any()
+    np.testing.assert_allclose(cdist(from_codes[present], from_codes[present]),
+                               cdist(from_frames[present], from_frames[present]), atol=1e-5)
