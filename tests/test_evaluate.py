@@ -489,3 +489,41 @@ def test_the_privacy_metrics_and_the_memorisation_stop_measure_one_distance(mixe
     assert 0 < present.sum() < len(present) and prep.real[prep.categorical].isna().any().any()
     np.testing.assert_allclose(cdist(from_codes[present], from_codes[present]),
                                cdist(from_frames[present], from_frames[present]), atol=1e-5)
+
+
+def test_docs_state_the_lines_that_the_verdicts_draw():
+    """docs/metrics.md's verdict table and notes give the numbers of evaluation/thresholds.py."""
+    from pathlib import Path
+
+    from tabdiffusion.evaluation import thresholds as t
+
+    text = Path(__file__).resolve().parents[1].joinpath("docs", "metrics.md").read_text(encoding="utf-8")
+    full_rows = round(t.copy_auc_full_rows(), -2)  # the docs round it: "under about 200 rows"
+    copies = (f"at most {t.COPY_SIGMAS:g} binomial standard errors of the difference (and at most "
+              f"{t.RARE_CHANCE_MARGIN * 100:g} point where the chance rate is under {t.RARE_CHANCE:.0%}) | more, by at "
+              f"most {t.COPY_POOR_EXCESS * 100:g} points | more than {t.COPY_POOR_EXCESS * 100:g} points |")
+    expected = [
+        f"| fidelity: mean of shapes and trends | ≥ {t.FIDELITY.good:g} | ≥ {t.FIDELITY.fair:g} | below |",
+        f"| detection: `detection.gbm_auc` | ≤ {t.DETECTION.good:g} | ≤ {t.DETECTION.fair:g} | above |",
+        f"| ML efficacy: `efficacy.ratio_mean` | ≥ {t.EFFICACY.good:g} | ≥ {t.EFFICACY.fair:g} | below |",
+        f"| detection: `detection.gbm_auc` below {t.COPY_AUC:g} (below 0.5 − {t.COPY_AUC_NULL_SDS:g} null standard "
+        f"deviations when that is lower: under about {full_rows} rows per side) |",
+        f"| privacy: `dcr_share`, `mia_auc` | both ≤ {t.MEMBERSHIP.good:g} | ≤ {t.MEMBERSHIP.fair:g} | above |",
+        f"| interval above 0.5, AUC ≤ {t.DOMIAS_POOR_AUC:g} | interval above 0.5, AUC above {t.DOMIAS_POOR_AUC:g} |",
+        f"| an interval above 0, its risk ≤ {t.ANONYMETER_POOR_RISK:g} | an interval above 0, its risk above "
+        f"{t.ANONYMETER_POOR_RISK:g} |",
+        f"| privacy: `close_share` (graded with a holdout of {t.close_share_min_holdout():,} rows or more, so that its "
+        f"1st percentile rests on {t.CLOSE_MIN_TAIL_ROWS} rows) | ≤ {t.CLOSE_SHARE.good:.2f} | ≤ {t.CLOSE_SHARE.fair:.2f} "
+        "| above |",
+        f"| privacy: exact copies above the holdout's chance matches | {copies}",
+        f"| privacy: verbatim holdout rows above the training rows' chance matches (`holdout_copies_share`) | {copies}",
+        f"min({t.COPY_AUC:g}, 0.5 − {t.COPY_AUC_NULL_SDS:g} sd₀)",
+        f"{t.copy_auc_limit(full_rows):.2f} from {full_rows}",
+        f"poor if over {t.NO_HOLDOUT_POOR_COPIES:.0%} of the synthetic rows are verbatim training rows",
+        f"(over {t.HOLDOUT_OVERLAP_UNUSABLE:.0%}) appear in the training table",
+        f"A holdout under {t.SMALL_HOLDOUT_ROWS}\nrows makes the verdict say that its scores are noisy",
+        f"averages away when only a minority of rows is copied | {t.CLOSE_QUANTILE:g} |",
+    ]
+    expected += [f"{t.copy_auc_limit(n):.2f} at {n}" for n in (30, 60, 120)]  # the copy line on small tables
+    for line in expected:
+        assert line in text, line

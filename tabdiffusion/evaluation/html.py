@@ -8,32 +8,16 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from . import plots
+from .thresholds import (ANONYMETER_POOR_RISK, CLOSE_QUANTILE, CLOSE_SHARE, COPY_AUC, COPY_POOR_EXCESS, COPY_SIGMAS,
+                         DETECTION, DOMIAS_POOR_AUC, EFFICACY, FAIR, FIDELITY, GOOD, MEMBERSHIP,
+                         MISSING_RATE_TOLERANCE, POOR, RARE_CHANCE, RARE_CHANCE_MARGIN, close_share_min_holdout,
+                         copy_auc_full_rows)
 
 if TYPE_CHECKING:
     from .result import EvaluationResult
 
 MAX_HEATMAP_COLUMNS = 30
-LEVEL_COLOURS = {"good": "#2e7d32", "fair": "#b26a00", "poor": "#c62828"}
-# The thresholds of verdicts.py, stated where the verdicts are read (docs/metrics.md has the full table).
-HOW_VERDICTS_ARE_SET = (
-    '<details class="note"><summary>How the verdicts are set</summary><ul>'
-    "<li><b>Fidelity</b>: mean of column-shape and pair-trend scores; good from 0.9, fair from 0.8. Pair trends are "
-    "lenient: read fidelity together with detection.</li>"
-    "<li><b>Detection</b>: gradient-boosting AUC; good up to 0.6, fair up to 0.8. Far below 0.5 (under 0.35; lower on tables of "
-    "under about 200 rows, where chance alone goes that low) is poor: synthetic rows sitting on top of real ones are "
-    "copies.</li>"
-    "<li><b>ML efficacy</b>: models trained on synthetic rows over models trained on real rows, both tested on the "
-    "holdout; good from 0.9, fair from 0.75.</li>"
-    "<li><b>Privacy</b>: the worst of: DCR share and membership-inference AUC (good up to 0.55, fair up to 0.6); the "
-    "share of rows closer to a training row than 99% of unseen rows (good up to 3%, fair up to 10%; with a holdout "
-    "of 1,000 rows or more); verbatim copies beyond the holdout's chance matches (fair above 3 binomial standard "
-    "errors, or above 1 point where fewer than 1% match by chance; poor above 5 points); DOMIAS's density-ratio "
-    "membership AUC (fair when its 95% interval lies above 0.5, poor above 0.6); Anonymeter's singling-out, "
-    "linkability and inference risks (fair when a risk's 95% interval lies above 0, poor when the risk is also "
-    "above 0.1). Without a holdout of "
-    "unseen rows, or with one whose rows nearly all appear in the training table, privacy is not assessed. Good "
-    "privacy is evidence, not a guarantee: this is not differential privacy.</li></ul></details>"
-)
+LEVEL_COLOURS = {GOOD: "#2e7d32", FAIR: "#b26a00", POOR: "#c62828"}
 # Anonymeter's attacks in words a data protection officer reads: what the attacker does with the synthetic table.
 ANONYMETER_ROWS = (
     ("singling_out", ("Singling out: a value or an extreme seen in the synthetic table (say, its largest income) "
@@ -97,6 +81,36 @@ def _img(png: str, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{png}">'
 
 
+def _points(share: float) -> str:
+    """A difference of shares in percentage points, for the verdict note: 0.05 -> '5 points'."""
+    return f"{share * 100:g} point" + ("" if share * 100 == 1 else "s")
+
+
+def _how_verdicts_are_set() -> str:
+    """The lines of thresholds.py in words, shown where the verdicts are read (docs/metrics.md has the full table)."""
+    return (
+        '<details class="note"><summary>How the verdicts are set</summary><ul>'
+        f"<li><b>Fidelity</b>: mean of column-shape and pair-trend scores; good from {FIDELITY.good:g}, fair from "
+        f"{FIDELITY.fair:g}. Pair trends are lenient: read fidelity together with detection.</li>"
+        f"<li><b>Detection</b>: gradient-boosting AUC; good up to {DETECTION.good:g}, fair up to {DETECTION.fair:g}. "
+        f"Far below 0.5 (under {COPY_AUC:g}; lower on tables of under about {round(copy_auc_full_rows(), -2)} rows, "
+        "where chance alone goes that low) is poor: synthetic rows sitting on top of real ones are copies.</li>"
+        "<li><b>ML efficacy</b>: models trained on synthetic rows over models trained on real rows, both tested on the "
+        f"holdout; good from {EFFICACY.good:g}, fair from {EFFICACY.fair:g}.</li>"
+        "<li><b>Privacy</b>: the worst of: DCR share and membership-inference AUC (good up to "
+        f"{MEMBERSHIP.good:g}, fair up to {MEMBERSHIP.fair:g}); the share of rows closer to a training row than "
+        f"{1 - CLOSE_QUANTILE:.0%} of unseen rows (good up to {CLOSE_SHARE.good:.0%}, fair up to {CLOSE_SHARE.fair:.0%}; "
+        f"with a holdout of {close_share_min_holdout():,} rows or more); verbatim copies beyond the holdout's chance "
+        f"matches (fair above {COPY_SIGMAS:g} binomial standard errors, or above {_points(RARE_CHANCE_MARGIN)} where "
+        f"fewer than {RARE_CHANCE:.0%} match by chance; poor above {_points(COPY_POOR_EXCESS)}); DOMIAS's density-ratio "
+        f"membership AUC (fair when its 95% interval lies above 0.5, poor above {DOMIAS_POOR_AUC:g}); Anonymeter's "
+        "singling-out, linkability and inference risks (fair when a risk's 95% interval lies above 0, poor when the "
+        f"risk is also above {ANONYMETER_POOR_RISK:g}). Without a holdout of unseen rows, or with one whose rows nearly "
+        "all appear in the training table, privacy is not assessed. Good privacy is evidence, not a guarantee: this is "
+        "not differential privacy.</li></ul></details>"
+    )
+
+
 def _summary(result: "EvaluationResult") -> str:
     """Verdict cards per area and the headline scores."""
     cards = []
@@ -120,7 +134,8 @@ def _summary(result: "EvaluationResult") -> str:
         ("Exact copies of training rows", "privacy.exact_copies_share"),
         ("Membership-inference AUC (0.5 ideal)", "privacy.mia_auc"),
         ("Density-ratio membership attack, DOMIAS AUC (0.5 ideal)", "privacy.domias_auc"),
-        ("Rows closer to training than 99% of unseen rows (1% ideal)", "privacy.close_share"),
+        (f"Rows closer to training than {1 - CLOSE_QUANTILE:.0%} of unseen rows ({CLOSE_QUANTILE:.0%} ideal)",
+         "privacy.close_share"),
         ("Anonymeter risks: singling out / linkability / inference (0 ideal)", "anonymeter"),
         ("Values valid (in range / known category)", "validity.share"),
     ]
@@ -135,7 +150,7 @@ def _summary(result: "EvaluationResult") -> str:
                 rows.append((label, _Raw(" / ".join(_fmt(r) for r in risks))))
         elif key in s:
             rows.append((label, s[key]))
-    return (f'<div class="cards">{"".join(cards)}</div>{HOW_VERDICTS_ARE_SET}<h3>Headline scores</h3>'
+    return (f'<div class="cards">{"".join(cards)}</div>{_how_verdicts_are_set()}<h3>Headline scores</h3>'
             + _table(["score", "value"], rows))
 
 
@@ -348,7 +363,7 @@ def _efficacy(result: "EvaluationResult") -> str:
     for model, metrics in d["models"].items():
         for metric, row in metrics.items():
             ratio = row.get("ratio")
-            cell = _Raw(f'<span class="bad">{ratio:.3f}</span>') if ratio is not None and ratio < 0.75 and metric != "rmse" else ratio
+            cell = _Raw(f'<span class="bad">{ratio:.3f}</span>') if ratio is not None and ratio < EFFICACY.fair and metric != "rmse" else ratio
             rows.append((model.replace("_", " "), metric, row.get("real"), row.get("synthetic"), cell))
     out.append(_table(["model", "metric", "trained on real", "trained on synthetic", "ratio"], rows, numeric_from=2))
     return "".join(out)
@@ -362,7 +377,7 @@ def _validity(result: "EvaluationResult") -> str:
         v = c.get("validity")
         if not v:
             continue
-        if v.get("valid_share", 1.0) < 1.0 or v["missing_rate_diff"] > 0.01:
+        if v.get("valid_share", 1.0) < 1.0 or v["missing_rate_diff"] > MISSING_RATE_TOLERANCE:
             detail = ""
             if v.get("unseen_categories"):
                 detail = "unseen: " + ", ".join(v["unseen_categories"][:5])
@@ -384,7 +399,8 @@ def _validity(result: "EvaluationResult") -> str:
     if rows:
         out.append(_table(["column", "valid share", "missing real", "missing synthetic", "detail"], rows))
     else:
-        out.append('<p class="muted">Every synthetic value is in range, and missing rates match within 1 point.</p>')
+        out.append('<p class="muted">Every synthetic value is in range, and missing rates match within '
+                   f'{_points(MISSING_RATE_TOLERANCE)}.</p>')
     return "".join(out)
 
 

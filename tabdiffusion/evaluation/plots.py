@@ -8,6 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .thresholds import FIDELITY
+
 REAL_COLOUR = "#4c72b0"
 SYNTHETIC_COLOUR = "#dd8452"
 HOLDOUT_COLOUR = "#55a868"
@@ -95,12 +97,12 @@ def shape_bars(names: Sequence[str], scores: Sequence[float]) -> str:
         figure = _new_figure(6.5, max(1.6, 0.18 * len(names) + 0.8))
         ax = figure.add_subplot()
         values = np.asarray(scores)[order]
-        colours = [SYNTHETIC_COLOUR if v < 0.8 else REAL_COLOUR for v in values]
+        colours = [SYNTHETIC_COLOUR if v < FIDELITY.fair else REAL_COLOUR for v in values]  # the fidelity verdict's lines
         ax.barh(np.arange(len(order)), values, color=colours)
         ax.set_yticks(np.arange(len(order)), [_short(names[i], 30) for i in order], fontsize=7)
         ax.set_xlim(0, 1)
-        ax.axvline(0.9, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_xlabel("column shape score (1 - KS or 1 - TVD); dotted line at 0.9")
+        ax.axvline(FIDELITY.good, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xlabel(f"column shape score (1 - KS or 1 - TVD); dotted line at {FIDELITY.good:g}")
     return _png(figure)
 
 

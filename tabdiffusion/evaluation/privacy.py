@@ -14,6 +14,7 @@ from .anonymeter import anonymeter_risks
 from .attacks import domias
 from .embedding import Embedder
 from .limits import Limits
+from .thresholds import CLOSE_QUANTILE
 
 HIST_BINS = 40
 DOMIAS_MIN_ROWS = 20  # DOMIAS splits the holdout into reference and non-member halves of at least this many rows
@@ -44,10 +45,6 @@ def _histogram(series: dict[str, np.ndarray]) -> dict:
         counts, _ = np.histogram(np.clip(values, 0.0, edges[-1]), bins=edges)
         out[name] = (counts / max(1, len(values))).tolist()
     return out
-
-
-# privacy.close_share: synthetic rows closer to a training row than all but this share of holdout rows are.
-CLOSE_QUANTILE = 0.01
 
 
 def _disjoint_draws(n_train: int, n: int, max_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
