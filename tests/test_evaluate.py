@@ -178,6 +178,22 @@ def test_deterministic_and_json_serialisable(real, holdout, independent, tmp_pat
     json.dumps(again.details, allow_nan=False)
     loaded = EvaluationResult.from_json(tmp_path / "r.json")
     assert loaded.scores == again.scores and loaded.details == again.details
+    assert loaded == again and loaded.to_json() == text  # the typed details too, and the JSON key for key
+
+
+def test_each_group_has_typed_details_that_the_details_dict_mirrors(independent):
+    r = independent
+    assert r.fidelity.columns["x"].score == r.details["columns"]["x"]["score"]
+    assert r.validity.columns["colour"].valid_share == r.details["columns"]["colour"]["validity"]["valid_share"]
+    assert r.detection.folds == r.details["detection"]["folds"] == FAST.cv_folds
+    assert r.coverage.k == r.details["coverage"]["k"]
+    assert r.privacy.equal_size_samples == r.details["privacy"]["equal_size_samples"]
+    assert r.privacy.anonymeter.linkability.risk == r.scores["privacy.linkability_risk"]
+    assert r.efficacy.models["catboost"]["f1_macro"].real == r.scores["efficacy.catboost.f1_macro.real"]
+    assert r.run.rows.holdout == r.details["rows"]["holdout"] == 400
+    assert r.subsampled == r.details["subsampled"] and set(r.verdicts) == {"fidelity", "detection", "efficacy", "privacy"}
+    only = evaluate(table(100, 1), table(100, 2), metrics="validity", **KW)
+    assert only.fidelity is None and only.privacy is None and set(only.details["columns"]["x"]) == {"validity"}
 
 
 def test_inputs_are_not_modified(real, holdout):

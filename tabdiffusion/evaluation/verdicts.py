@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
+from .records import Verdict
 from .thresholds import (ANONYMETER_POOR_RISK, CLOSE_MIN_TAIL_ROWS, CLOSE_QUANTILE, CLOSE_SHARE, COPY_POOR_EXCESS,
                          COPY_SIGMAS, DETECTION, DOMIAS_POOR_AUC, EFFICACY, FAIR, FIDELITY, GOOD,
                          HOLDOUT_OVERLAP_UNUSABLE, MEMBERSHIP, NO_HOLDOUT_POOR_COPIES, POOR, RARE_CHANCE,
@@ -16,10 +17,10 @@ ANONYMETER_ATTACKS = {"singling_out": "singling out (a value or extreme that onl
 _ORDER = (GOOD, FAIR, POOR)
 
 
-def _graded(value: float, band: Band, texts: tuple[str, str, str], headline: str) -> dict:
+def _graded(value: float, band: Band, texts: tuple[str, str, str], headline: str) -> Verdict:
     """Level of `value` in `band` and the matching one of the good, fair and poor texts."""
     level = band.level(value)
-    return {"level": level, "headline": headline, "text": texts[_ORDER.index(level)]}
+    return Verdict(level=level, headline=headline, text=texts[_ORDER.index(level)])
 
 
 def _worse(a: str, b: str) -> str:
@@ -27,7 +28,8 @@ def _worse(a: str, b: str) -> str:
     return max(a, b, key=_ORDER.index)
 
 
-def _fidelity(s: Mapping[str, float]) -> dict | None:
+def _fidelity(s: Mapping[str, float]) -> Verdict | None:
+    """Fidelity from the mean of column shapes and pair trends (shapes alone where there are no pairs)."""
     shapes, trends = s.get("fidelity.column_shapes"), s.get("fidelity.column_pair_trends")
     if shapes is None:
         return None
@@ -39,15 +41,16 @@ def _fidelity(s: Mapping[str, float]) -> dict | None:
     ), f"{overall:.1%} quality")
 
 
-def _detection(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | None:
+def _detection(s: Mapping[str, float], rows: Mapping[str, int | None]) -> Verdict | None:
+    """Detection from the boosting AUC: high means told apart, far below 0.5 means copies."""
     auc = s.get("detection.gbm_auc")
     if auc is None:
         return None
     sides = [rows.get("real"), rows.get("synthetic")]
     if auc < copy_auc_limit(min(sides) if all(sides) else None):
-        return {"level": POOR, "headline": f"AUC {auc:.3f}", "text": (
+        return Verdict(level=POOR, headline=f"AUC {auc:.3f}", text=(
             "A classifier finds the synthetic rows on top of real ones (AUC far below 0.5): a sign of copied or "
-            "nearly copied training rows. See privacy.")}
+            "nearly copied training rows. See privacy."))
     return _graded(auc, DETECTION, (
         "A classifier can barely tell synthetic rows from real ones (AUC near 0.5).",
         "A classifier can partly tell synthetic rows from real ones.",
@@ -55,7 +58,8 @@ def _detection(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict |
     ), f"AUC {auc:.3f}")
 
 
-def _efficacy(s: Mapping[str, float]) -> dict | None:
+def _efficacy(s: Mapping[str, float]) -> Verdict | None:
+    """ML efficacy from the mean synthetic / real ratio, naming the models left out of it."""
     ratio = s.get("efficacy.ratio_mean")
     if ratio is None:
         return None
@@ -81,7 +85,7 @@ def _beyond_chance(share: float, baseline: float, n: int, n_baseline: int) -> bo
     return excess > COPY_SIGMAS * noise or (excess > RARE_CHANCE_MARGIN and baseline < RARE_CHANCE)
 
 
-def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | None:
+def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> Verdict | None:
     """Memorisation signals against what unseen real rows (the holdout) show: verbatim copies beyond the holdout's
     chance matches, the DCR share and the membership-inference AUC (both 0.5 for a model that learned no row),
     verbatim holdout rows beyond the training rows' chance matches (real records that no fit should reproduce), and
@@ -95,16 +99,16 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
     headline = f"DCR share {share:.1%}" if share is not None else f"{copies:.1%} copies"
     if baseline is None or share is None:
         if copies > NO_HOLDOUT_POOR_COPIES:
-            return {"level": POOR, "headline": headline, "text": (
-                f"{copies:.1%} of the synthetic rows are verbatim training rows. No holdout was given to compare with.")}
-        return {"level": UNKNOWN, "headline": headline, "text": (
+            return Verdict(level=POOR, headline=headline, text=(
+                f"{copies:.1%} of the synthetic rows are verbatim training rows. No holdout was given to compare with."))
+        return Verdict(level=UNKNOWN, headline=headline, text=(
             f"{copies:.1%} of the synthetic rows are verbatim training rows, but without a holdout (real rows the "
             "model never saw) the report cannot tell memorised rows from rows that are close by nature. Pass "
-            "holdout= to assess privacy.")}
+            "holdout= to assess privacy."))
     if baseline > HOLDOUT_OVERLAP_UNUSABLE:
-        return {"level": UNKNOWN, "headline": headline, "text": (
+        return Verdict(level=UNKNOWN, headline=headline, text=(
             f"{baseline:.0%} of the holdout rows also appear in the training table, so the holdout cannot stand for "
-            "unseen rows (or every row of this table repeats by nature). Pass real rows split off before training.")}
+            "unseen rows (or every row of this table repeats by nature). Pass real rows split off before training."))
     reasons, level = [], GOOD
     if _beyond_chance(copies, baseline, n_syn, n_hold):
         reasons.append(f"{copies:.1%} of the synthetic rows are verbatim training rows, against {baseline:.1%} of "
@@ -154,13 +158,13 @@ def _privacy(s: Mapping[str, float], rows: Mapping[str, int | None]) -> dict | N
         text = "Synthetic rows give real rows away: " + "; ".join(reasons) + ". Do not share this table as is."
     if 0 < n_hold < SMALL_HOLDOUT_ROWS:
         text += f" The holdout has only {n_hold} rows, so these scores are noisy; use a larger one."
-    return {"level": level, "headline": headline, "text": text}
+    return Verdict(level=level, headline=headline, text=text)
 
 
-def verdicts(scores: Mapping[str, float], rows: Mapping[str, int | None] | None = None) -> dict[str, dict]:
+def verdicts(scores: Mapping[str, float], rows: Mapping[str, int | None] | None = None) -> dict[str, Verdict]:
     """Verdict per area (fidelity, detection, efficacy, privacy) that has scores: level, headline and text.
 
-    `rows`: the row counts of the real, synthetic and holdout tables (evaluate's details["rows"]).
+    `rows`: the row counts of the real, synthetic and holdout tables (as in EvaluationResult.details["rows"]).
     """
     out = {}
     rules = (("fidelity", _fidelity), ("detection", lambda s: _detection(s, rows or {})), ("efficacy", _efficacy),
