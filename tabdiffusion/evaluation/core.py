@@ -17,13 +17,14 @@ from .detection import detection
 from .efficacy import efficacy
 from .embedding import fit_embedder
 from .fidelity import fidelity
+from .jsonform import Record, jsonable
 from .limits import Limits
 from .privacy import privacy
-from .jsonform import Record, jsonable
 from .records import GROUPS, Rows, RunInfo
 from .result import EvaluationResult
 from .validity import validity
 from .verdicts import verdicts
+
 
 def _seed_sequence(seed: int | np.random.Generator | None) -> np.random.SeedSequence:
     """One SeedSequence from an int, a Generator (one draw from it) or None (fresh entropy)."""
@@ -80,10 +81,12 @@ def evaluate(
 
     run = RunInfo(
         skipped_columns=prep.skipped, kinds=prep.kinds, target=prep.target,
-        rows=Rows(real=len(prep.real), synthetic=len(prep.synthetic), holdout=None if holdout is None else len(prep.holdout)),
+        rows=Rows(real=len(prep.real), synthetic=len(prep.synthetic),
+                  holdout=None if holdout is None else len(prep.holdout)),
         seed="generator" if isinstance(seed, np.random.Generator) else seed if seed is None else int(seed),
         limits=limits.to_dict(), skipped_groups={}, seconds={},
-        guarantee=guarantee.to_dict() if hasattr(guarantee, "to_dict") else None if guarantee is None else dict(guarantee),
+        guarantee=(guarantee.to_dict() if hasattr(guarantee, "to_dict") else None if guarantee is None
+                   else dict(guarantee)),
     )
     runners: dict[str, Callable[[np.random.Generator], tuple[dict[str, float], Record]]] = {
         "fidelity": lambda rng: fidelity(prep, limits, rng),

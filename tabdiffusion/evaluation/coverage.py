@@ -20,7 +20,8 @@ def _radii(points: np.ndarray, k: int) -> np.ndarray:
     return dist[:, k]
 
 
-def coverage(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.Generator) -> tuple[dict[str, float], Coverage]:
+def coverage(prep: Prepared, embedder: Embedder, limits: Limits,
+             rng: np.random.Generator) -> tuple[dict[str, float], Coverage]:
     """Precision: share of synthetic rows inside some real row's k-NN ball; recall: the converse."""
     real_rows = subsample(len(prep.real), limits.max_rows_neighbors, rng)
     syn_rows = subsample(len(prep.synthetic), limits.max_rows_neighbors, rng)

@@ -215,7 +215,8 @@ def efficacy(
     return scores, Efficacy(
         task=kind, target=prep.target, primary_metric=primary, positive_class=positive, models=table,
         ratio_left_out={name: f"trained on the real rows it scores {primary} {value:.3f} on the holdout (not above 0), "
-                              "so it has no ratio and is left out of efficacy.ratio_mean" for name, value in left_out.items()},
+                              "so it has no ratio and is left out of efficacy.ratio_mean"
+                        for name, value in left_out.items()},
         rows={name: int(len(y)) for name, (_, y) in split.items()},
         subsampled={name: [len(full), len(tables[name])] for name, full in
                     (("real", prep.real), ("synthetic", prep.synthetic), ("holdout", prep.holdout))})

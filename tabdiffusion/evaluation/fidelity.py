@@ -168,7 +168,8 @@ def column_pair_trends(
                 r = s = np.nan
                 if p is not None:
                     pair.score, pair.error = 0.0, 1.0
-                pair.note = "no row where both columns are present in " + ("the real" if p is None else "the synthetic") + " table"
+                pair.note = ("no row where both columns are present in "
+                             + ("the real" if p is None else "the synthetic") + " table")
             else:
                 r, s = _cramers_v(p, ka, kb), _cramers_v(q, ka, kb)
                 score = 1.0 - float(0.5 * np.abs(p - q).sum())

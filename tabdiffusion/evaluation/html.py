@@ -196,7 +196,8 @@ def _fidelity(result: Evaluation, max_columns: int) -> str:
         f'{_fmt(s.get("fidelity.column_pair_trends"))} (1 = identical; SDMetrics definitions, on non-missing values).</p>'
     )
     names = list(columns)
-    out.append('<div class="wide">' + _img(plots.shape_bars(names, [columns[n].score for n in names]), "shape scores") + "</div>")
+    bars = plots.shape_bars(names, [columns[n].score for n in names])
+    out.append('<div class="wide">' + _img(bars, "shape scores") + "</div>")
     rows = []
     for n, c in columns.items():
         share = validity[n].valid_share if n in validity else None
@@ -362,7 +363,8 @@ def _efficacy(result: Evaluation) -> str:
     for model, metrics in efficacy.models.items():
         for metric, row in metrics.items():
             ratio = row.ratio
-            cell = _Raw(f'<span class="bad">{ratio:.3f}</span>') if ratio is not None and ratio < EFFICACY.fair and metric != "rmse" else ratio
+            low = ratio is not None and ratio < EFFICACY.fair and metric != "rmse"  # below the verdict's fair line
+            cell = _Raw(f'<span class="bad">{ratio:.3f}</span>') if low else ratio
             rows.append((model.replace("_", " "), metric, row.real, row.synthetic, cell))
     out.append(_table(["model", "metric", "trained on real", "trained on synthetic", "ratio"], rows, numeric_from=2))
     return "".join(out)

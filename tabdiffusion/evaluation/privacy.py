@@ -76,7 +76,8 @@ def dcr_share_and_mia(syn: np.ndarray, train_draws: list[np.ndarray], holdout: n
     return float(np.mean(shares)), float(np.mean(aucs))
 
 
-def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.Generator) -> tuple[dict[str, float], Privacy]:
+def privacy(prep: Prepared, embedder: Embedder, limits: Limits,
+            rng: np.random.Generator) -> tuple[dict[str, float], Privacy]:
     """DCR-based scores; the ones that need a holdout are left out without one."""
     cap = limits.max_rows_neighbors
     train_hashes, syn_hashes = _row_hashes(prep.real), _row_hashes(prep.synthetic)

@@ -281,7 +281,7 @@ class Evaluation:
     def details(self) -> dict:
         """The details as plain dicts and lists, as the result JSON holds them (a fresh copy at each call)."""
         run, fidelity, validity = self.run, self.fidelity, self.validity
-        columns: dict[str, dict] = {name: shape.to_dict() for name, shape in (fidelity.columns if fidelity else {}).items()}
+        columns = {name: shape.to_dict() for name, shape in (fidelity.columns if fidelity else {}).items()}
         for name, entry in (validity.columns if validity else {}).items():
             columns.setdefault(name, {})["validity"] = entry.to_dict()
         out = {"columns": columns, "skipped_columns": run.skipped_columns, "kinds": run.kinds, "rows": run.rows.to_dict(),
