@@ -27,6 +27,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
+from .dcr import embed_rows
 from .neighbours import nearest
 from .transforms.calibration import MarginalCalibration, training_quantiles
 from .transforms.table import Encoded, TableEncoder
@@ -84,19 +85,17 @@ class ProximityReference:
     def embed(self, encoded: Encoded) -> np.ndarray:
         """Model codes (not dequantised, or sampled) -> float32 vectors whose L2 distances are DCR distances, between
         the values that decode would write (clipped, rounded, snapped)."""
-        encoder, blocks = self.encoder, []
+        encoder = self.encoder
+        raw = np.zeros((len(encoded.x_num), 0))
         if encoder.numeric_:
             raw = encoder.quantile_.inverse_transform(encoded.x_num.astype(np.float64))
             raw = np.column_stack([column.rounded(raw[:, j]) for j, column in enumerate(encoder.numeric_)])  # as decoded
-            raw = np.where(encoder.observed_numeric(encoded.x_cat), raw, self._fill)
-            blocks.append(((raw - self._low) / self._span).astype(np.float32))
+        # A numeric column's missing indicator is one of the codes (two levels), so it adds distance 1 as in evaluate.
+        missing = ~encoder.observed_numeric(encoded.x_cat)
         sizes = encoder.category_sizes + ([encoder.n_classes] if encoded.y is not None else [])
         codes = encoded.x_cat if encoded.y is None else np.column_stack([encoded.x_cat, encoded.y])
-        for j, size in enumerate(sizes):
-            onehot = np.zeros((len(codes), size), np.float32)  # float32 throughout: wide tables stay small
-            onehot[np.arange(len(codes)), codes[:, j]] = 1.0 / np.sqrt(2.0)
-            blocks.append(onehot)
-        return np.hstack(blocks) if blocks else np.zeros((len(encoded.x_num), 0), np.float32)
+        # float32 throughout: wide tables stay small.
+        return embed_rows(raw, missing, self._low, self._span, self._fill, codes, sizes, dtype=np.float32)
 
     def calibrated(self, sampled: Encoded) -> Encoded:
         """`sampled` with its numeric codes mapped onto the training marginals (snapped columns as they are)."""

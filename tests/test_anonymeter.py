@@ -108,7 +108,7 @@ def test_multivariate_singling_out_finds_copies(tables):
     numeric = set(fit_embedder(prep, 100).numeric)
     found = singling_out(prep.real, prep.holdout, prep.synthetic, numeric, np.random.default_rng(0), 200,
                          mode="multivariate")
-    assert found["low"] > 0 and found["attack_rate"] > found["control_rate"]
+    assert found.low > 0 and found.attack_rate > found.control_rate
 
 
 def test_report_shows_each_risk(copied):
@@ -118,3 +118,24 @@ def test_report_shows_each_risk(copied):
     for label in ("Singling out:", "Linkability:", "Inference:"):
         assert label in html
     assert html.count('class="bad">') >= 3  # the three risks whose intervals lie above 0
+
+
+def test_details_name_the_skipped_attacks_where_the_first_of_them_would_stand():
+    """The JSON layout of the Anonymeter details, which results saved earlier have: "skipped" takes the place of the
+    first attack that did not run."""
+    from tabdiffusion.evaluation.records import Anonymeter, AttackSummary
+
+    found = AttackSummary(attack_rate=0.5, baseline_rate=0.1, control_rate=0.4, risk=0.2, low=0.1, high=0.3, attacks=9.0)
+    cases = {
+        ("attacks", "skipped"): Anonymeter(attacks=9, skipped=list(ATTACKS)),
+        ("attacks", "singling_out", "skipped"): Anonymeter(attacks=9, singling_out=found,
+                                                           skipped=["linkability", "inference"]),
+        ("attacks", "skipped", "linkability", "linkability_columns", "inference", "inference_secrets"): Anonymeter(
+            attacks=9, linkability=found, linkability_columns=[["a"], ["b"]], inference=found,
+            inference_secrets={"a": found}, skipped=["singling_out"]),
+        ("attacks", "singling_out", "linkability", "linkability_columns", "skipped"): Anonymeter(
+            attacks=9, singling_out=found, linkability=found, linkability_columns=[["a"], ["b"]], skipped=["inference"]),
+    }
+    for keys, details in cases.items():
+        assert tuple(details.to_dict()) == keys
+        assert Anonymeter.from_dict(details.to_dict()) == details

@@ -178,6 +178,22 @@ def test_deterministic_and_json_serialisable(real, holdout, independent, tmp_pat
     json.dumps(again.details, allow_nan=False)
     loaded = EvaluationResult.from_json(tmp_path / "r.json")
     assert loaded.scores == again.scores and loaded.details == again.details
+    assert loaded == again and loaded.to_json() == text  # the typed details too, and the JSON key for key
+
+
+def test_each_group_has_typed_details_that_the_details_dict_mirrors(independent):
+    r = independent
+    assert r.fidelity.columns["x"].score == r.details["columns"]["x"]["score"]
+    assert r.validity.columns["colour"].valid_share == r.details["columns"]["colour"]["validity"]["valid_share"]
+    assert r.detection.folds == r.details["detection"]["folds"] == FAST.cv_folds
+    assert r.coverage.k == r.details["coverage"]["k"]
+    assert r.privacy.equal_size_samples == r.details["privacy"]["equal_size_samples"]
+    assert r.privacy.anonymeter.linkability.risk == r.scores["privacy.linkability_risk"]
+    assert r.efficacy.models["catboost"]["f1_macro"].real == r.scores["efficacy.catboost.f1_macro.real"]
+    assert r.run.rows.holdout == r.details["rows"]["holdout"] == 400
+    assert r.subsampled == r.details["subsampled"] and set(r.verdicts) == {"fidelity", "detection", "efficacy", "privacy"}
+    only = evaluate(table(100, 1), table(100, 2), metrics="validity", **KW)
+    assert only.fidelity is None and only.privacy is None and set(only.details["columns"]["x"]) == {"validity"}
 
 
 def test_inputs_are_not_modified(real, holdout):
@@ -467,3 +483,63 @@ def test_a_result_shows_its_verdict_cards_in_a_notebook(mixed_table):
     html = result._repr_html_()
     assert 'class="card' in html and "Fidelity" in html and "<style>" in html
     assert "<img" not in html  # cards and scores only: no plots, no matplotlib needed
+
+
+def test_the_privacy_metrics_and_the_memorisation_stop_measure_one_distance(mixed_table):
+    """evaluate's embedding (DataFrame rows) and the fit's proximity check (model codes) give equal distances between
+    rows whose numbers are present (a missing number sits at a median in both, computed in two ways)."""
+    from scipy.spatial.distance import cdist
+
+    from tabdiffusion import infer_schema
+    from tabdiffusion.evaluation._data import prepare
+    from tabdiffusion.evaluation.embedding import fit_embedder
+    from tabdiffusion.proximity import ProximityReference
+    from tabdiffusion.transforms.table import TableEncoder
+
+    encoder = TableEncoder(infer_schema(mixed_table), "label", None, 100, seed=0).fit(mixed_table)
+    codes = encoder.encode(mixed_table)
+    from_codes = ProximityReference(encoder, codes, np.random.default_rng(0)).embed(codes)
+    prep = prepare(mixed_table, mixed_table, None, None, None)
+    from_frames = fit_embedder(prep, 100).transform(prep.real)
+    present = prep.real[prep.numeric].notna().all(axis=1).to_numpy()
+    assert 0 < present.sum() < len(present) and prep.real[prep.categorical].isna().any().any()
+    np.testing.assert_allclose(cdist(from_codes[present], from_codes[present]),
+                               cdist(from_frames[present], from_frames[present]), atol=1e-5)
+
+
+def test_docs_state_the_lines_that_the_verdicts_draw():
+    """docs/metrics.md's verdict table and notes give the numbers of evaluation/thresholds.py."""
+    from pathlib import Path
+
+    from tabdiffusion.evaluation import thresholds as t
+
+    text = Path(__file__).resolve().parents[1].joinpath("docs", "metrics.md").read_text(encoding="utf-8")
+    full_rows = round(t.copy_auc_full_rows(), -2)  # the docs round it: "under about 200 rows"
+    copies = (f"at most {t.COPY_SIGMAS:g} binomial standard errors of the difference (and at most "
+              f"{t.RARE_CHANCE_MARGIN * 100:g} point where the chance rate is under {t.RARE_CHANCE:.0%}) | more, by at "
+              f"most {t.COPY_POOR_EXCESS * 100:g} points | more than {t.COPY_POOR_EXCESS * 100:g} points |")
+    expected = [
+        f"| fidelity: mean of shapes and trends | ≥ {t.FIDELITY.good:g} | ≥ {t.FIDELITY.fair:g} | below |",
+        f"| detection: `detection.gbm_auc` | ≤ {t.DETECTION.good:g} | ≤ {t.DETECTION.fair:g} | above |",
+        f"| ML efficacy: `efficacy.ratio_mean` | ≥ {t.EFFICACY.good:g} | ≥ {t.EFFICACY.fair:g} | below |",
+        f"| detection: `detection.gbm_auc` below {t.COPY_AUC:g} (below 0.5 − {t.COPY_AUC_NULL_SDS:g} null standard "
+        f"deviations when that is lower: under about {full_rows} rows per side) |",
+        f"| privacy: `dcr_share`, `mia_auc` | both ≤ {t.MEMBERSHIP.good:g} | ≤ {t.MEMBERSHIP.fair:g} | above |",
+        f"| interval above 0.5, AUC ≤ {t.DOMIAS_POOR_AUC:g} | interval above 0.5, AUC above {t.DOMIAS_POOR_AUC:g} |",
+        f"| an interval above 0, its risk ≤ {t.ANONYMETER_POOR_RISK:g} | an interval above 0, its risk above "
+        f"{t.ANONYMETER_POOR_RISK:g} |",
+        f"| privacy: `close_share` (graded with a holdout of {t.close_share_min_holdout():,} rows or more, so that its "
+        f"1st percentile rests on {t.CLOSE_MIN_TAIL_ROWS} rows) | ≤ {t.CLOSE_SHARE.good:.2f} | ≤ {t.CLOSE_SHARE.fair:.2f} "
+        "| above |",
+        f"| privacy: exact copies above the holdout's chance matches | {copies}",
+        f"| privacy: verbatim holdout rows above the training rows' chance matches (`holdout_copies_share`) | {copies}",
+        f"min({t.COPY_AUC:g}, 0.5 − {t.COPY_AUC_NULL_SDS:g} sd₀)",
+        f"{t.copy_auc_limit(full_rows):.2f} from {full_rows}",
+        f"poor if over {t.NO_HOLDOUT_POOR_COPIES:.0%} of the synthetic rows are verbatim training rows",
+        f"(over {t.HOLDOUT_OVERLAP_UNUSABLE:.0%}) appear in the training table",
+        f"A holdout under {t.SMALL_HOLDOUT_ROWS}\nrows makes the verdict say that its scores are noisy",
+        f"averages away when only a minority of rows is copied | {t.CLOSE_QUANTILE:g} |",
+    ]
+    expected += [f"{t.copy_auc_limit(n):.2f} at {n}" for n in (30, 60, 120)]  # the copy line on small tables
+    for line in expected:
+        assert line in text, line

@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "tabdiffusion"
 # A module may import only modules of its own layer or of a lower one.
 LAYERS = [
-    {"errors", "_random", "_memory", "neighbours", "deadline"},
+    {"errors", "_random", "_memory", "neighbours", "dcr", "deadline"},
     {"schema", "tables", "config", "hardware", "dp"},
     {"transforms", "diffusion", "nn", "proximity"},
     {"training", "modelfile", "generation", "conditional"},
@@ -17,11 +17,12 @@ LAYERS = [
     {"demo"},
     {"cli", "__main__"},
 ]
-# Math modules stay free of pandas (diffusion, nn, neighbours); transforms, schema, tables and proximity stay free of
+# Math modules stay free of pandas (diffusion, nn, neighbours, dcr); transforms, schema, tables and proximity stay free of
 # torch (also through hardware).
 FORBIDDEN = {"diffusion": {"pandas"}, "nn": {"pandas"}, "transforms": {"torch", "hardware"},
              "schema": {"torch", "hardware"}, "tables": {"torch", "hardware"}, "proximity": {"torch", "hardware"},
-             "neighbours": {"torch", "pandas"}, "deadline": {"torch", "pandas"}}
+             "neighbours": {"torch", "pandas"}, "dcr": {"torch", "pandas"},
+             "deadline": {"torch", "pandas"}}
 
 
 def _layer(module: str) -> int:

@@ -48,6 +48,7 @@ from scipy.stats import norm
 
 from ..neighbours import nearest
 from .embedding import Embedder
+from .records import Anonymeter, AttackSummary
 
 N_ATTACKS = 500  # targets (or queries) per attack, as the package's default
 N_SECRETS = 3  # secret columns attacked by inference
@@ -55,7 +56,6 @@ MULTIVARIATE_COLUMNS = 3  # columns per multivariate singling-out query, as the 
 MAX_QUERY_ATTEMPTS = 20  # multivariate queries tried per query wanted
 TOLERANCE = 0.05  # a numeric secret is guessed right within this share of the guess
 CONFIDENCE = 0.95
-ATTACKS = ("singling_out", "linkability", "inference")  # the score names' stems
 
 Condition = tuple[str, str, object]  # column, operator, value
 Query = tuple[Condition, ...]  # the conditions, all of which a row must meet
@@ -84,12 +84,12 @@ def risk(main: tuple[float, float], control: tuple[float, float]) -> tuple[float
     return clip(value), clip(value - error), clip(value + error)
 
 
-def summarise(n_main: int, n_baseline: int, n_control: int, total: int) -> dict[str, float]:
+def summarise(n_main: int, n_baseline: int, n_control: int, total: int) -> AttackSummary:
     """The rates of the three attacks and the risk with its interval, from success counts out of `total` attacks."""
     main, baseline, control = (wilson(n, total) for n in (n_main, n_baseline, n_control))
     value, low, high = risk(main, control)
-    return {"attack_rate": main[0], "baseline_rate": baseline[0], "control_rate": control[0],
-            "risk": value, "low": low, "high": high, "attacks": float(total)}
+    return AttackSummary(attack_rate=main[0], baseline_rate=baseline[0], control_rate=control[0], risk=value, low=low,
+                         high=high, attacks=float(total))
 
 
 def _restricted(embedder: Embedder, columns: list[str]) -> Embedder:
@@ -202,7 +202,7 @@ def _random_queries(synthetic: pd.DataFrame, numeric: set[str], n_columns: int, 
 
 def singling_out(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFrame, numeric: set[str],
                  rng: np.random.Generator, n_attacks: int = N_ATTACKS,
-                 mode: str = "univariate") -> dict[str, float] | None:
+                 mode: str = "univariate") -> AttackSummary | None:
     """Singling-out rates and risk on the distinct rows of equal-size training and control samples; None when the
     synthetic table yields no query."""
     if mode not in ("univariate", "multivariate"):
@@ -229,7 +229,7 @@ def singling_out(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataF
 
 
 def linkability(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFrame, embedder: Embedder,
-                rng: np.random.Generator, n_attacks: int = N_ATTACKS) -> tuple[dict[str, float], list[list[str]]]:
+                rng: np.random.Generator, n_attacks: int = N_ATTACKS) -> tuple[AttackSummary, list[list[str]]]:
     """Linkability rates and risk, and the two column halves (a random split) the attacker holds."""
     columns = [str(c) for c in rng.permutation(list(train.columns))]
     halves = [columns[: len(columns) // 2], columns[len(columns) // 2 :]]
@@ -256,7 +256,7 @@ def _right(guesses: np.ndarray, secrets: np.ndarray, is_numeric: bool) -> np.nda
 
 def inference(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFrame, embedder: Embedder,
               secrets: list[str], rng: np.random.Generator,
-              n_attacks: int = N_ATTACKS) -> tuple[dict[str, float], dict]:
+              n_attacks: int = N_ATTACKS) -> tuple[AttackSummary, dict[str, AttackSummary]]:
     """Inference rates and risk pooled over the secret columns, and the same per secret column."""
     n = min(n_attacks, len(train), len(control))
     train_targets = train.iloc[rng.choice(len(train), size=n, replace=False)]
@@ -278,7 +278,7 @@ def inference(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFram
 
 
 def anonymeter_risks(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFrame, embedder: Embedder,
-                     rng: np.random.Generator, n_attacks: int = N_ATTACKS) -> tuple[dict[str, float], dict]:
+                     rng: np.random.Generator, n_attacks: int = N_ATTACKS) -> tuple[dict[str, float], Anonymeter]:
     """The privacy.* scores of the three attacks (univariate singling out) and their details.
 
     `train` and `control` should be samples of equal size (singling out counts matches in them); the synthetic
@@ -286,29 +286,27 @@ def anonymeter_risks(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.D
     """
     numeric = set(embedder.numeric)
     scores: dict[str, float] = {}
-    details: dict = {"attacks": n_attacks}
+    details = Anonymeter(attacks=n_attacks)
 
-    def record(name: str, found: dict[str, float] | None) -> None:
+    def record(name: str, found: AttackSummary | None) -> None:
+        """The attack's scores and details, or its name among the skipped ones."""
         if found is None:
-            details.setdefault("skipped", []).append(name)
+            details.skipped.append(name)
             return
-        scores.update({f"privacy.{name}_{key}": value for key, value in found.items()
-                       if key in ("attack_rate", "baseline_rate", "control_rate", "risk", "low", "high")})
-        details[name] = found
+        scores.update({f"privacy.{name}_{key}": value for key, value in found.to_dict().items() if key != "attacks"})
+        setattr(details, name, found)
 
     record("singling_out", singling_out(train, control, synthetic, numeric, rng, n_attacks))
     if train.shape[1] < 2:
-        details.setdefault("skipped", []).extend(["linkability", "inference"])
+        details.skipped.extend(["linkability", "inference"])
         return scores, details
-    found, halves = linkability(train, control, synthetic, embedder, rng, n_attacks)
+    found, details.linkability_columns = linkability(train, control, synthetic, embedder, rng, n_attacks)
     record("linkability", found)
-    details["linkability_columns"] = halves
     varying = [c for c in train.columns if train[c].nunique(dropna=False) > 1]
     secrets = [str(c) for c in rng.permutation(varying)[:N_SECRETS]] if varying else []
     if secrets:
-        found, per_secret = inference(train, control, synthetic, embedder, secrets, rng, n_attacks)
+        found, details.inference_secrets = inference(train, control, synthetic, embedder, secrets, rng, n_attacks)
         record("inference", found)
-        details["inference_secrets"] = per_secret
     else:
-        details.setdefault("skipped", []).append("inference")
+        details.skipped.append("inference")
     return scores, details

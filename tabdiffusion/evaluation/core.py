@@ -16,14 +16,14 @@ from .coverage import coverage
 from .detection import detection
 from .efficacy import efficacy
 from .embedding import fit_embedder
-from .fidelity import column_pair_trends, column_shapes
+from .fidelity import fidelity
+from .jsonform import Record, jsonable
 from .limits import Limits
 from .privacy import privacy
-from .result import EvaluationResult, jsonable
+from .records import GROUPS, Rows, RunInfo
+from .result import EvaluationResult
 from .validity import validity
 from .verdicts import verdicts
-
-GROUPS = ("fidelity", "validity", "detection", "coverage", "privacy", "efficacy")
 
 
 def _seed_sequence(seed: int | np.random.Generator | None) -> np.random.SeedSequence:
@@ -73,98 +73,50 @@ def evaluate(
     embedder = None
 
     def need_embedder():
+        """The distance embedding, fitted once for the groups that use it."""
         nonlocal embedder
         if embedder is None:
             embedder = fit_embedder(prep, limits.max_categories_embedding)
         return embedder
 
-    scores: dict[str, float] = {}
-    details: dict = {
-        "columns": {},
-        "skipped_columns": prep.skipped,
-        "kinds": prep.kinds,
-        "rows": {"real": len(prep.real), "synthetic": len(prep.synthetic), "holdout": None if holdout is None else len(prep.holdout)},
-        "target": prep.target,
-        "seed": "generator" if isinstance(seed, np.random.Generator) else seed if seed is None else int(seed),
-        "limits": limits.to_dict(),
-        "subsampled": {},
-        "skipped_groups": {},
-        "seconds": {},
-        "guarantee": guarantee.to_dict() if hasattr(guarantee, "to_dict") else None if guarantee is None else dict(guarantee),
+    run = RunInfo(
+        skipped_columns=prep.skipped, kinds=prep.kinds, target=prep.target,
+        rows=Rows(real=len(prep.real), synthetic=len(prep.synthetic),
+                  holdout=None if holdout is None else len(prep.holdout)),
+        seed="generator" if isinstance(seed, np.random.Generator) else seed if seed is None else int(seed),
+        limits=limits.to_dict(), skipped_groups={}, seconds={},
+        guarantee=(guarantee.to_dict() if hasattr(guarantee, "to_dict") else None if guarantee is None
+                   else dict(guarantee)),
+    )
+    runners: dict[str, Callable[[np.random.Generator], tuple[dict[str, float], Record]]] = {
+        "fidelity": lambda rng: fidelity(prep, limits, rng),
+        "validity": lambda rng: validity(prep),
+        "detection": lambda rng: detection(prep, limits, rng),
+        "coverage": lambda rng: coverage(prep, need_embedder(), limits, rng),
+        "privacy": lambda rng: privacy(prep, need_embedder(), limits, rng),
+        "efficacy": lambda rng: efficacy(prep, limits, rng, task=task, n_jobs=n_jobs),
     }
-    steps: dict[str, Callable[[np.random.Generator], None]] = {}
-
-    def run_fidelity(rng: np.random.Generator) -> None:
-        shape_scores, columns = column_shapes(prep)
-        pair_scores, pairs, associations, sampled = column_pair_trends(prep, limits, rng)
-        scores.update(shape_scores)
-        scores.update(pair_scores)
-        if "fidelity.column_pair_trends" in pair_scores:
-            overall = (shape_scores["fidelity.column_shapes"] + pair_scores["fidelity.column_pair_trends"]) / 2
-            scores["fidelity.overall"] = overall
-            scores["fidelity.overall_error"] = 1.0 - overall
-        for name, entry in columns.items():
-            details["columns"].setdefault(name, {}).update(entry)
-        details["pairs"] = pairs
-        details["associations"] = associations
-        details["subsampled"]["pairs"] = sampled
-
-    def run_validity(rng: np.random.Generator) -> None:
-        valid_scores, columns = validity(prep)
-        scores.update(valid_scores)
-        for name, entry in columns.items():
-            details["columns"].setdefault(name, {})["validity"] = entry
-
-    def run_detection(rng: np.random.Generator) -> None:
-        found, info = detection(prep, limits, rng)
-        scores.update(found)
-        details["detection"] = info
-        details["subsampled"]["detection"] = info.get("subsampled")
-
-    def run_coverage(rng: np.random.Generator) -> None:
-        found, info = coverage(prep, need_embedder(), limits, rng)
-        scores.update(found)
-        details["coverage"] = info
-        details["subsampled"]["coverage"] = info["subsampled"]
-
-    def run_privacy(rng: np.random.Generator) -> None:
-        found, info = privacy(prep, need_embedder(), limits, rng)
-        scores.update(found)
-        details["privacy"] = info
-        details["subsampled"]["privacy"] = info["subsampled"]
-
-    def run_efficacy(rng: np.random.Generator) -> None:
-        found, info = efficacy(prep, limits, rng, task=task, n_jobs=n_jobs)
-        scores.update(found)
-        details["efficacy"] = info
-        details["subsampled"]["efficacy"] = info.get("subsampled")
-
-    runners = {
-        "fidelity": run_fidelity,
-        "validity": run_validity,
-        "detection": run_detection,
-        "coverage": run_coverage,
-        "privacy": run_privacy,
-        "efficacy": run_efficacy,
-    }
+    steps = {}
     for group in GROUPS:
         if group not in wanted:
             continue
         if group == "efficacy" and (prep.target is None or prep.holdout is None):
-            details["skipped_groups"]["efficacy"] = "needs both target= and holdout="
+            run.skipped_groups["efficacy"] = "needs both target= and holdout="
             continue
         steps[group] = runners[group]
+    scores: dict[str, float] = {}
+    groups: dict[str, Record] = {}
     bar = tqdm(steps.items(), total=len(steps), desc="evaluate", unit="group", disable=not verbose, leave=False)
     # n_jobs > 0 also caps the OpenMP/BLAS threads of numpy and scikit-learn (oversubscription is very slow).
     with threadpool_limits(limits=n_jobs if n_jobs > 0 else None):
         for group, step in bar:
             bar.set_postfix_str(group)
             start = time.perf_counter()
-            step(_group_rng(root, group))
-            details["seconds"][group] = round(time.perf_counter() - start, 3)
+            found, groups[group] = step(_group_rng(root, group))
+            scores.update(found)
+            run.seconds[group] = round(time.perf_counter() - start, 3)
     bar.close()
-    details["subsampled"] = {k: v for k, v in details["subsampled"].items() if v}
-    details["verdicts"] = verdicts(scores, details["rows"])
     finite = {k: float(v) for k, v in scores.items() if v is not None and np.isfinite(v)}
-    return EvaluationResult(scores=finite, details=jsonable(details))
-
+    result = EvaluationResult(scores=finite, run=run, verdicts=verdicts(scores, run.rows.to_dict()), **groups)
+    # Through the JSON form, so that a fresh result holds what a saved one loads back (NaN as None, Python numbers).
+    return EvaluationResult.from_dict(jsonable(result.to_dict()))

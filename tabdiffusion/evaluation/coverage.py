@@ -8,6 +8,7 @@ from ..neighbours import nearest, within_any_ball
 from ._data import Prepared, subsample
 from .embedding import Embedder
 from .limits import Limits
+from .records import Coverage
 
 
 def _radii(points: np.ndarray, k: int) -> np.ndarray:
@@ -19,7 +20,8 @@ def _radii(points: np.ndarray, k: int) -> np.ndarray:
     return dist[:, k]
 
 
-def coverage(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.Generator) -> tuple[dict[str, float], dict]:
+def coverage(prep: Prepared, embedder: Embedder, limits: Limits,
+             rng: np.random.Generator) -> tuple[dict[str, float], Coverage]:
     """Precision: share of synthetic rows inside some real row's k-NN ball; recall: the converse."""
     real_rows = subsample(len(prep.real), limits.max_rows_neighbors, rng)
     syn_rows = subsample(len(prep.synthetic), limits.max_rows_neighbors, rng)
@@ -27,8 +29,5 @@ def coverage(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.
     syn = embedder.transform(prep.synthetic.iloc[syn_rows])
     precision = float(within_any_ball(syn, real, _radii(real, limits.knn_k)).mean())
     recall = float(within_any_ball(real, syn, _radii(syn, limits.knn_k)).mean())
-    details = {
-        "k": limits.knn_k,
-        "subsampled": {"real": [len(prep.real), len(real_rows)], "synthetic": [len(prep.synthetic), len(syn_rows)]},
-    }
-    return {"coverage.precision": precision, "coverage.recall": recall}, details
+    sampled = {"real": [len(prep.real), len(real_rows)], "synthetic": [len(prep.synthetic), len(syn_rows)]}
+    return {"coverage.precision": precision, "coverage.recall": recall}, Coverage(k=limits.knn_k, subsampled=sampled)

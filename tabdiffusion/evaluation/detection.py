@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from ._data import Prepared, subsample
 from .limits import Limits
+from .records import Detection
 
 GBM_ITERATIONS = 100
 GBM_MAX_CATEGORIES = 250  # HistGradientBoosting allows at most 255 categories per feature
@@ -81,12 +82,12 @@ def _cross_validated_auc(fit_predict, labels: np.ndarray, folds: StratifiedKFold
     return aucs
 
 
-def detection(prep: Prepared, limits: Limits, rng: np.random.Generator) -> tuple[dict[str, float], dict]:
+def detection(prep: Prepared, limits: Limits, rng: np.random.Generator) -> tuple[dict[str, float], Detection]:
     """C2ST ROC AUC of gradient boosting and of logistic regression (0.5 = indistinguishable)."""
     data, labels, sampled = _stack(prep, limits, rng)
     folds_count = min(limits.cv_folds, len(data) // 2)
     if folds_count < 2:
-        return {}, {"skipped": "fewer than 2 rows per table", "subsampled": sampled}
+        return {}, Detection(skipped="fewer than 2 rows per table", subsampled=sampled)
     folds = StratifiedKFold(n_splits=folds_count, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
     features, mask = _gbm_features(data, prep)
     gbm_seed, lr_seed = (int(v) for v in rng.integers(2**31 - 1, size=2))
@@ -116,5 +117,4 @@ def detection(prep: Prepared, limits: Limits, rng: np.random.Generator) -> tuple
         "detection.logreg_auc": lr_auc,
         "detection.logreg_score": 1.0 - (2.0 * max(lr_auc, 0.5) - 1.0),
     }
-    details = {"folds": folds_count, "gbm_fold_aucs": gbm_aucs, "logreg_fold_aucs": lr_aucs, "subsampled": sampled}
-    return scores, details
+    return scores, Detection(folds=folds_count, gbm_fold_aucs=gbm_aucs, logreg_fold_aucs=lr_aucs, subsampled=sampled)

@@ -22,6 +22,7 @@ from ..schema import Task
 from ..schema import infer_task as schema_infer_task
 from ._data import Prepared, _canonical, subsample
 from .limits import Limits
+from .records import Efficacy, ModelScore
 
 # Documented model sizes (multiplied by Limits.model_scale): CatBoost iterations, random-forest trees.
 CATBOOST_ITERATIONS = 500
@@ -164,7 +165,7 @@ def _fit(factory: Callable, task: Task, x: pd.DataFrame, y: np.ndarray):
 
 def efficacy(
     prep: Prepared, limits: Limits, rng: np.random.Generator, task: str = "auto", n_jobs: int = -1
-) -> tuple[dict[str, float], dict]:
+) -> tuple[dict[str, float], Efficacy]:
     """Train each model on real and on synthetic rows, score both on the holdout, report the ratio."""
     kind = infer_task(prep, task)
     cap = limits.max_rows_efficacy
@@ -182,9 +183,9 @@ def efficacy(
     seed = int(rng.integers(2**31 - 1))
     primary = "f1_macro" if kind == "classification" else "r2"
     scores: dict[str, float] = {}
-    table: dict[str, dict] = {}
+    table: dict[str, dict[str, ModelScore]] = {}
     if len(y_test) == 0:
-        return {}, {"skipped": f"the holdout has no row with a value in target {prep.target!r}"}
+        return {}, Efficacy(skipped=f"the holdout has no row with a value in target {prep.target!r}")
     for name, factory in _models(kind, numeric, categorical, limits, seed, n_jobs).items():
         results = {}
         for source in ("real", "synthetic"):
@@ -196,32 +197,26 @@ def efficacy(
         for metric in results.get("real", {}):
             real_value = results["real"][metric]
             syn_value = results.get("synthetic", {}).get(metric)
-            row = {"real": real_value, "synthetic": syn_value}
-            if syn_value is not None and real_value > 0:
-                row["ratio"] = syn_value / real_value
+            row = ModelScore(real=real_value, synthetic=syn_value,
+                             ratio=syn_value / real_value if syn_value is not None and real_value > 0 else None)
             table[name][metric] = row
-            for key, value in row.items():
+            for key, value in row.to_dict().items():
                 if value is not None:
                     scores[f"efficacy.{name}.{metric}.{key}"] = float(value)
-    ratios = [m[primary]["ratio"] for m in table.values() if primary in m and "ratio" in m[primary]]
+    ratios = [m[primary].ratio for m in table.values() if primary in m and m[primary].ratio is not None]
     if ratios:
         scores["efficacy.ratio_mean"] = float(np.mean(ratios))
     # A model that learns nothing from the real rows (primary score <= 0, e.g. a decision tree's R2 on noise) has no
     # ratio; it is named and counted rather than silently missing from the mean.
-    left_out = {name: m[primary]["real"] for name, m in table.items()
-                if primary in m and m[primary]["synthetic"] is not None and "ratio" not in m[primary]}
+    left_out = {name: m[primary].real for name, m in table.items()
+                if primary in m and m[primary].synthetic is not None and m[primary].ratio is None}
     if left_out:
         scores["efficacy.ratio_left_out"] = float(len(left_out))
-    details = {
-        "task": kind,
-        "target": prep.target,
-        "primary_metric": primary,
-        "positive_class": positive,
-        "models": table,
-        "ratio_left_out": {name: f"trained on the real rows it scores {primary} {value:.3f} on the holdout (not above 0), "
-                                 "so it has no ratio and is left out of efficacy.ratio_mean" for name, value in left_out.items()},
-        "rows": {name: int(len(y)) for name, (_, y) in split.items()},
-        "subsampled": {name: [len(full), len(tables[name])] for name, full in
-                       (("real", prep.real), ("synthetic", prep.synthetic), ("holdout", prep.holdout))},
-    }
-    return scores, details
+    return scores, Efficacy(
+        task=kind, target=prep.target, primary_metric=primary, positive_class=positive, models=table,
+        ratio_left_out={name: f"trained on the real rows it scores {primary} {value:.3f} on the holdout (not above 0), "
+                              "so it has no ratio and is left out of efficacy.ratio_mean"
+                        for name, value in left_out.items()},
+        rows={name: int(len(y)) for name, (_, y) in split.items()},
+        subsampled={name: [len(full), len(tables[name])] for name, full in
+                    (("real", prep.real), ("synthetic", prep.synthetic), ("holdout", prep.holdout))})

@@ -1,4 +1,5 @@
-"""TabDDPM's distance embedding: min-max numerics, one-hot/sqrt(2) categoricals (neighbours.py finds the nearest rows)."""
+"""TabDDPM's distance embedding of DataFrame rows: fitted on the real table, computed by dcr.embed_rows (neighbours.py
+finds the nearest rows)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..dcr import embed_rows
 from ._data import Prepared
 
 _OTHER = "\x00other"
@@ -27,26 +29,21 @@ class Embedder:
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
         """Float64 matrix, one row per row of `df`."""
-        blocks = []
-        for name in self.numeric:
-            values = df[name].to_numpy(dtype=float)
-            missing = np.isnan(values)
-            scaled = (np.where(missing, self.fill[name], values) - self.low[name]) / self.span[name]
-            blocks.append(scaled[:, None])
-            if self.indicator[name]:
-                blocks.append(missing[:, None].astype(float))
-        for name in self.categorical:
-            cats = self.categories[name]
-            lookup = {c: i for i, c in enumerate(cats)}
+        numeric = np.zeros((len(df), len(self.numeric)))
+        for j, name in enumerate(self.numeric):
+            numeric[:, j] = df[name].to_numpy(dtype=float)
+        codes = np.zeros((len(df), len(self.categorical)), dtype=np.int64)
+        for j, name in enumerate(self.categorical):
+            lookup = {c: i for i, c in enumerate(self.categories[name])}
             other, missing_slot = lookup[_OTHER], lookup[_MISSING]
-            codes = np.array(
-                [missing_slot if not isinstance(v, str) else lookup.get(v, other) for v in df[name].to_numpy()],
-                dtype=np.int64,
-            )
-            onehot = np.zeros((len(df), len(cats)))
-            onehot[np.arange(len(df)), codes] = 1.0 / np.sqrt(2.0)
-            blocks.append(onehot)
-        return np.hstack(blocks) if blocks else np.zeros((len(df), 0))
+            codes[:, j] = [missing_slot if not isinstance(v, str) else lookup.get(v, other) for v in df[name].to_numpy()]
+        return embed_rows(numeric, np.isnan(numeric), self._numeric(self.low), self._numeric(self.span),
+                          self._numeric(self.fill), codes, [len(self.categories[name]) for name in self.categorical],
+                          indicator=self._numeric(self.indicator).astype(bool))
+
+    def _numeric(self, per_column: dict[str, float] | dict[str, bool]) -> np.ndarray:
+        """A per-column setting as an array in the order of `numeric`."""
+        return np.array([per_column[name] for name in self.numeric], dtype=float)
 
 
 def fit_embedder(prep: Prepared, max_categories: int) -> Embedder:

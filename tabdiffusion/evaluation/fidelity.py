@@ -10,6 +10,7 @@ from scipy.stats import ks_2samp
 
 from ._data import Prepared, subsample
 from .limits import Limits
+from .records import Associations, Bars, ColumnShape, Fidelity, Histogram, PairTrend
 
 PAIR_BINS = 10  # SDMetrics ContingencySimilarity: numeric columns cut into 10 equal-width bins over the real range
 PLOT_BINS = 30
@@ -33,11 +34,11 @@ def column_shape(real: pd.Series, synthetic: pd.Series, numeric: bool) -> float:
     return 1.0 - _tvd(r, s)
 
 
-def _numeric_plot(real: np.ndarray, synthetic: np.ndarray, kind: str) -> dict:
+def _numeric_plot(real: np.ndarray, synthetic: np.ndarray, kind: str) -> Histogram:
     """Histogram shares of real and synthetic on shared bins covering the real range and most synthetic values."""
     r, s = real[~np.isnan(real)], synthetic[~np.isnan(synthetic)]
     if len(r) == 0:
-        return {"type": "histogram", "edges": [], "real": [], "synthetic": []}
+        return Histogram(edges=[], real=[], synthetic=[])
     lo, hi = float(r.min()), float(r.max())
     if len(s):
         lo, hi = min(lo, float(np.quantile(s, 0.01))), max(hi, float(np.quantile(s, 0.99)))
@@ -51,10 +52,10 @@ def _numeric_plot(real: np.ndarray, synthetic: np.ndarray, kind: str) -> dict:
         counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
         return (counts / max(1, len(values))).tolist()
 
-    return {"type": "histogram", "edges": edges.tolist(), "real": shares(r), "synthetic": shares(s)}
+    return Histogram(edges=edges.tolist(), real=shares(r), synthetic=shares(s))
 
 
-def _categorical_plot(real: pd.Series, synthetic: pd.Series) -> dict:
+def _categorical_plot(real: pd.Series, synthetic: pd.Series) -> Bars:
     """Shares of the most frequent categories (in either table), the rest pooled as '(other)'."""
     p = real.dropna().value_counts(normalize=True)
     q = synthetic.dropna().value_counts(normalize=True)
@@ -68,10 +69,10 @@ def _categorical_plot(real: pd.Series, synthetic: pd.Series) -> dict:
         categories.append(f"(other {len(rest)})")
         real_shares.append(float(rest["real"].sum()))
         syn_shares.append(float(rest["synthetic"].sum()))
-    return {"type": "bar", "categories": categories, "real": real_shares, "synthetic": syn_shares}
+    return Bars(categories=categories, real=real_shares, synthetic=syn_shares)
 
 
-def column_shapes(prep: Prepared) -> tuple[dict[str, float], dict[str, dict]]:
+def column_shapes(prep: Prepared) -> tuple[dict[str, float], dict[str, ColumnShape]]:
     """Mean shape score over columns, and per-column score, error, missing rates and plot data."""
     columns = {}
     for name in prep.columns:
@@ -83,16 +84,10 @@ def column_shapes(prep: Prepared) -> tuple[dict[str, float], dict[str, dict]]:
             if numeric
             else _categorical_plot(real, syn)
         )
-        columns[name] = {
-            "kind": prep.kinds[name],
-            "metric": "KSComplement" if numeric else "TVComplement",
-            "score": score,
-            "error": 1.0 - score,
-            "missing_real": float(real.isna().mean()),
-            "missing_synthetic": float(syn.isna().mean()),
-            "plot": plot,
-        }
-    mean = float(np.mean([c["score"] for c in columns.values()]))
+        columns[name] = ColumnShape(kind=prep.kinds[name], metric="KSComplement" if numeric else "TVComplement",
+                                    score=score, error=1.0 - score, missing_real=float(real.isna().mean()),
+                                    missing_synthetic=float(syn.isna().mean()), plot=plot)
+    mean = float(np.mean([c.score for c in columns.values()]))
     scores = {"fidelity.column_shapes": mean, "fidelity.column_shapes_error": 1.0 - mean}
     return scores, columns
 
@@ -138,7 +133,7 @@ def _cramers_v(p: np.ndarray, ka: int, kb: int) -> float:
 
 def column_pair_trends(
     prep: Prepared, limits: Limits, rng: np.random.Generator
-) -> tuple[dict[str, float], list[dict], dict, dict]:
+) -> tuple[dict[str, float], list[PairTrend], Associations, dict[str, list[int]]]:
     """Mean pair-trend score, per-pair details, association matrices (real, synthetic) and what was subsampled."""
     real_rows = subsample(len(prep.real), limits.max_rows_pairs, rng)
     syn_rows = subsample(len(prep.synthetic), limits.max_rows_pairs, rng)
@@ -154,42 +149,52 @@ def column_pair_trends(
     np.fill_diagonal(assoc_syn, 1.0)
     pairs = []
     for (i, a), (j, b) in combinations(enumerate(names), 2):
-        entry: dict = {"columns": [a, b]}
         if a in numeric and b in numeric:
             r, s = float(corr_real.loc[a, b]), float(corr_syn.loc[a, b])
-            entry.update(metric="CorrelationSimilarity", real=r, synthetic=s)
+            pair = PairTrend(columns=[a, b], metric="CorrelationSimilarity", real=r, synthetic=s, score=None, error=None)
             if np.isnan(r):
-                entry.update(score=None, error=None, note="Pearson r undefined on the real table (constant column)")
+                pair.note = "Pearson r undefined on the real table (constant column)"
             else:
                 s_used = 0.0 if np.isnan(s) else s  # a constant synthetic column has no correlation
-                score = 1.0 - abs(r - s_used) / 2.0
-                entry.update(score=score, error=1.0 - score)
+                pair.score = 1.0 - abs(r - s_used) / 2.0
+                pair.error = 1.0 - pair.score
         else:
             (ra, sa, ka), (rb, sb, kb) = codes[a], codes[b]
             p = _contingency(ra, rb, kb, ka * kb)
             q = _contingency(sa, sb, kb, ka * kb)
-            entry["metric"] = "ContingencySimilarity"
+            pair = PairTrend(columns=[a, b], metric="ContingencySimilarity", real=None, synthetic=None, score=None,
+                             error=None)
             if p is None or q is None:
                 r = s = np.nan
-                entry.update(real=None, synthetic=None, score=None if p is None else 0.0, error=None if p is None else 1.0)
-                entry["note"] = "no row where both columns are present in " + ("the real" if p is None else "the synthetic") + " table"
+                if p is not None:
+                    pair.score, pair.error = 0.0, 1.0
+                pair.note = ("no row where both columns are present in "
+                             + ("the real" if p is None else "the synthetic") + " table")
             else:
                 r, s = _cramers_v(p, ka, kb), _cramers_v(q, ka, kb)
                 score = 1.0 - float(0.5 * np.abs(p - q).sum())
-                entry.update(real=r, synthetic=s, score=score, error=1.0 - score)
+                pair.real, pair.synthetic, pair.score, pair.error = r, s, score, 1.0 - score
         assoc_real[i, j] = assoc_real[j, i] = r
         assoc_syn[i, j] = assoc_syn[j, i] = s
-        pairs.append(entry)
-    valid = [p["score"] for p in pairs if p["score"] is not None]
+        pairs.append(pair)
+    valid = [p.score for p in pairs if p.score is not None]
     scores = {}
     if valid:
         mean = float(np.mean(valid))
         scores = {"fidelity.column_pair_trends": mean, "fidelity.column_pair_trends_error": 1.0 - mean}
-    associations = {
-        "columns": names,
-        "measure": "Pearson r for numeric pairs, Cramér's V (10 equal-width bins for numerics) otherwise",
-        "real": assoc_real.tolist(),
-        "synthetic": assoc_syn.tolist(),
-    }
+    associations = Associations(columns=names, measure="Pearson r for numeric pairs, Cramér's V (10 equal-width bins "
+                                "for numerics) otherwise", real=assoc_real.tolist(), synthetic=assoc_syn.tolist())
     sampled = {"real": [len(prep.real), len(real_rows)], "synthetic": [len(prep.synthetic), len(syn_rows)]}
     return scores, pairs, associations, sampled
+
+
+def fidelity(prep: Prepared, limits: Limits, rng: np.random.Generator) -> tuple[dict[str, float], Fidelity]:
+    """Column shapes and pair trends, and their mean (SDMetrics' Quality Score) where both exist."""
+    shape_scores, columns = column_shapes(prep)
+    pair_scores, pairs, associations, sampled = column_pair_trends(prep, limits, rng)
+    scores = {**shape_scores, **pair_scores}
+    if "fidelity.column_pair_trends" in pair_scores:
+        overall = (shape_scores["fidelity.column_shapes"] + pair_scores["fidelity.column_pair_trends"]) / 2
+        scores["fidelity.overall"] = overall
+        scores["fidelity.overall_error"] = 1.0 - overall
+    return scores, Fidelity(columns=columns, pairs=pairs, associations=associations, subsampled=sampled)

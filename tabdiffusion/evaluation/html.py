@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from . import plots
-
-if TYPE_CHECKING:
-    from .result import EvaluationResult
+from .records import Evaluation, Fidelity
+from .thresholds import (ANONYMETER_POOR_RISK, CLOSE_QUANTILE, CLOSE_SHARE, COPY_AUC, COPY_POOR_EXCESS, COPY_SIGMAS,
+                         DETECTION, DOMIAS_POOR_AUC, EFFICACY, FAIR, FIDELITY, GOOD, MEMBERSHIP,
+                         MISSING_RATE_TOLERANCE, POOR, RARE_CHANCE, RARE_CHANCE_MARGIN, close_share_min_holdout,
+                         copy_auc_full_rows)
 
 MAX_HEATMAP_COLUMNS = 30
-LEVEL_COLOURS = {"good": "#2e7d32", "fair": "#b26a00", "poor": "#c62828"}
-# The thresholds of verdicts.py, stated where the verdicts are read (docs/metrics.md has the full table).
-HOW_VERDICTS_ARE_SET = (
-    '<details class="note"><summary>How the verdicts are set</summary><ul>'
-    "<li><b>Fidelity</b>: mean of column-shape and pair-trend scores; good from 0.9, fair from 0.8. Pair trends are "
-    "lenient: read fidelity together with detection.</li>"
-    "<li><b>Detection</b>: gradient-boosting AUC; good up to 0.6, fair up to 0.8. Far below 0.5 (under 0.35; lower on tables of "
-    "under about 200 rows, where chance alone goes that low) is poor: synthetic rows sitting on top of real ones are "
-    "copies.</li>"
-    "<li><b>ML efficacy</b>: models trained on synthetic rows over models trained on real rows, both tested on the "
-    "holdout; good from 0.9, fair from 0.75.</li>"
-    "<li><b>Privacy</b>: the worst of: DCR share and membership-inference AUC (good up to 0.55, fair up to 0.6); the "
-    "share of rows closer to a training row than 99% of unseen rows (good up to 3%, fair up to 10%; with a holdout "
-    "of 1,000 rows or more); verbatim copies beyond the holdout's chance matches (fair above 3 binomial standard "
-    "errors, or above 1 point where fewer than 1% match by chance; poor above 5 points); DOMIAS's density-ratio "
-    "membership AUC (fair when its 95% interval lies above 0.5, poor above 0.6); Anonymeter's singling-out, "
-    "linkability and inference risks (fair when a risk's 95% interval lies above 0, poor when the risk is also "
-    "above 0.1). Without a holdout of "
-    "unseen rows, or with one whose rows nearly all appear in the training table, privacy is not assessed. Good "
-    "privacy is evidence, not a guarantee: this is not differential privacy.</li></ul></details>"
-)
+LEVEL_COLOURS = {GOOD: "#2e7d32", FAIR: "#b26a00", POOR: "#c62828"}
 # Anonymeter's attacks in words a data protection officer reads: what the attacker does with the synthetic table.
 ANONYMETER_ROWS = (
     ("singling_out", ("Singling out: a value or an extreme seen in the synthetic table (say, its largest income) "
@@ -94,10 +76,41 @@ class _Raw(str):
 
 
 def _img(png: str, alt: str) -> str:
+    """An inline image from a base64 PNG."""
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{png}">'
 
 
-def _summary(result: "EvaluationResult") -> str:
+def _points(share: float) -> str:
+    """A difference of shares in percentage points, for the verdict note: 0.05 -> '5 points'."""
+    return f"{share * 100:g} point" + ("" if share * 100 == 1 else "s")
+
+
+def _how_verdicts_are_set() -> str:
+    """The lines of thresholds.py in words, shown where the verdicts are read (docs/metrics.md has the full table)."""
+    return (
+        '<details class="note"><summary>How the verdicts are set</summary><ul>'
+        f"<li><b>Fidelity</b>: mean of column-shape and pair-trend scores; good from {FIDELITY.good:g}, fair from "
+        f"{FIDELITY.fair:g}. Pair trends are lenient: read fidelity together with detection.</li>"
+        f"<li><b>Detection</b>: gradient-boosting AUC; good up to {DETECTION.good:g}, fair up to {DETECTION.fair:g}. "
+        f"Far below 0.5 (under {COPY_AUC:g}; lower on tables of under about {round(copy_auc_full_rows(), -2)} rows, "
+        "where chance alone goes that low) is poor: synthetic rows sitting on top of real ones are copies.</li>"
+        "<li><b>ML efficacy</b>: models trained on synthetic rows over models trained on real rows, both tested on the "
+        f"holdout; good from {EFFICACY.good:g}, fair from {EFFICACY.fair:g}.</li>"
+        "<li><b>Privacy</b>: the worst of: DCR share and membership-inference AUC (good up to "
+        f"{MEMBERSHIP.good:g}, fair up to {MEMBERSHIP.fair:g}); the share of rows closer to a training row than "
+        f"{1 - CLOSE_QUANTILE:.0%} of unseen rows (good up to {CLOSE_SHARE.good:.0%}, fair up to {CLOSE_SHARE.fair:.0%}; "
+        f"with a holdout of {close_share_min_holdout():,} rows or more); verbatim copies beyond the holdout's chance "
+        f"matches (fair above {COPY_SIGMAS:g} binomial standard errors, or above {_points(RARE_CHANCE_MARGIN)} where "
+        f"fewer than {RARE_CHANCE:.0%} match by chance; poor above {_points(COPY_POOR_EXCESS)}); DOMIAS's density-ratio "
+        f"membership AUC (fair when its 95% interval lies above 0.5, poor above {DOMIAS_POOR_AUC:g}); Anonymeter's "
+        "singling-out, linkability and inference risks (fair when a risk's 95% interval lies above 0, poor when the "
+        f"risk is also above {ANONYMETER_POOR_RISK:g}). Without a holdout of unseen rows, or with one whose rows nearly "
+        "all appear in the training table, privacy is not assessed. Good privacy is evidence, not a guarantee: this is "
+        "not differential privacy.</li></ul></details>"
+    )
+
+
+def _summary(result: Evaluation) -> str:
     """Verdict cards per area and the headline scores."""
     cards = []
     for area, verdict in result.verdicts.items():
@@ -120,7 +133,8 @@ def _summary(result: "EvaluationResult") -> str:
         ("Exact copies of training rows", "privacy.exact_copies_share"),
         ("Membership-inference AUC (0.5 ideal)", "privacy.mia_auc"),
         ("Density-ratio membership attack, DOMIAS AUC (0.5 ideal)", "privacy.domias_auc"),
-        ("Rows closer to training than 99% of unseen rows (1% ideal)", "privacy.close_share"),
+        (f"Rows closer to training than {1 - CLOSE_QUANTILE:.0%} of unseen rows ({CLOSE_QUANTILE:.0%} ideal)",
+         "privacy.close_share"),
         ("Anonymeter risks: singling out / linkability / inference (0 ideal)", "anonymeter"),
         ("Values valid (in range / known category)", "validity.share"),
     ]
@@ -135,14 +149,14 @@ def _summary(result: "EvaluationResult") -> str:
                 rows.append((label, _Raw(" / ".join(_fmt(r) for r in risks))))
         elif key in s:
             rows.append((label, s[key]))
-    return (f'<div class="cards">{"".join(cards)}</div>{HOW_VERDICTS_ARE_SET}<h3>Headline scores</h3>'
+    return (f'<div class="cards">{"".join(cards)}</div>{_how_verdicts_are_set()}<h3>Headline scores</h3>'
             + _table(["score", "value"], rows))
 
 
-def _subsampling(details: dict) -> str:
+def _subsampling(result: Evaluation) -> str:
     """A note listing every part that ran on a subsample."""
     lines = []
-    for part, tables in details.get("subsampled", {}).items():
+    for part, tables in result.subsampled.items():
         cut = [f"{name} {used:,} of {total:,} rows" for name, (total, used) in tables.items() if used < total]
         if cut:
             lines.append(f"<li><b>{escape(part)}</b>: {escape(', '.join(cut))}</li>")
@@ -154,64 +168,65 @@ def _subsampling(details: dict) -> str:
     )
 
 
-def _chosen_columns(details: dict, limit: int) -> tuple[list[str], str]:
+def _chosen_columns(fidelity: Fidelity, target: str | None, limit: int) -> tuple[list[str], str]:
     """The columns to plot: the target first, then the lowest shape scores, at most `limit`."""
-    columns = {n: c for n, c in details.get("columns", {}).items() if "score" in c}
-    order = sorted(columns, key=lambda n: (n != details.get("target"), columns[n]["score"]))
+    columns = fidelity.columns
+    order = sorted(columns, key=lambda n: (n != target, columns[n].score))
     chosen = order[:limit]
     note = ""
     if len(order) > limit:
         note = (
             f'<p class="muted">Showing {limit} of {len(order)} columns: '
-            + ("the target, then " if details.get("target") in chosen else "")
+            + ("the target, then " if target in chosen else "")
             + "those whose distributions differ most (lowest shape score).</p>"
         )
     return chosen, note
 
 
-def _fidelity(result: "EvaluationResult", max_columns: int) -> str:
+def _fidelity(result: Evaluation, max_columns: int) -> str:
     """Shape scores, per-column table and plots, association heatmaps, worst pairs."""
-    d, s = result.details, result.scores
-    columns = {n: c for n, c in d.get("columns", {}).items() if "score" in c}
-    if not columns:
+    fidelity, s = result.fidelity, result.scores
+    if fidelity is None or not fidelity.columns:
         return ""
+    columns = fidelity.columns
+    validity = result.validity.columns if result.validity else {}
     out = ["<h2>Fidelity</h2>"]
     out.append(
         f'<p class="lead">Column shapes {_fmt(s.get("fidelity.column_shapes"))}, column-pair trends '
         f'{_fmt(s.get("fidelity.column_pair_trends"))} (1 = identical; SDMetrics definitions, on non-missing values).</p>'
     )
     names = list(columns)
-    out.append('<div class="wide">' + _img(plots.shape_bars(names, [columns[n]["score"] for n in names]), "shape scores") + "</div>")
+    bars = plots.shape_bars(names, [columns[n].score for n in names])
+    out.append('<div class="wide">' + _img(bars, "shape scores") + "</div>")
     rows = []
     for n, c in columns.items():
-        validity = c.get("validity", {})
-        share = validity.get("valid_share")
-        rows.append((n, c["kind"], c["metric"], c["score"], c["missing_real"], c["missing_synthetic"], share))
+        share = validity[n].valid_share if n in validity else None
+        rows.append((n, c.kind, c.metric, c.score, c.missing_real, c.missing_synthetic, share))
     out.append("<details><summary>Per-column table</summary>")
     out.append(_table(["column", "kind", "metric", "score", "missing real", "missing synthetic", "valid share"], rows, numeric_from=3))
     out.append("</details>")
-    skipped = d.get("skipped_columns") or {}
+    skipped = result.run.skipped_columns
     if skipped:
         out.append(f'<p class="muted">Left out: {escape(", ".join(skipped))} (identifier columns).</p>')
-    chosen, note = _chosen_columns(d, max_columns)
+    chosen, note = _chosen_columns(fidelity, result.run.target, max_columns)
     key = (
         f'<p class="muted"><span class="swatch" style="background:{plots.REAL_COLOUR}"></span>real (filled) &nbsp; '
         f'<span class="swatch" style="background:{plots.SYNTHETIC_COLOUR}"></span>synthetic (outline / second bar)</p>'
     )
     out.append("<h3>Distributions, real vs synthetic</h3>" + key + note)
     out.append('<div class="grid">' + "".join(_img(plots.column_plot(n, columns[n]), n) for n in chosen) + "</div>")
-    out.append(_associations(d))
+    out.append(_associations(fidelity))
     return "".join(out)
 
 
-def _associations(d: dict) -> str:
+def _associations(fidelity: Fidelity) -> str:
     """Heatmaps of the association matrices and a table of the pairs that differ most."""
-    assoc = d.get("associations")
-    if not assoc or len(assoc["columns"]) < 2:
+    assoc = fidelity.associations
+    if len(assoc.columns) < 2:
         return ""
-    names = assoc["columns"]
-    real = np.array(assoc["real"], dtype=float)
-    syn = np.array(assoc["synthetic"], dtype=float)
+    names = assoc.columns
+    real = np.array(assoc.real, dtype=float)
+    syn = np.array(assoc.synthetic, dtype=float)
     note = ""
     if len(names) > MAX_HEATMAP_COLUMNS:
         error = np.nanmean(np.abs(syn - real), axis=1)
@@ -220,23 +235,23 @@ def _associations(d: dict) -> str:
         real, syn = real[np.ix_(keep, keep)], syn[np.ix_(keep, keep)]
         note = f'<p class="muted">Showing the {MAX_HEATMAP_COLUMNS} columns whose associations differ most.</p>'
     out = ["<h3>Associations: real, synthetic and difference</h3>"]
-    out.append(f'<p class="muted">{escape(assoc["measure"])}.</p>{note}')
+    out.append(f'<p class="muted">{escape(assoc.measure)}.</p>{note}')
     out.append('<div class="wide">' + _img(plots.heatmaps(names, real, syn), "association heatmaps") + "</div>")
-    pairs = [p for p in d.get("pairs", []) if p.get("score") is not None]
-    worst = sorted(pairs, key=lambda p: p["score"])[:10]
+    pairs = [p for p in fidelity.pairs if p.score is not None]
+    worst = sorted(pairs, key=lambda p: p.score)[:10]
     if worst:
-        rows = [(" × ".join(p["columns"]), p["metric"], p.get("real"), p.get("synthetic"), p["score"]) for p in worst]
+        rows = [(" × ".join(p.columns), p.metric, p.real, p.synthetic, p.score) for p in worst]
         out.append("<details><summary>The 10 pairs that differ most</summary>")
         out.append(_table(["pair", "metric", "real", "synthetic", "score"], rows, numeric_from=2) + "</details>")
     return "".join(out)
 
 
-def _detection(result: "EvaluationResult") -> str:
+def _detection(result: Evaluation) -> str:
     """C2ST AUCs and k-NN precision/recall."""
     s = result.scores
     out = []
     if "detection.gbm_auc" in s:
-        folds = result.details.get("detection", {}).get("folds")
+        folds = result.detection.folds if result.detection else None
         out.append("<h2>Detection</h2>")
         out.append(
             f'<p class="lead">ROC AUC of classifiers trained to tell real from synthetic rows ({folds}-fold stratified '
@@ -248,7 +263,7 @@ def _detection(result: "EvaluationResult") -> str:
         ]
         out.append(_table(["classifier", "ROC AUC", "score = 1 - (2·max(AUC, 0.5) - 1)"], rows))
     if "coverage.precision" in s:
-        k = result.details.get("coverage", {}).get("k")
+        k = result.coverage.k if result.coverage else None
         out.append("<h2>Coverage</h2>")
         out.append(
             f'<p class="lead">k-NN precision (share of synthetic rows inside the {k}-NN ball of some real row: realism) and '
@@ -258,13 +273,13 @@ def _detection(result: "EvaluationResult") -> str:
     return "".join(out)
 
 
-def _privacy(result: "EvaluationResult") -> str:
+def _privacy(result: Evaluation) -> str:
     """Privacy scores next to the holdout baseline, and the DCR histogram."""
-    s, d = result.scores, result.details.get("privacy", {})
+    s, privacy = result.scores, result.privacy
     if "privacy.dcr_median" not in s:
         return ""
     out = ["<h2>Privacy</h2>"]
-    guarantee = result.details.get("guarantee")
+    guarantee = result.run.guarantee
     if guarantee:
         out.append(
             f'<p class="lead"><b>Differential privacy:</b> the generator was trained with ({guarantee["epsilon"]:.3g}, '
@@ -300,10 +315,10 @@ def _privacy(result: "EvaluationResult") -> str:
     if extra:
         out.append(_table(["measure", "value"], extra))
     out.append(_anonymeter(s))
-    if d.get("skipped"):
-        out.append(f'<p class="muted">{escape(d["skipped"])}.</p>')
-    if d.get("dcr_histogram"):
-        out.append('<div class="wide">' + _img(plots.dcr_histogram(d["dcr_histogram"]), "DCR histogram") + "</div>")
+    if privacy and privacy.skipped:
+        out.append(f'<p class="muted">{escape(privacy.skipped)}.</p>')
+    if privacy:
+        out.append('<div class="wide">' + _img(plots.dcr_histogram(privacy.dcr_histogram), "DCR histogram") + "</div>")
     return "".join(out)
 
 
@@ -332,48 +347,47 @@ def _anonymeter(s: dict[str, float]) -> str:
                       "risk (95% interval)"], rows))
 
 
-def _efficacy(result: "EvaluationResult") -> str:
+def _efficacy(result: Evaluation) -> str:
     """Models trained on real vs synthetic rows, scored on the holdout."""
-    d = result.details.get("efficacy")
-    if not d or "models" not in d:
-        reason = result.details.get("skipped_groups", {}).get("efficacy") or (d or {}).get("skipped")
+    efficacy = result.efficacy
+    if efficacy is None or efficacy.skipped is not None:
+        reason = result.run.skipped_groups.get("efficacy") or (efficacy.skipped if efficacy else None)
         return f'<h2>ML efficacy</h2><p class="muted">Not computed: {escape(reason)}.</p>' if reason else ""
     out = ["<h2>ML efficacy</h2>"]
     out.append(
-        f'<p class="lead">Task: {escape(d["task"])} of <b>{escape(str(d["target"]))}</b>. Each model is trained once on the real '
-        "training rows and once on the synthetic rows, and both are scored on the real holdout. "
-        f'Ratio = synthetic / real; the headline averages the {escape(d["primary_metric"])} ratio over models.</p>'
+        f'<p class="lead">Task: {escape(efficacy.task)} of <b>{escape(str(efficacy.target))}</b>. Each model is trained '
+        "once on the real training rows and once on the synthetic rows, and both are scored on the real holdout. "
+        f'Ratio = synthetic / real; the headline averages the {escape(efficacy.primary_metric)} ratio over models.</p>'
     )
     rows = []
-    for model, metrics in d["models"].items():
+    for model, metrics in efficacy.models.items():
         for metric, row in metrics.items():
-            ratio = row.get("ratio")
-            cell = _Raw(f'<span class="bad">{ratio:.3f}</span>') if ratio is not None and ratio < 0.75 and metric != "rmse" else ratio
-            rows.append((model.replace("_", " "), metric, row.get("real"), row.get("synthetic"), cell))
+            ratio = row.ratio
+            low = ratio is not None and ratio < EFFICACY.fair and metric != "rmse"  # below the verdict's fair line
+            cell = _Raw(f'<span class="bad">{ratio:.3f}</span>') if low else ratio
+            rows.append((model.replace("_", " "), metric, row.real, row.synthetic, cell))
     out.append(_table(["model", "metric", "trained on real", "trained on synthetic", "ratio"], rows, numeric_from=2))
     return "".join(out)
 
 
-def _validity(result: "EvaluationResult") -> str:
+def _validity(result: Evaluation) -> str:
     """Columns with values outside the real range or category set, or with differing missing rates."""
-    columns = result.details.get("columns", {})
+    columns = result.validity.columns if result.validity else {}
     rows = []
-    for name, c in columns.items():
-        v = c.get("validity")
-        if not v:
-            continue
-        if v.get("valid_share", 1.0) < 1.0 or v["missing_rate_diff"] > 0.01:
+    for name, v in columns.items():
+        if (1.0 if v.valid_share is None else v.valid_share) < 1.0 or v.missing_rate_diff > MISSING_RATE_TOLERANCE:
             detail = ""
-            if v.get("unseen_categories"):
-                detail = "unseen: " + ", ".join(v["unseen_categories"][:5])
+            if v.unseen_categories:
+                detail = "unseen: " + ", ".join(v.unseen_categories[:5])
             else:
-                parts = [f'{v[key]} {label}' for key, label in (("unparsable", "unparsable (no number or date)"),
-                                                                  ("infinite", "infinite")) if v.get(key)]
-                if v.get("below") or v.get("above"):
-                    parts.append(f'{v.get("below", 0)} below, {v.get("above", 0)} above the real range')
+                parts = [f"{count} {label}" for count, label in ((v.unparsable, "unparsable (no number or date)"),
+                                                                 (v.infinite, "infinite")) if count]
+                if v.below or v.above:
+                    parts.append(f"{v.below or 0} below, {v.above or 0} above the real range")
                 detail = "; ".join(parts)
-            rows.append((name, v.get("valid_share"), v["missing_real"], v["missing_synthetic"], detail))
-    if not columns:
+            rows.append((name, v.valid_share, v.missing_real, v.missing_synthetic, detail))
+    # The section stands wherever columns were evaluated, even when validity itself did not run.
+    if not columns and not (result.fidelity and result.fidelity.columns):
         return ""
     out = ["<h2>Validity</h2>"]
     s = result.scores
@@ -384,38 +398,36 @@ def _validity(result: "EvaluationResult") -> str:
     if rows:
         out.append(_table(["column", "valid share", "missing real", "missing synthetic", "detail"], rows))
     else:
-        out.append('<p class="muted">Every synthetic value is in range, and missing rates match within 1 point.</p>')
+        out.append('<p class="muted">Every synthetic value is in range, and missing rates match within '
+                   f'{_points(MISSING_RATE_TOLERANCE)}.</p>')
     return "".join(out)
 
 
-def _all_scores(result: "EvaluationResult") -> str:
+def _all_scores(result: Evaluation) -> str:
     """Every score, collapsed."""
     rows = [(k, v) for k, v in result.scores.items()]
     return "<details><summary>All scores</summary>" + _table(["name", "value"], rows) + "</details>"
 
 
-def render_summary(result: "EvaluationResult") -> str:
+def render_summary(result: Evaluation) -> str:
     """The verdict cards and headline scores alone, styled, for a notebook cell (no plots, no matplotlib)."""
     cards = [f"<style>{CSS.replace('body{', '.tabdiffusion-summary{')}</style>", '<div class="tabdiffusion-summary">',
              _summary(result), "</div>"]
     return "".join(cards)
 
 
-def render(result: "EvaluationResult", max_columns: int = 24) -> str:
+def render(result: Evaluation, max_columns: int = 24) -> str:
     """The report as one HTML document."""
     plots._figure_class()  # fail early with the install hint when matplotlib is missing
-    d = result.details
-    rows = d.get("rows", {})
-    kinds = d.get("kinds", {})
-    sizes = ", ".join(f"{name} {count:,} rows" for name, count in rows.items() if count is not None)
-    seed = d.get("seed")
+    run = result.run
+    sizes = ", ".join(f"{name} {count:,} rows" for name, count in run.rows.to_dict().items() if count is not None)
     body = [
         "<h1>Synthetic data quality report</h1>",
-        f'<p class="lead">{escape(sizes)}; {len(kinds)} columns evaluated'
-        + (f", target <b>{escape(str(d['target']))}</b>" if d.get("target") else "")
-        + f". Seed {escape(str(seed))}.</p>",
+        f'<p class="lead">{escape(sizes)}; {len(run.kinds)} columns evaluated'
+        + (f", target <b>{escape(str(run.target))}</b>" if run.target else "")
+        + f". Seed {escape(str(run.seed))}.</p>",
         _summary(result),
-        _subsampling(d),
+        _subsampling(result),
         _fidelity(result, max_columns),
         _detection(result),
         _privacy(result),

@@ -8,6 +8,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .records import Bars, ColumnShape, DistanceHistogram, Histogram
+from .thresholds import FIDELITY
+
 REAL_COLOUR = "#4c72b0"
 SYNTHETIC_COLOUR = "#dd8452"
 HOLDOUT_COLOUR = "#55a868"
@@ -55,30 +58,31 @@ def _date_axis(axis) -> None:
 
 
 def _short(text: str, width: int = 18) -> str:
+    """`text` cut to `width` characters with an ellipsis, for axis labels."""
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def column_plot(name: str, entry: dict) -> str:
+def column_plot(name: str, column: ColumnShape) -> str:
     """Real vs synthetic distribution of one column: overlaid histograms or grouped horizontal bars."""
     import matplotlib
 
-    plot = entry["plot"]
+    plot = column.plot
     with matplotlib.rc_context(_STYLE):
         figure = _new_figure(3.3, 2.4)
         ax = figure.add_subplot()
-        title = f"{_short(name, 28)}  ({entry['kind']}, score {entry['score']:.2f})"
-        if plot["type"] == "histogram" and plot["edges"]:
-            edges = np.asarray(plot["edges"])
-            ax.stairs(plot["real"], edges, fill=True, alpha=0.45, color=REAL_COLOUR, label="real")
-            ax.stairs(plot["synthetic"], edges, fill=False, linewidth=1.4, color=SYNTHETIC_COLOUR, label="synthetic")
+        title = f"{_short(name, 28)}  ({column.kind}, score {column.score:.2f})"
+        if isinstance(plot, Histogram) and plot.edges:
+            edges = np.asarray(plot.edges)
+            ax.stairs(plot.real, edges, fill=True, alpha=0.45, color=REAL_COLOUR, label="real")
+            ax.stairs(plot.synthetic, edges, fill=False, linewidth=1.4, color=SYNTHETIC_COLOUR, label="synthetic")
             ax.set_ylabel("share of rows")
-            if entry["kind"] == "datetime":
+            if column.kind == "datetime":
                 _date_axis(ax.xaxis)
-        elif plot["type"] == "bar" and plot["categories"]:
-            positions = np.arange(len(plot["categories"]))[::-1]
-            ax.barh(positions + 0.2, plot["real"], height=0.4, color=REAL_COLOUR, label="real")
-            ax.barh(positions - 0.2, plot["synthetic"], height=0.4, color=SYNTHETIC_COLOUR, label="synthetic")
-            ax.set_yticks(positions, [_short(c) for c in plot["categories"]], fontsize=7 if len(positions) > 8 else 8)
+        elif isinstance(plot, Bars) and plot.categories:
+            positions = np.arange(len(plot.categories))[::-1]
+            ax.barh(positions + 0.2, plot.real, height=0.4, color=REAL_COLOUR, label="real")
+            ax.barh(positions - 0.2, plot.synthetic, height=0.4, color=SYNTHETIC_COLOUR, label="synthetic")
+            ax.set_yticks(positions, [_short(c) for c in plot.categories], fontsize=7 if len(positions) > 8 else 8)
             ax.set_xlabel("share of rows")
         else:
             ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
@@ -95,12 +99,12 @@ def shape_bars(names: Sequence[str], scores: Sequence[float]) -> str:
         figure = _new_figure(6.5, max(1.6, 0.18 * len(names) + 0.8))
         ax = figure.add_subplot()
         values = np.asarray(scores)[order]
-        colours = [SYNTHETIC_COLOUR if v < 0.8 else REAL_COLOUR for v in values]
+        colours = [SYNTHETIC_COLOUR if v < FIDELITY.fair else REAL_COLOUR for v in values]  # the fidelity verdict's lines
         ax.barh(np.arange(len(order)), values, color=colours)
         ax.set_yticks(np.arange(len(order)), [_short(names[i], 30) for i in order], fontsize=7)
         ax.set_xlim(0, 1)
-        ax.axvline(0.9, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_xlabel("column shape score (1 - KS or 1 - TVD); dotted line at 0.9")
+        ax.axvline(FIDELITY.good, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xlabel(f"column shape score (1 - KS or 1 - TVD); dotted line at {FIDELITY.good:g}")
     return _png(figure)
 
 
@@ -127,17 +131,17 @@ def heatmaps(columns: Sequence[str], real: np.ndarray, synthetic: np.ndarray) ->
     return _png(figure)
 
 
-def dcr_histogram(hist: dict) -> str:
+def dcr_histogram(hist: DistanceHistogram) -> str:
     """Distances to the closest training row: synthetic rows vs holdout rows."""
     import matplotlib
 
-    edges = np.asarray(hist["edges"])
+    edges = np.asarray(hist.edges)
     with matplotlib.rc_context(_STYLE):
         figure = _new_figure(6.0, 2.6)
         ax = figure.add_subplot()
-        if "holdout" in hist:
-            ax.stairs(hist["holdout"], edges, fill=True, alpha=0.45, color=HOLDOUT_COLOUR, label="holdout → closest training row")
-        ax.stairs(hist["synthetic"], edges, fill=False, linewidth=1.5, color=SYNTHETIC_COLOUR, label="synthetic → closest training row")
+        if hist.holdout is not None:
+            ax.stairs(hist.holdout, edges, fill=True, alpha=0.45, color=HOLDOUT_COLOUR, label="holdout → closest training row")
+        ax.stairs(hist.synthetic, edges, fill=False, linewidth=1.5, color=SYNTHETIC_COLOUR, label="synthetic → closest training row")
         ax.set_xlabel("distance to closest record (TabDDPM embedding, L2); the last bin holds everything beyond")
         ax.set_ylabel("share of rows")
         ax.legend(frameon=False)

@@ -14,6 +14,8 @@ from .anonymeter import anonymeter_risks
 from .attacks import domias
 from .embedding import Embedder
 from .limits import Limits
+from .records import DistanceHistogram, Privacy
+from .thresholds import CLOSE_QUANTILE
 
 HIST_BINS = 40
 DOMIAS_MIN_ROWS = 20  # DOMIAS splits the holdout into reference and non-member halves of at least this many rows
@@ -34,20 +36,16 @@ def _nndr(dist: np.ndarray) -> np.ndarray:
     return np.where(dist[:, 0] == 0, 0.0, ratio)
 
 
-def _histogram(series: dict[str, np.ndarray]) -> dict:
+def _histogram(series: dict[str, np.ndarray]) -> DistanceHistogram:
     """Shares per bin on shared bins from 0 to the 99th percentile of all distances (larger ones in the last bin)."""
     pooled = np.concatenate(list(series.values()))
     top = float(np.quantile(pooled, 0.99)) if len(pooled) else 1.0
     edges = np.linspace(0.0, top if top > 0 else 1.0, HIST_BINS + 1)
-    out = {"edges": edges.tolist()}
+    shares = {}
     for name, values in series.items():
         counts, _ = np.histogram(np.clip(values, 0.0, edges[-1]), bins=edges)
-        out[name] = (counts / max(1, len(values))).tolist()
-    return out
-
-
-# privacy.close_share: synthetic rows closer to a training row than all but this share of holdout rows are.
-CLOSE_QUANTILE = 0.01
+        shares[name] = (counts / max(1, len(values))).tolist()
+    return DistanceHistogram(edges=edges.tolist(), **shares)
 
 
 def _disjoint_draws(n_train: int, n: int, max_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -78,13 +76,13 @@ def dcr_share_and_mia(syn: np.ndarray, train_draws: list[np.ndarray], holdout: n
     return float(np.mean(shares)), float(np.mean(aucs))
 
 
-def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.Generator) -> tuple[dict[str, float], dict]:
+def privacy(prep: Prepared, embedder: Embedder, limits: Limits,
+            rng: np.random.Generator) -> tuple[dict[str, float], Privacy]:
     """DCR-based scores; the ones that need a holdout are left out without one."""
     cap = limits.max_rows_neighbors
     train_hashes, syn_hashes = _row_hashes(prep.real), _row_hashes(prep.synthetic)
     copies = np.isin(syn_hashes, np.unique(train_hashes))
     scores: dict[str, float] = {"privacy.exact_copies_share": float(copies.mean())}
-    details: dict = {"exact_copies": int(copies.sum())}
 
     train_rows = subsample(len(prep.real), cap, rng)
     syn_rows = subsample(len(prep.synthetic), cap, rng)
@@ -94,53 +92,51 @@ def privacy(prep: Prepared, embedder: Embedder, limits: Limits, rng: np.random.G
     scores["privacy.dcr_median"] = float(np.median(syn_dist[:, 0]))
     scores["privacy.nndr_median"] = float(np.median(_nndr(syn_dist)))
     distances = {"synthetic": syn_dist[:, 0]}
-    details["subsampled"] = {"real": [len(prep.real), len(train_rows)], "synthetic": [len(prep.synthetic), len(syn_rows)]}
-
+    sampled = {"real": [len(prep.real), len(train_rows)], "synthetic": [len(prep.synthetic), len(syn_rows)]}
     if prep.holdout is None:
-        details["skipped"] = ("no holdout: dcr_share, mia_auc, the DOMIAS and Anonymeter attacks and the holdout "
-                              "baselines need one")
-    else:
-        hold_hashes = _row_hashes(prep.holdout)
-        scores["privacy.exact_copies_share_holdout"] = float(np.isin(hold_hashes, np.unique(train_hashes)).mean())
-        # Rows of the holdout in the synthetic table: real records the model was not to see (the holdout leaked into
-        # it, or the tables were swapped), against how often training rows equal a holdout row by nature.
-        scores["privacy.holdout_copies_share"] = float(np.isin(syn_hashes, np.unique(hold_hashes)).mean())
-        scores["privacy.holdout_copies_share_train"] = float(np.isin(train_hashes, np.unique(hold_hashes)).mean())
-        hold_rows = subsample(len(prep.holdout), cap, rng)
-        hold = embedder.transform(prep.holdout.iloc[hold_rows])
-        hold_dist, _ = nearest(hold, train, 2)
-        scores["privacy.dcr_median_holdout"] = float(np.median(hold_dist[:, 0]))
-        # The tail the DCR share and median miss: a minority of near-copies among honest rows.
-        closest_unseen = np.quantile(hold_dist[:, 0], CLOSE_QUANTILE)
-        scores["privacy.close_share"] = float((syn_dist[:, 0] < closest_unseen).mean())
-        scores["privacy.nndr_median_holdout"] = float(np.median(_nndr(hold_dist)))
-        distances["holdout"] = hold_dist[:, 0]
+        return scores, Privacy(exact_copies=int(copies.sum()), subsampled=sampled, dcr_histogram=_histogram(distances),
+                               skipped="no holdout: dcr_share, mia_auc, the DOMIAS and Anonymeter attacks and the "
+                                       "holdout baselines need one")
 
-        # DCR share and membership inference on equal-size training and holdout samples.
-        n = min(len(prep.real), len(prep.holdout), cap)
-        eq_hold = embedder.transform(prep.holdout.iloc[subsample(len(prep.holdout), n, rng)])
-        draw_rows = _disjoint_draws(len(prep.real), n, cap, rng)
-        train_draws = [embedder.transform(prep.real.iloc[rows]) for rows in draw_rows]
-        scores["privacy.dcr_share"], scores["privacy.mia_auc"] = dcr_share_and_mia(syn, train_draws, eq_hold)
-        details["equal_size_draws"] = len(train_draws)
-        details["subsampled"]["holdout"] = [len(prep.holdout), len(hold_rows)]
-        details["equal_size_samples"] = n
-        if len(prep.holdout) >= 2 * DOMIAS_MIN_ROWS:
-            # Half of the holdout is the attacker's reference sample, the other half the non-members; as many
-            # training rows are the members.
-            rows = rng.permutation(len(prep.holdout))[: None if cap is None else 2 * cap]
-            reference, non_members = rows[: len(rows) // 2], rows[len(rows) // 2 :]
-            members = subsample(len(prep.real), len(non_members), rng)
-            auc, low, high = domias(syn, embedder.transform(prep.real.iloc[members]),
-                                    embedder.transform(prep.holdout.iloc[non_members]),
-                                    embedder.transform(prep.holdout.iloc[reference]), rng)
-            scores.update({"privacy.domias_auc": auc, "privacy.domias_auc_low": low, "privacy.domias_auc_high": high})
-        if len(prep.holdout) >= ANONYMETER_MIN_ROWS:
-            # Equal-size training and holdout samples are the targets; the attacker holds the synthetic sample.
-            found, info = anonymeter_risks(prep.real.iloc[subsample(len(prep.real), n, rng)],
-                                           prep.holdout.iloc[subsample(len(prep.holdout), n, rng)],
-                                           prep.synthetic.iloc[syn_rows], embedder, rng)
-            scores.update(found)
-            details["anonymeter"] = info
-    details["dcr_histogram"] = _histogram(distances)
-    return scores, details
+    hold_hashes = _row_hashes(prep.holdout)
+    scores["privacy.exact_copies_share_holdout"] = float(np.isin(hold_hashes, np.unique(train_hashes)).mean())
+    # Rows of the holdout in the synthetic table: real records the model was not to see (the holdout leaked into
+    # it, or the tables were swapped), against how often training rows equal a holdout row by nature.
+    scores["privacy.holdout_copies_share"] = float(np.isin(syn_hashes, np.unique(hold_hashes)).mean())
+    scores["privacy.holdout_copies_share_train"] = float(np.isin(train_hashes, np.unique(hold_hashes)).mean())
+    hold_rows = subsample(len(prep.holdout), cap, rng)
+    sampled["holdout"] = [len(prep.holdout), len(hold_rows)]
+    hold = embedder.transform(prep.holdout.iloc[hold_rows])
+    hold_dist, _ = nearest(hold, train, 2)
+    scores["privacy.dcr_median_holdout"] = float(np.median(hold_dist[:, 0]))
+    # The tail the DCR share and median miss: a minority of near-copies among honest rows.
+    closest_unseen = np.quantile(hold_dist[:, 0], CLOSE_QUANTILE)
+    scores["privacy.close_share"] = float((syn_dist[:, 0] < closest_unseen).mean())
+    scores["privacy.nndr_median_holdout"] = float(np.median(_nndr(hold_dist)))
+    distances["holdout"] = hold_dist[:, 0]
+
+    # DCR share and membership inference on equal-size training and holdout samples.
+    n = min(len(prep.real), len(prep.holdout), cap)
+    eq_hold = embedder.transform(prep.holdout.iloc[subsample(len(prep.holdout), n, rng)])
+    draw_rows = _disjoint_draws(len(prep.real), n, cap, rng)
+    train_draws = [embedder.transform(prep.real.iloc[rows]) for rows in draw_rows]
+    scores["privacy.dcr_share"], scores["privacy.mia_auc"] = dcr_share_and_mia(syn, train_draws, eq_hold)
+    if len(prep.holdout) >= 2 * DOMIAS_MIN_ROWS:
+        # Half of the holdout is the attacker's reference sample, the other half the non-members; as many
+        # training rows are the members.
+        rows = rng.permutation(len(prep.holdout))[: None if cap is None else 2 * cap]
+        reference, non_members = rows[: len(rows) // 2], rows[len(rows) // 2 :]
+        members = subsample(len(prep.real), len(non_members), rng)
+        auc, low, high = domias(syn, embedder.transform(prep.real.iloc[members]),
+                                embedder.transform(prep.holdout.iloc[non_members]),
+                                embedder.transform(prep.holdout.iloc[reference]), rng)
+        scores.update({"privacy.domias_auc": auc, "privacy.domias_auc_low": low, "privacy.domias_auc_high": high})
+    attacks = None
+    if len(prep.holdout) >= ANONYMETER_MIN_ROWS:
+        # Equal-size training and holdout samples are the targets; the attacker holds the synthetic sample.
+        found, attacks = anonymeter_risks(prep.real.iloc[subsample(len(prep.real), n, rng)],
+                                          prep.holdout.iloc[subsample(len(prep.holdout), n, rng)],
+                                          prep.synthetic.iloc[syn_rows], embedder, rng)
+        scores.update(found)
+    return scores, Privacy(exact_copies=int(copies.sum()), subsampled=sampled, equal_size_draws=len(train_draws),
+                           equal_size_samples=n, anonymeter=attacks, dcr_histogram=_histogram(distances))
