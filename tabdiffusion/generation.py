@@ -1,13 +1,14 @@
 """Model codes from a fitted process and denoiser: class labels, batched sampling, and what conditions need first.
 
 The Synthesizer orders these steps; they work on codes and tensors only (no tables): labels drawn with the training
-frequencies, rows generated in batches, conditions moved onto the model's device, and a numeric range drawn before
+frequencies (or, under conditions, with their conditional frequencies), rows generated in batches, conditions moved onto the model's device, and a numeric range drawn before
 the full pass (sample_codes says why).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -29,8 +30,9 @@ RANGE_PASS_STEPS = 10
 
 def draw_labels(frequencies: np.ndarray | None, n: int, generator: torch.Generator, device: torch.device,
                 allowed: np.ndarray | None = None) -> torch.Tensor | None:
-    """n class labels drawn with the training frequencies (None without a class target), restricted to the classes
-    `allowed` (1 or n, n_classes) where given: a condition on the target goes through the label conditioning."""
+    """n class labels drawn with the training frequencies (None without a class target), times `allowed` (1 or n,
+    n_classes; 0/1 or weights) where given: a condition on the target goes through the label conditioning, and
+    conditions on other columns weigh the classes by their likelihood (class_likelihoods)."""
     if frequencies is None:
         return None
     weights = torch.as_tensor(frequencies, dtype=torch.float32, device=device)
@@ -59,6 +61,57 @@ def generate_codes(diffusion: Process, model: torch.nn.Module, config: ModelConf
         parts_num.append(x_num.cpu().numpy())
         parts_cat.append(x_cat.cpu().numpy())
     return Encoded(np.concatenate(parts_num), np.concatenate(parts_cat), None if y is None else y.cpu().numpy())
+
+
+# P(class | conditions) is estimated from the model's own rows of each class: ceil(n / classes) rows per class, at
+# least PILOT_MIN_ROWS and at most PILOT_MAX_ROWS, drawn with PILOT_STEPS DDIM steps (class_likelihoods).
+PILOT_MIN_ROWS, PILOT_MAX_ROWS, PILOT_STEPS = 250, 2_000, 10
+
+
+def meets(constraints: CodeConstraints, x_num: np.ndarray, x_cat: np.ndarray, category_sizes: list[int]) -> np.ndarray:
+    """(n,) bool: which rows of model codes meet one-row constraints (numeric codes inside their bounds, every
+    category at an allowed level)."""
+    inside = ((x_num >= constraints.low) & (x_num <= constraints.high)).all(axis=1)
+    if not category_sizes:
+        return inside
+    offsets = np.concatenate([[0], np.cumsum(category_sizes)[:-1]]).astype(np.int64)
+    return inside & constraints.allowed[0][x_cat + offsets].all(axis=1)
+
+
+def needs_class_pilot(constraints: CodeConstraints | None, n_classes: int) -> bool:
+    """Whether one set of conditions restricts some column other than the class and leaves more than one class."""
+    if constraints is None or constraints.per_row or not n_classes:
+        return False
+    classes = n_classes if constraints.labels is None else int(constraints.labels[0].sum())
+    restricts = (np.isfinite(constraints.low).any() or np.isfinite(constraints.high).any()
+                 or not constraints.allowed.all())
+    return classes > 1 and bool(restricts)
+
+
+def class_likelihoods(process: Process, model: torch.nn.Module, config: ModelConfig, constraints: CodeConstraints,
+                      n_classes: int, category_sizes: list[int], n: int, generator: torch.Generator,
+                      device: torch.device, batch_size: int) -> np.ndarray:
+    """(1, n_classes) P(conditions | class) up to a constant: the share of the model's rows of each class that meet
+    the conditions, with half a row added to every count, so that conditions no pilot row meets leave the training
+    frequencies as they are.
+
+    The class is an input of the denoiser, not a column it generates, so conditions on other columns cannot move it
+    by themselves; yet a country's incomes are not the whole table's. Bayes' rule, P(class | conditions) ~ P(class)
+    P(conditions | class), with the second factor counted on a short draw per class, gives the class its
+    conditional frequencies; the rows themselves still meet the conditions by construction.
+    """
+    rows = int(np.clip(-(-n // n_classes), PILOT_MIN_ROWS, PILOT_MAX_ROWS))
+    diffusion = config.process == "diffusion"
+    pilot = replace(config, sampler="ddim") if diffusion else config
+    low_precision = uses_bfloat16(config.sampling_precision, device)
+    hits = np.zeros(n_classes)
+    classes = range(n_classes) if constraints.labels is None else np.flatnonzero(constraints.labels[0])
+    for k in classes:
+        labels = torch.full((rows,), int(k), dtype=torch.long, device=device)
+        codes = generate_codes(process, model, pilot, labels, rows, generator, batch_size, low_precision,
+                               PILOT_STEPS if diffusion else config.sampling_steps)
+        hits[k] = meets(constraints, codes.x_num, codes.x_cat, category_sizes).sum()
+    return ((hits + 0.5) / (rows + 1))[None, :]
 
 
 def probe_sampler(diffusion: Process, config: ModelConfig, frequencies: np.ndarray | None, batch_size: int,

@@ -34,7 +34,7 @@ from .diffusion.mixed import MixedDiffusion
 from .diffusion.process import Process
 from .dp import MAX_GRAD_NORM, PrivacySpent, check_dp, private_config
 from .errors import NotFittedError, ParameterError
-from .generation import draw_labels, probe_sampler, sample_codes
+from .generation import class_likelihoods, draw_labels, needs_class_pilot, probe_sampler, sample_codes
 from .hardware import resolve_device, resolve_precisions, thread_limit, uses_bfloat16
 from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
@@ -300,8 +300,14 @@ class Synthesizer:
             yield chunk
 
     def _sample_codes(self, n: int, generator: torch.Generator, constraints: CodeConstraints | None = None) -> Encoded:
-        """`n` rows of model codes meeting `constraints` where given (generation.sample_codes)."""
-        labels = self._draw_labels(n, generator, None if constraints is None else constraints.labels)
+        """`n` rows of model codes meeting `constraints` where given (generation.sample_codes); conditions that leave
+        the class free draw it with its conditional frequencies (generation.class_likelihoods)."""
+        allowed = None if constraints is None else constraints.labels
+        if needs_class_pilot(constraints, self.encoder_.n_classes):
+            likelihoods = class_likelihoods(self.diffusion_, self.model_, self.config_, constraints, self.encoder_.n_classes,
+                                            self.encoder_.category_sizes, n, generator, self.device_, self.sample_batch_size)
+            allowed = likelihoods if allowed is None else allowed * likelihoods
+        labels = self._draw_labels(n, generator, allowed)
         return sample_codes(self.diffusion_, self.model_, self.config_, labels, n, generator, self.device_,
                             self.sample_batch_size, constraints, self.calibration_)
 

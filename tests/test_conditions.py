@@ -244,6 +244,21 @@ def test_a_known_category_moves_every_column_it_shapes():
         means = rows.drop(columns="group").mean()
         assert (means - mean).abs().max() < 0.15, (name, means.round(3).tolist())  # the table's mean is 0.5 away
 
+
+def test_conditions_on_other_columns_draw_the_class_with_its_conditional_frequencies():
+    """The class is an input of the denoiser, not a column it generates: conditioned on a country, its share of
+    'yes' must be that country's (0.1 / 0.5 / 0.9), not the whole table's 0.32."""
+    rng = np.random.default_rng(0)
+    country = rng.choice(["A", "B", "C"], 1500, p=[0.6, 0.3, 0.1])
+    label = np.where(rng.random(1500) < np.select([country == "A", country == "B"], [0.1, 0.5], 0.9), "yes", "no")
+    table = pd.DataFrame({"country": country, "x": rng.normal(size=1500) + (label == "yes"), "label": label})
+    synth = td.Synthesizer(seed=0, min_proximity=0, steps=1500, batch_size=256, d_layers=(64, 64),
+                           verbose=False).fit(table, target="label")
+    for name in "ABC":
+        real = (table[table.country == name].label == "yes").mean()
+        rows = synth.sample(600, seed=1, conditions={"country": name})
+        assert abs((rows.label == "yes").mean() - real) < 0.1, (name, real, (rows.label == "yes").mean())
+
 # --------------------------------------------------------------------------------------------------------- the CLI
 def test_the_cli_samples_under_conditions_from_known_rows_and_imputes(fitted_mixed, tmp_path):
     from typer.testing import CliRunner
