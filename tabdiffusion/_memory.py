@@ -23,10 +23,9 @@ def release_freed_memory() -> bool:
     """Return the heap's free pages to the OS; True where that is possible here.
 
     Once PyTorch frees a large CPU buffer, glibc raises its mmap threshold (up to 32 MiB) and serves later activations
-    from its heaps, whose freed pages it keeps: the resident memory of a fit grows with its steps (preset="tabddpm"
-    on gesture reached 9.9 GB in the benchmark, 1.7 GB after 100 steps in a probe). malloc_trim(0) every few seconds
-    holds it flat (experiments.md, "Memory of long fits"); a fixed mmap threshold (MALLOC_MMAP_THRESHOLD_) does too, but
-    makes every step 40% to 100% slower.
+    from its heaps, whose freed pages it keeps: the resident memory of a fit grows with its steps. malloc_trim(0)
+    every few seconds holds it flat; a fixed mmap threshold (MALLOC_MMAP_THRESHOLD_) does too, but makes every step
+    slower, since each buffer is page-faulted afresh (docs/experiments.md, "Memory of long fits").
     """
     trim = _malloc_trim()
     if trim is None:

@@ -12,20 +12,19 @@ import numpy as np
 
 from .errors import ParameterError
 
-# Small tables train at most EPOCHS_PER_ROW_TENTHS / 10 epochs per row (auto_steps). Four fits of diabetes: DCR share
-# 0.545 at one epoch per row, 0.534-0.537 at 0.7-0.8; the price is detection AUC 0.44 -> 0.46-0.48 (insurance
-# 0.46 -> 0.51), shape errors about 0.002 higher, and a test score 0.019 lower at 343 steps, about the fit-to-fit
-# noise (experiments.md, "Steps on the small tables").
+# Small tables train at most EPOCHS_PER_ROW_TENTHS / 10 epochs per row (auto_steps): fewer epochs per row lower the
+# DCR share of the smallest tables' synthetic rows, at a small price in detection AUC and shape error, with a test
+# score inside the fit-to-fit noise (experiments.md, "Steps on the small tables").
 EPOCHS_PER_ROW_TENTHS = 7  # integer tenths: the step count is exact integer arithmetic
 
-# Tables under SMALL_TABLE_ROWS rows get a denoiser half as wide (auto_layers): on the four benchmark tables under it
-# (491 to 3,096 training rows) 3 x 256 scored as 3 x 512 over four fits each, in about half the fit time (experiments.md,
-# "A narrower denoiser on the small tables").
+# Tables under SMALL_TABLE_ROWS rows get a denoiser half as wide (auto_layers): on the benchmark tables under it,
+# 3 x 256 scores as 3 x 512 over several fits each, in less fit time (experiments.md, "A narrower denoiser on the
+# small tables").
 SMALL_TABLE_ROWS = 5_000
 
 # The memorisation stop of the default and flow presets: sampled rows whose median distance to the closest training
-# row falls below this share of the training rows' own leave-one-out distance are too close (proximity.py; experiments.md,
-# "The memorisation stop").
+# row falls below this share of the training rows' own leave-one-out distance are too close (proximity.py;
+# experiments.md, "The memorisation stop").
 MIN_PROXIMITY = 0.8
 
 # The default preset's column masks (ModelConfig.conditioning): this share of training rows sees a random subset of its
@@ -57,13 +56,14 @@ class ModelConfig:
     dequantize: bool = False  # spread tied numeric values over their quantile interval (see transforms.table)
     fourier_features: int = 0  # learned periodic features per numeric column in the denoiser's input (0: none)
     film: bool = False  # modulate every hidden layer by the timestep/label embedding (False: input only, as TabDDPM;
-    # the default preset turns it on: gesture +0.02 to +0.05 macro F1 inside the 300 s CPU budget, experiments.md)
+    # the default preset turns it on: it raises gesture's macro F1 inside the benchmark's CPU time budget;
+    # experiments.md, "Label conditioning in every layer")
     calibrate: bool = False  # after training, map the numeric codes' marginals onto the training codes' (calibration.py)
     derive_columns: bool = False  # numeric columns fixed by a categorical one are derived from it (transforms/derived.py)
     # Numeric columns that others fix exactly (a total, a copy, a length) are computed from them
     # (transforms/computed.py).
-    # Off in every preset: the identities then hold in every row, but computed columns skip the marginal calibration
-    # (gesture's shape error 0.0122 -> 0.0160 in the harness; docs/experiments.md, "Computed columns").
+    # Off in every preset: the identities then hold in every row, but computed columns skip the marginal calibration,
+    # which raises the shape error (docs/experiments.md, "Computed columns").
     compute_columns: bool = False
     # flow: rectified flow plus reflow (diffusion/flow.py). The preset chooses it, so it is no Synthesizer keyword.
     process: Literal["diffusion", "flow"] = field(default="diffusion", metadata={"keyword": False})
@@ -95,7 +95,8 @@ PRESETS: dict[str, ModelConfig] = {
         prediction="v", known_values=True,
     ),
     # Few-step sampling: a rectified flow with the default's denoiser and encoding, reflowed so
-    # that one Euler step draws a row; about 40x the default's sampling speed for some quality (experiments.md).
+    # that one Euler step draws a row: many times the default's sampling speed for some quality (experiments.md,
+    # "A fast preset").
     "flow": ModelConfig(
         d_layers=(512, 512, 512), num_timesteps=100, steps=None, batch_size=1024, lr=1e-3, weight_decay=1e-5,
         dropout=0.0, ema_decay=0.999, dequantize=True, sampler="euler", sampling_steps=1, sampling_precision="auto",
@@ -232,9 +233,9 @@ def auto_steps(n_rows: int, batch_size: int) -> int:
     more than 0.7 epochs per row of the table (EPOCHS_PER_ROW_TENTHS; at least 100 steps).
 
     Larger tables need more steps to resolve fine joint structure. Tables under about 2,100 rows would reach
-    thousands of epochs at the 3000-step floor and memorise rows: diabetes (491 rows) at 3000 steps puts about 66%
-    of its synthetic rows closer to a training row than to a holdout row, at 491 steps 54.5%, at 343 steps 53.4%
-    (experiments.md, "Steps on the small tables").
+    thousands of epochs at the 3000-step floor and memorise rows: the fewer epochs per row, the fewer of a small
+    table's synthetic rows lie closer to a training row than to a holdout row (experiments.md, "Steps on the small
+    tables").
     """
     rows_per_batch = max(1, min(batch_size, n_rows))
     batches_per_epoch = -(-n_rows // rows_per_batch)
@@ -244,7 +245,8 @@ def auto_steps(n_rows: int, batch_size: int) -> int:
 
 def auto_layers(n_rows: int) -> tuple[int, ...]:
     """Hidden layers of the default denoiser for a table of n_rows: three of 512 units (TabDDPM's smallest tuned
-    widths), or of 256 under SMALL_TABLE_ROWS rows, where the narrower network scores the same in half the time."""
+    widths), or of 256 under SMALL_TABLE_ROWS rows, where the narrower network scores the same in less time
+    (experiments.md, "A narrower denoiser on the small tables")."""
     return (256, 256, 256) if n_rows < SMALL_TABLE_ROWS else (512, 512, 512)
 
 
@@ -254,8 +256,8 @@ def auto_width(input_width: int) -> int:
     (in steps of 64) up to 512.
 
     A 128-wide projection of a wide table is a bottleneck: on the generated 200-column table (5,100 input entries)
-    512 cut the shape error from 0.141 to 0.047 and detection AUC from 1.000 to 0.716 (experiments.md). Every paper
-    benchmark table is under 1,280 entries and keeps 128.
+    a 512-wide one cut both the shape error and the detection AUC (experiments.md, the wide200 rows under "Where
+    the default stands"). Every paper benchmark table is under 1,280 entries and keeps 128.
     """
     return int(min(512, max(128, 64 * -(-input_width // 640))))
 

@@ -1,8 +1,8 @@
 """Model codes from a fitted process and denoiser: class labels, batched sampling, and what conditions need first.
 
 The Synthesizer orders these steps; they work on codes and tensors only (no tables): labels drawn with the training
-frequencies (or, under conditions, with their conditional frequencies), rows generated in batches, conditions moved onto the model's device, and a numeric range drawn before
-the full pass (sample_codes says why).
+frequencies (or, under conditions, with their conditional frequencies), rows generated in batches, conditions moved
+onto the model's device, and a numeric range drawn before the full pass (sample_codes says why).
 """
 
 from __future__ import annotations

@@ -60,11 +60,11 @@ def bfloat16_is_faster(device: torch.device) -> bool:
     """Whether the denoiser's matrix products run faster in bfloat16 than in float32 on `device` (training steps and
     sampling), decided from the hardware alone so that a seeded fit is reproducible on one machine.
 
-    Native bfloat16 is not enough on a CPU: AVX512-BF16 made the default's training steps 1.4-1.6x faster on an AMD
-    EPYC but 0.90-0.98x on an Intel Xeon without AMX (experiments.md, "Mixed-precision training"), and sampling there is
-    1.1x faster in float32 since the sampler's forward pass is mostly matrix products ("Grouped FiLM"). So a CPU
-    uses bfloat16 with AMX (built for bfloat16 matrix products; not measured here) or with AVX512-BF16 on a CPU known
-    to be AMD's; an unknown vendor stays in float32.
+    Native bfloat16 is not enough on a CPU: AVX512-BF16 made the default's training steps faster on an AMD EPYC but
+    slower on an Intel Xeon without AMX (experiments.md, "Mixed-precision training on this CPU" and "bfloat16
+    training on an Intel Xeon without AMX"), and sampling there is faster in float32, since the sampler's forward pass
+    is mostly matrix products ("Grouped FiLM at inference"). So a CPU uses bfloat16 with AMX (built for bfloat16
+    matrix products; not measured) or with AVX512-BF16 on a CPU known to be AMD's; an unknown vendor stays in float32.
     """
     if device.type != "cpu":
         return bfloat16_is_native(device)

@@ -3,15 +3,14 @@
 The proximity ratio is the median distance from a generated row to its closest training row over the median
 distance from a training row to its closest *other* training row, both in the evaluation's DCR geometry (min-max
 numerics, one-hot/sqrt(2) categories). Rows drawn like fresh real rows give about 1; a model that reproduces its
-training rows gives much less (adult slices that fail the DCR share: 0.17-0.50; docs/experiments.md, "A signal that needs
-no holdout").
+training rows gives much less (docs/experiments.md, "A signal that needs no holdout").
 
 The sampled rows are scored after the marginal calibration the finished model applies (calibration.py), fitted to
 these rows themselves. A few-step sampler draws numeric marginals that are too narrow, so its rows crowd into the
-dense middle of the table, where every row has close neighbours: on gesture the uncalibrated ratio drifted from 1.07
-to 0.78 over a fit whose rows were not copies (DCR share 0.531), while the calibrated one stayed at 1.06-1.36, and a
-fresh holdout scored 1.00 and 1.03. Calibration moves a copied row only as far as the copies' marginals differ from
-the training rows', so copies still score low (docs/experiments.md, "The memorisation stop").
+dense middle of the table, where every row has close neighbours: uncalibrated, the ratio of a fit whose rows are not
+copies can drift below the stop's line, while calibrated it stays at or above a fresh holdout's. Calibration moves
+a copied row only as far as the copies' marginals differ from the training rows', so copies still score low
+(docs/experiments.md, "The memorisation stop" and "The stop scores calibrated rows").
 
 A barely trained model can score low too, by piling its rows onto a few training rows (its clipped codes decode to a
 column's training minimum or maximum). Copying reaches many training rows, so the diversity says which it is: how

@@ -67,9 +67,9 @@ class Synthesizer:
     hold, neither in the model file nor in sampled rows (transforms/protection.py). `dp_epsilon` (and optionally
     `dp_delta`, default 1 / n^1.1) makes the whole fit differentially private: the encoder is fitted on a noisy
     sketch of the table and the denoiser trained with DP-SGD (dp.py, transforms/dp_sketch.py); what it spent is in
-    `privacy_` and the model file. `time_budget` (seconds) bounds the whole fit: training stops early rather than start a step that
-    would end past it. The stopping step then depends on the machine's speed, which trades exact reproducibility for
-    wall time.
+    `privacy_` and the model file. `time_budget` (seconds) bounds the whole fit: training stops early rather than
+    start a step that would end past it. The stopping step then depends on the machine's speed, which trades exact
+    reproducibility for wall time.
     """
 
     def __init__(

@@ -18,7 +18,8 @@ from .diffusion.process import Process
 from .errors import TrainingDivergedError
 
 RELEASE_SECONDS = 3.0  # between hand-backs of freed heap memory to the OS on CPU (keeps a long fit's memory flat;
-# every 10 steps cost the default 20% of its step time in re-faulted pages, every 3 s at most a few percent)
+# a time interval, not a step count: trimming every few steps costs step time in re-faulted pages;
+# docs/experiments.md, "Memory of long fits")
 
 
 @dataclass
@@ -156,8 +157,9 @@ def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW as one fused kernel per parameter where PyTorch has one for the device (CUDA; the CPU from torch 2.4),
-    else PyTorch's default, which on a CPU updates one tensor at a time with several kernels. Fused: 1.05x to 1.07x
-    faster training steps on 2 CPU cores (experiments/step_time.py --optimizer default,fused; experiments.md)."""
+    else PyTorch's default, which on a CPU updates one tensor at a time with several kernels; fused steps are faster
+    (experiments/step_time.py --optimizer default,fused; docs/experiments.md, "Training-loop details measured on
+    this CPU")."""
     try:
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     except RuntimeError:  # no fused kernel for these parameters' device or dtype
@@ -201,8 +203,8 @@ def train(
     With a time budget, training stops while one more step (at the mean step time so far) would still fit, leaving
     that step's time for the work after the loop, so the whole fit ends inside the budget (the first step always
     runs); the learning rate decays linearly with whichever of steps or time runs out first (schedule_progress), so
-    the stopping step depends on the machine's speed only where the budget binds. low_precision runs the denoiser's forward pass in bfloat16 (autocast) while
-    weights, optimizer state and losses stay float32 (mixed precision).
+    the stopping step depends on the machine's speed only where the budget binds. low_precision runs the denoiser's
+    forward pass in bfloat16 (autocast) while weights, optimizer state and losses stay float32 (mixed precision).
     `checks` (optional) probes the EMA model at given steps and stops training when a probe fails (Checks).
     `private` (optional) trains with DP-SGD (PrivateTraining): Poisson-sampled batches instead of epochs, and each
     row's gradient clipped by Opacus' ghost clipping (the denoiser computes its embeddings per row for it,

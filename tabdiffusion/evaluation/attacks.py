@@ -7,10 +7,10 @@ unseen real rows (non-members: the other half of the holdout). The densities are
 DCR embedding, p(x) proportional to 1 / (n r(x)^d) with r the distance to the nearest row; for ranking the
 candidates the score reduces to log r_ref(x) - log r_syn(x). A distance-based attack asks "is x close to a
 synthetic row?"; this one asks "closer than the population's own density explains?", which finds memorised
-outliers that a plain distance threshold misses. (A Gaussian kernel density, the authors' KDE variant, was too
-smooth to see copies here: an AUC of 0.54 on jittered copies that the distance attack scores 0.84; this one 0.83.) The score is
-the ROC AUC of members against non-members with a percentile bootstrap interval over the candidates; 0.5 is no
-attack.
+outliers that a plain distance threshold misses. (A Gaussian kernel density, the authors' KDE variant, is too
+smooth to see jittered copies that the distance attack and this one find; docs/experiments.md, "Privacy attacks".)
+The score is the ROC AUC of members against non-members with a percentile bootstrap interval over the candidates;
+0.5 is no attack.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from ..neighbours import nearest
 
-DOMIAS_NEIGHBOURS = 1  # the nearest row: 2 and 5 neighbours smoothed jittered copies to AUCs of 0.69 and 0.58
+DOMIAS_NEIGHBOURS = 1  # the nearest row: more neighbours smooth copies away (experiments.md, "Privacy attacks")
 BOOTSTRAP = 200
 INTERVAL = 0.95
 

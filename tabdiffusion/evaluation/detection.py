@@ -96,7 +96,7 @@ def detection(prep: Prepared, limits: Limits, rng: np.random.Generator) -> tuple
         model = HistGradientBoostingClassifier(
             max_iter=limits.scaled(GBM_ITERATIONS), categorical_features=mask, early_stopping=False, random_state=gbm_seed
         )
-        # One OpenMP thread: at these sizes more threads gain little, and on a busy machine they are 100x slower.
+        # One OpenMP thread: at these sizes more threads gain little, and on a busy machine they are many times slower.
         with threadpool_limits(limits=1, user_api="openmp"):
             model.fit(features[train], labels[train])
             return model.predict_proba(features[test])[:, 1]

@@ -52,9 +52,9 @@ def _disjoint_draws(n_train: int, n: int, max_rows: int, rng: np.random.Generato
     """Disjoint random samples of n of the n_train training rows: as many as fit in max_rows rows, at least one.
 
     A training split several times the holdout's size makes the DCR share depend on which n training rows are
-    drawn (diabetes, 491 vs 154 rows: a spread of about 0.02 between evaluate seeds), so up to max_rows training rows
-    take part, each once, and the scores are averaged over the samples (as SDMetrics' DCROverfittingProtection
-    averages over iterations).
+    drawn (it varies between evaluate seeds; docs/experiments.md, "Steps on the small tables"), so up to max_rows
+    training rows take part, each once, and the scores are averaged over the samples (as SDMetrics'
+    DCROverfittingProtection averages over iterations).
     """
     order = rng.permutation(n_train)
     return [order[i * n : (i + 1) * n] for i in range(max(1, min(n_train, max_rows) // n))]

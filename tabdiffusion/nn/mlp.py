@@ -64,7 +64,7 @@ class MLPDenoiser(nn.Module):
         for d_hidden in d_layers:
             blocks += [nn.Linear(width, d_hidden), nn.ReLU(), nn.Dropout(dropout)]
             width = d_hidden
-        self.mlp = nn.Sequential(*blocks)  # one flat Sequential: model files keep TabDDPM-era parameter names
+        self.mlp = nn.Sequential(*blocks)  # one flat Sequential: the parameter names (mlp.0.weight, ...) of model files
         self.modulations = nn.ModuleList([nn.Linear(d_t, 2 * d) for d in d_layers]) if film else None
         self.head = nn.Linear(width, d_in)
         self.per_row_embedding = False  # set by DP-SGD training (training.py): no embedding shared between rows
@@ -100,7 +100,7 @@ class MLPDenoiser(nn.Module):
         if self.modulations is not None and not self.training and not torch.is_grad_enabled() and len(x) >= GROUPED_MIN_ROWS * len(emb):
             return self._modulated_by_group(x, emb, rows)
         # index_select, not emb[rows]: the same gather, but its backward (index_add) is far cheaper on CPU than
-        # advanced indexing's (index_put with accumulate): 52.7 -> 35.6 ms per training step on a gesture-like layout.
+        # advanced indexing's (index_put with accumulate) (experiments.md, "Gathers in the denoiser's backward pass").
         h = self.input_projection(x) + emb.index_select(0, rows)
         if self.modulations is None:
             return self.head(self.mlp(h))
@@ -118,7 +118,7 @@ class MLPDenoiser(nn.Module):
         embedding, scale and shift then apply in place to a slice, instead of being gathered into (B, width) copies.
 
         Sampling holds one pair per class, so this is the sampler's path. Same function as `forward`'s other path
-        (up to float rounding); the default's forward pass on 16,384 rows runs 1.6-1.8x faster (experiments.md, "Grouped FiLM").
+        (up to float rounding), and faster on sampling batches (experiments.md, "Grouped FiLM at inference").
         """
         order = torch.argsort(rows, stable=True)
         counts = torch.bincount(rows, minlength=len(emb)).tolist()

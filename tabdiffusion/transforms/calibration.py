@@ -1,7 +1,7 @@
 """Per-column monotone maps that give the model's numeric codes the marginals of the training codes.
 
-A diffusion model sampled in a few dozen steps draws numeric codes whose spread is off by a few to 15 percent
-(gesture: standard deviations of 0.85-0.91 where the training codes have 1), and a gradient-boosted detector sees
+A diffusion model sampled in a few dozen steps draws numeric codes whose spread is too narrow (standard deviations
+under the training codes' 1; docs/experiments.md, "Marginal calibration"), and a gradient-boosted detector sees
 that at once. After training, `fit` compares the quantiles of a calibration sample of the model's own codes with
 those of the training codes, column by column; `apply` maps each generated code through that quantile-to-quantile
 map. The map is monotone, so every row keeps its ranks and the dependence between columns is untouched; it is
@@ -11,15 +11,15 @@ codes carry no value) are left out of both sides.
 Columns passed as `fixed` keep the identity map. The synthesizer fixes snapped columns (at most SNAP_MAX_VALUES
 distinct values): inside one value's interval their codes are dequantisation noise, and stretching it moves rows to a
 neighbouring value that a categorical column may contradict (adult's education-num, a copy of education, raised the
-detection AUC by 0.03 when calibrated; docs/experiments.md, "Marginal calibration").
+detection AUC when calibrated; docs/experiments.md, "Marginal calibration").
 
 Where a single column is calibrated, its training quantiles are smoothed (Harrell-Davis) instead of interpolated
 between the training values. Linear interpolation through every training value gives each gap between neighbouring
 values the same share of generated rows, whatever its width, so narrow gaps get crowded: a fresh row lands in a gap
 in proportion to its width. With two or more numeric columns a row's nearest training row depends on all of them and
 this does not show; with one it is the whole distance, and a table of one numeric and one categorical column got a
-DCR share of 0.61-0.67 (fresh rows: 0.47-0.51) and a memorisation stop after a tenth of its steps (docs/experiments.md,
-"Calibration of a single numeric column").
+DCR share well above fresh rows' and an early memorisation stop (docs/experiments.md, "Calibration of a single
+numeric column").
 """
 
 from __future__ import annotations

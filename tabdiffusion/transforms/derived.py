@@ -2,7 +2,8 @@
 
 A model that learns both columns can break the mapping (a row with education "Bachelors" and education-num 9), and a
 detector finds such rows at once: on UCI Adult that pair alone gave the default's rows away more than any other
-column (docs/experiments.md, "Derived columns"). Deriving the number from the generated category keeps the mapping exact.
+column (docs/experiments.md, "Derived columns"). Deriving the number from the generated category keeps the mapping
+exact.
 """
 
 from __future__ import annotations
