@@ -237,7 +237,7 @@ def render(results: dict) -> list[str]:
              "against the train rows that satisfy it (columns the condition fixes left out). 'Real test rows' is the "
              "noise floor: the test split's rows under the condition, scored the same way. Rejection: tabdiffusion's "
              "unconditional rows filtered by the condition, drawn for as long as the conditional draw took. SDV's "
-             "sample_from_conditions takes exact values only.", ""]
+             "sample_from_conditions takes exact values only." + "".join(f" {note}" for note in results.get("notes", [])), ""]
     methods = ["tabdiffusion", "real test rows", "rejection", "gaussiancopula", "ctgan"]
     verdicts = {"holds": [], "common": [], "rare": [], "cost": []}
     for name, entry in results["datasets"].items():
