@@ -259,8 +259,10 @@ def test_training_precision_sets_the_dtype_of_the_training_forward_pass(mixed_ta
                 seen.add(out.dtype)
             return out
 
+        # Epsilon prediction: its loss falls by far more than 20% within 150 steps, which keeps the learning check
+        # sharp (a v loss keeps the clean value's irreducible spread at high noise, so it falls less).
         with patch.object(MLPDenoiser, "forward", spy):
-            synth = td.Synthesizer(seed=0, training_precision=precision, **{**FAST, "steps": 150})
+            synth = td.Synthesizer(seed=0, training_precision=precision, prediction="epsilon", **{**FAST, "steps": 150})
             synth.fit(mixed_table, target="label")
         assert seen == {expected} and synth.model_.head.weight.dtype == torch.float32
         losses = synth.history_.loss
