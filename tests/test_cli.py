@@ -103,8 +103,10 @@ def test_report_from_a_synthetic_file_and_from_a_model(tmp_path):
     assert result.exit_code == 0, result.output
     import json
 
-    scores = json.loads((tmp_path / "r.json").read_text())["scores"]
-    assert 0 <= scores["privacy.dcr_share"] <= 1 and 0 <= scores["fidelity.column_shapes"] <= 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    # --model samples as many rows as --real by default, and the holdout makes the privacy group run
+    assert report["details"]["rows"] == {"real": 150, "synthetic": 150, "holdout": 50}, report["details"]["rows"]
+    assert "privacy.dcr_share" in report["scores"] and "fidelity.column_shapes" in report["scores"]
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
     result = runner.invoke(app, ["report", "--real", str(tmp_path / "train.csv"), "--out", str(tmp_path / "r.html")])
     assert result.exit_code != 0 and "exactly one of --synthetic (a table) or --model" in result.output

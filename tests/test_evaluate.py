@@ -391,7 +391,9 @@ def test_high_cardinality_categoricals_and_unseen_categories():
     assert validity["valid_share"] == pytest.approx(1 - unseen.mean())
     assert validity["unseen_count"] == unseen.sum() and len(validity["unseen_categories"]) == 10
     assert r.details["kinds"]["code"] == "categorical"
-    assert 0 <= r.scores["detection.gbm_auc"] <= 1 and r.scores["privacy.dcr_median"] >= 0
+    assert "detection.gbm_auc" in r.scores  # detection runs on a column of hundreds of levels
+    # the values are continuous draws, so no synthetic row is a copy and the closest real row is never at distance 0
+    assert r.scores["privacy.exact_copies_share"] == 0 and r.scores["privacy.dcr_median"] > 0
     plot = r.details["columns"]["code"]["plot"]
     assert len(plot["categories"]) == 16 and plot["categories"][-1].startswith("(other")
 
