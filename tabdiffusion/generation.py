@@ -68,24 +68,12 @@ def generate_codes(diffusion: Process, model: torch.nn.Module, config: ModelConf
 PILOT_MIN_ROWS, PILOT_MAX_ROWS, PILOT_STEPS = 250, 2_000, 10
 
 
-def meets(constraints: CodeConstraints, x_num: np.ndarray, x_cat: np.ndarray, category_sizes: list[int]) -> np.ndarray:
-    """(n,) bool: which rows of model codes meet one-row constraints (numeric codes inside their bounds, every
-    category at an allowed level)."""
-    inside = ((x_num >= constraints.low) & (x_num <= constraints.high)).all(axis=1)
-    if not category_sizes:
-        return inside
-    offsets = np.concatenate([[0], np.cumsum(category_sizes)[:-1]]).astype(np.int64)
-    return inside & constraints.allowed[0][x_cat + offsets].all(axis=1)
-
-
 def needs_class_pilot(constraints: CodeConstraints | None, n_classes: int) -> bool:
     """Whether one set of conditions restricts some column other than the class and leaves more than one class."""
     if constraints is None or constraints.per_row or not n_classes:
         return False
     classes = n_classes if constraints.labels is None else int(constraints.labels[0].sum())
-    restricts = (np.isfinite(constraints.low).any() or np.isfinite(constraints.high).any()
-                 or not constraints.allowed.all())
-    return classes > 1 and bool(restricts)
+    return classes > 1 and constraints.restricts_columns
 
 
 def class_likelihoods(process: Process, model: torch.nn.Module, config: ModelConfig, constraints: CodeConstraints,
@@ -105,11 +93,10 @@ def class_likelihoods(process: Process, model: torch.nn.Module, config: ModelCon
     pilot = replace(config, sampler="ddim") if diffusion else config
     low_precision = uses_bfloat16(config.sampling_precision, device)
     classes = np.arange(n_classes) if constraints.labels is None else np.flatnonzero(constraints.labels[0])
-    labels = torch.as_tensor(np.repeat(classes, rows), device=device)  # every class in one pass
-    codes = generate_codes(process, model, pilot, labels, len(labels), generator, batch_size, low_precision,
-                           PILOT_STEPS if diffusion else config.sampling_steps)
-    met = meets(constraints, codes.x_num, codes.x_cat, category_sizes)
-    hits = np.bincount(np.repeat(classes, rows)[met], minlength=n_classes)
+    labels = np.repeat(classes, rows)  # every class in one pass
+    codes = generate_codes(process, model, pilot, torch.as_tensor(labels, device=device), len(labels), generator,
+                           batch_size, low_precision, PILOT_STEPS if diffusion else config.sampling_steps)
+    hits = np.bincount(labels[constraints.met_by(codes.x_num, codes.x_cat, category_sizes)], minlength=n_classes)
     return ((hits + 0.5) / (rows + 1))[None, :]
 
 

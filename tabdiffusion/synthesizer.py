@@ -260,7 +260,17 @@ class Synthesizer:
             check_positive_int("threads", self.threads)
         constraints = None if conditions is None else from_conditions(self.encoder_, conditions, self.calibration_, rng,
                                                                        self.support_)
-        return self._chunks(n, chunk_rows, rng, torch_generator(rng, self.device_), constraints)
+        generator = torch_generator(rng, self.device_)
+        return self._chunks(n, chunk_rows, rng, generator, constraints, self._class_weights(n, generator, constraints))
+
+    def _class_weights(self, n: int, generator: torch.Generator, constraints: CodeConstraints | None) -> np.ndarray | None:
+        """P(conditions | class) up to a constant (generation.class_likelihoods), once for all `n` rows, where one set
+        of conditions leaves the class free; None where the class is drawn with the training frequencies."""
+        if not needs_class_pilot(constraints, self.encoder_.n_classes):
+            return None
+        with thread_limit(self.threads):
+            return class_likelihoods(self.diffusion_, self.model_, self.config_, constraints, self.encoder_.n_classes,
+                                     self.encoder_.category_sizes, n, generator, self.device_, self.sample_batch_size)
 
     def sample_remaining_columns(self, known: pd.DataFrame, seed: Seed = None) -> pd.DataFrame:
         """One synthetic row per row of `known`, with that row's non-missing cells kept as they are and every other
@@ -287,26 +297,27 @@ class Synthesizer:
         return join_chunks(self._chunks(n, SAMPLE_CHUNK_ROWS, rng, torch_generator(rng, self.device_), constraints))
 
     def _chunks(self, n: int, chunk_rows: int, rng: np.random.Generator, generator: torch.Generator,
-                constraints: CodeConstraints | None = None) -> Iterator[pd.DataFrame]:
-        """`n` rows as tables of at most `chunk_rows` rows, each sampled, calibrated and decoded when asked for."""
+                constraints: CodeConstraints | None = None,
+                class_weights: np.ndarray | None = None) -> Iterator[pd.DataFrame]:
+        """`n` rows as tables of at most `chunk_rows` rows, each sampled, calibrated and decoded when asked for;
+        `class_weights` (1, n_classes) multiply the class frequencies of every chunk (_class_weights)."""
         for first_row in range(0, n, chunk_rows):
             rows = min(chunk_rows, n - first_row)
             part = None if constraints is None else constraints.rows(first_row, first_row + rows)
             with thread_limit(self.threads):  # per chunk: the caller's code between chunks keeps its own threads
-                encoded = self._sample_codes(rows, generator, part)
+                encoded = self._sample_codes(rows, generator, part, class_weights)
                 if self.calibration_ is not None:
                     encoded = replace(encoded, x_num=self.calibration_.apply(encoded.x_num).astype(np.float32))
                 chunk = self.encoder_.decode(encoded, rng, first_row, adjust=None if part is None else part.fix)
             yield chunk
 
-    def _sample_codes(self, n: int, generator: torch.Generator, constraints: CodeConstraints | None = None) -> Encoded:
-        """`n` rows of model codes meeting `constraints` where given (generation.sample_codes); conditions that leave
-        the class free draw it with its conditional frequencies (generation.class_likelihoods)."""
+    def _sample_codes(self, n: int, generator: torch.Generator, constraints: CodeConstraints | None = None,
+                      class_weights: np.ndarray | None = None) -> Encoded:
+        """`n` rows of model codes meeting `constraints` where given (generation.sample_codes), their classes drawn
+        with the training frequencies times `class_weights` where given (conditional frequencies)."""
         allowed = None if constraints is None else constraints.labels
-        if needs_class_pilot(constraints, self.encoder_.n_classes):
-            likelihoods = class_likelihoods(self.diffusion_, self.model_, self.config_, constraints, self.encoder_.n_classes,
-                                            self.encoder_.category_sizes, n, generator, self.device_, self.sample_batch_size)
-            allowed = likelihoods if allowed is None else allowed * likelihoods
+        if class_weights is not None:
+            allowed = class_weights if allowed is None else allowed * class_weights
         labels = self._draw_labels(n, generator, allowed)
         return sample_codes(self.diffusion_, self.model_, self.config_, labels, n, generator, self.device_,
                             self.sample_batch_size, constraints, self.calibration_)

@@ -55,6 +55,19 @@ class CodeConstraints:
         return CodeConstraints(self.low[start:stop], self.high[start:stop], self.allowed[start:stop], labels,
                                self.known_num[start:stop], self.fixes)
 
+    @property
+    def restricts_columns(self) -> bool:
+        """Whether some numeric code has a bound or some categorical level is ruled out (the class aside)."""
+        return bool(np.isfinite(self.low).any() or np.isfinite(self.high).any() or not self.allowed.all())
+
+    def met_by(self, x_num: np.ndarray, x_cat: np.ndarray, category_sizes: list[int]) -> np.ndarray:
+        """(n,) bool: which rows of model codes meet one-row constraints (every numeric code inside its bounds, every
+        category at an allowed level)."""
+        inside = ((x_num >= self.low) & (x_num <= self.high)).all(axis=1)
+        if not category_sizes:
+            return inside
+        return inside & self.allowed[0][x_cat + level_offsets(category_sizes)].all(axis=1)
+
     def fix(self, columns: dict[str, pd.Series]) -> None:
         """Write fixed values and range ends into the decoded `columns` (TableEncoder.decode's `adjust` hook)."""
         for fix in self.fixes:
@@ -69,8 +82,9 @@ def _free(encoder: TableEncoder, m: int) -> CodeConstraints:
                            np.zeros((m, d_num), bool))
 
 
-def _offsets(encoder: TableEncoder) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(encoder.category_sizes)])[:-1].astype(int)
+def level_offsets(category_sizes: list[int]) -> np.ndarray:
+    """Where each categorical column's levels start in the flat (sum K) level order."""
+    return np.concatenate([[0], np.cumsum(category_sizes)])[:-1].astype(int)
 
 
 def _shown(values: list) -> str:
@@ -222,7 +236,7 @@ def from_conditions(encoder: TableEncoder, conditions: Mapping[str, object], cal
     categorical = {c.name: i for i, c in enumerate(encoder.categorical_)}
     indicators = {c.name: len(encoder.categorical_) + i for i, c in enumerate(encoder.missing_indicators)}
     derived = {c.name: c for c in encoder.derived_}
-    offsets = _offsets(encoder)
+    offsets = level_offsets(encoder.category_sizes)
     for name, condition in conditions.items():
         if name not in names:
             raise ParameterError(f"conditions names {name!r}, which is not a column. Columns are: {_shown(names)}.")
@@ -293,7 +307,7 @@ def _warn_if_unseen(encoder: TableEncoder, out: CodeConstraints, support: PairSu
             allowed.append(mask)
         else:
             allowed.append(None)
-    for start, size in zip(_offsets(encoder), encoder.category_sizes):
+    for start, size in zip(level_offsets(encoder.category_sizes), encoder.category_sizes):
         levels = out.allowed[0, start : start + size]
         allowed.append(None if levels.all() else levels)
     if out.labels is not None:
@@ -343,7 +357,7 @@ def known_rows(encoder: TableEncoder, known: pd.DataFrame, calibration, values_o
     generated as a value, not as missing (imputation); else it is generated freely."""
     n = len(known)
     out = _free(encoder, n)
-    offsets = _offsets(encoder)
+    offsets = level_offsets(encoder.category_sizes)
     indicators = {c.name: len(encoder.categorical_) + i for i, c in enumerate(encoder.missing_indicators)}
     for j, column in enumerate(encoder.numeric_):
         if column.name not in known.columns:
