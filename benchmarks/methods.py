@@ -7,6 +7,8 @@
     smote           benchmarks.smote.Smote with the paper's tuned k and interpolation range
     tvae, ctgan     SDV (optional: pip install .[baselines]); training stops at the first epoch past the budget
     gaussiancopula  SDV GaussianCopulaSynthesizer (no budget needed)
+    argn            MOSTLY AI's TabularARGN (mostlyai-engine) with its defaults, in its own virtual environment
+                    (ARGN_PYTHON, default .venv-argn/bin/python; set up as docs/benchmarks.md shows)
 
 A method whose package is missing is reported by `unavailable(name)` and skipped by the runner with that note.
 """
@@ -15,8 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
+import os
 import random
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -25,7 +32,7 @@ import pandas as pd
 from .smote import DEFAULT_PARAMS, SMOTE_PARAMS, Smote
 from .tabddpm_data import TARGET, Dataset, paper_results
 
-METHODS = ("real", "tabdiffusion", "tdflow", "tabddpm", "smote", "tvae", "ctgan", "gaussiancopula")
+METHODS = ("real", "tabdiffusion", "tdflow", "tabddpm", "smote", "tvae", "ctgan", "gaussiancopula", "argn")
 SDV_METHODS = {"tvae": "TVAESynthesizer", "ctgan": "CTGANSynthesizer", "gaussiancopula": "GaussianCopulaSynthesizer"}
 
 
@@ -35,7 +42,15 @@ def unavailable(name: str) -> str | None:
         return f"unknown method {name!r}; choose from {', '.join(METHODS)}"
     if name in SDV_METHODS and importlib.util.find_spec("sdv") is None:
         return "SDV is not installed (pip install '.[baselines]' or pip install sdv)"
+    if name == "argn" and not argn_python().exists():
+        return (f"no TabularARGN environment at {argn_python()} (set ARGN_PYTHON, or create .venv-argn as "
+                "docs/benchmarks.md shows)")
     return None
+
+
+def argn_python() -> Path:
+    """The Python of the virtual environment with mostlyai-engine (its dependencies clash with this one's)."""
+    return Path(os.environ.get("ARGN_PYTHON", Path(__file__).resolve().parent.parent / ".venv-argn" / "bin" / "python"))
 
 
 class Generator:
@@ -203,6 +218,56 @@ class SdvGenerator(Generator):
         return table[list(self.data.train.columns)].reset_index(drop=True)
 
 
+class ArgnGenerator(Generator):
+    """TabularARGN with its defaults, in a worker process of its own environment (benchmarks/argn_worker.py); the
+    train split and the sampled rows cross by Parquet files. Its fit is bounded by epochs and early stopping, not by
+    the harness's budget (it ends well inside it on these tables)."""
+
+    def __init__(self, data: Dataset, seed: int) -> None:
+        self.data, self.seed = data, seed
+        self.folder = tempfile.TemporaryDirectory(prefix="argn-")
+        worker = Path(__file__).resolve().parent / "argn_worker.py"
+        self.worker = subprocess.Popen([str(argn_python()), str(worker)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL, text=True)
+
+    def _ask(self, request: dict) -> dict:
+        """Send one request to the worker and return its answer; a failed request raises with the worker's error."""
+        self.worker.stdin.write(json.dumps(request) + "\n")
+        self.worker.stdin.flush()
+        line = self.worker.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the TabularARGN worker exited (code {self.worker.poll()})")
+        reply = json.loads(line)
+        if not reply["ok"]:
+            raise RuntimeError(f"TabularARGN: {reply['error']}")
+        return reply
+
+    def fit(self, train: pd.DataFrame) -> dict:
+        path = Path(self.folder.name) / "train.parquet"
+        frame = train.copy()
+        for name in self.data.cat_columns + ([TARGET] if self.data.is_classification else []):
+            frame[name] = frame[name].astype(str)  # categories as strings, so the engine models them as categories
+        frame.to_parquet(path)
+        reply = self._ask({"fit": str(path), "seed": self.seed, "workspace": str(Path(self.folder.name) / "workspace")})
+        return {"mostlyai_engine_version": reply["version"]}
+
+    def sample(self, n: int, seed: int | np.random.Generator) -> pd.DataFrame:
+        seed = int(np.random.default_rng(seed).integers(2**31)) if not isinstance(seed, (int, np.integer)) else int(seed)
+        path = Path(self.folder.name) / "sample.parquet"
+        self._ask({"sample": int(n), "seed": seed, "out": str(path)})
+        rows = pd.read_parquet(path)[list(self.data.train.columns)]
+        for name in self.data.train.columns:  # back to the split's dtypes (class labels, numeric codes)
+            if rows[name].dtype != self.data.train[name].dtype:
+                rows[name] = rows[name].astype(self.data.train[name].dtype)
+        return rows.reset_index(drop=True)
+
+    def __del__(self) -> None:
+        worker = getattr(self, "worker", None)
+        if worker is not None and worker.poll() is None:
+            worker.stdin.close()
+            worker.wait(timeout=60)
+
+
 def make(name: str, data: Dataset, *, budget: float | None, seed: int, steps: int | None = None) -> Generator:
     """A fresh, unfitted generator for method `name` on `data`."""
     if name == "tabdiffusion":
@@ -215,4 +280,6 @@ def make(name: str, data: Dataset, *, budget: float | None, seed: int, steps: in
         return SmoteGenerator(data)
     if name in SDV_METHODS:
         return SdvGenerator(data, name, budget, seed)
+    if name == "argn":
+        return ArgnGenerator(data, seed)
     raise ValueError(f"method {name!r} has no generator; choose from {', '.join(METHODS[1:])}")

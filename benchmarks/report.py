@@ -27,9 +27,10 @@ NEW_SPLIT = {"insurance", "default"}
 PAPER_COLUMNS = (("real", "Real"), ("tabddpm", "TabDDPM"), ("smote", "SMOTE"), ("tvae", "TVAE"),
                  ("ctabgan_plus", "CTAB-GAN+"), ("ctabgan", "CTAB-GAN"))
 LABELS = {"real": "Real", "tabdiffusion": "tabdiffusion", "tdflow": "tabdiffusion flow preset", "tabddpm": "tabdiffusion tabddpm preset", "smote": "SMOTE",
-          "tvae": "TVAE (SDV)", "ctgan": "CTGAN (SDV)", "gaussiancopula": "GaussianCopula (SDV)"}
+          "tvae": "TVAE (SDV)", "ctgan": "CTGAN (SDV)", "gaussiancopula": "GaussianCopula (SDV)",
+          "argn": "TabularARGN (MOSTLY AI)"}
 SHORT = {"real": "Real", "tabdiffusion": "td default", "tdflow": "td flow", "tabddpm": "td tabddpm", "smote": "SMOTE", "tvae": "TVAE",
-         "ctgan": "CTGAN", "gaussiancopula": "GC"}
+         "ctgan": "CTGAN", "gaussiancopula": "GC", "argn": "ARGN"}
 FIDELITY = (("fidelity.column_shapes_error", "shape error"), ("fidelity.column_pair_trends_error", "trend error"),
             ("detection.gbm_auc", "detection AUC (GBM)"), ("privacy.dcr_share", "DCR share"),
             ("privacy.dcr_median", "median DCR"), ("privacy.exact_copies_share", "exact copies"))
@@ -252,7 +253,8 @@ def _fidelity_table(results: dict) -> list[str]:
     return lines if any_scores else ["No evaluate() scores in this run."]
 
 
-BASELINES = ("tabddpm", "smote", "tvae", "ctgan", "gaussiancopula")
+BASELINES = ("tabddpm", "smote", "tvae", "ctgan", "gaussiancopula", "argn")
+PEER = "argn"  # the strongest open peer: the strong-detector target is to score below it on every table
 
 
 def _mean(stats: dict | None) -> float | None:
@@ -380,6 +382,44 @@ def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
     lines += ["", "Real val: the real validation split scored against the train split as if it were synthetic: what "
               "fresh real rows score. Val has about a quarter of train's rows, so its sampling noise in the shape and "
               "trend errors is about twice that of a train-size set."]
+    return lines
+
+
+def _strong_auc(info: dict) -> float | None:
+    """A method's mean strong-detector AUC over its cells, or None where it was not measured."""
+    return _mean((info.get("strong_detection") or {}).get("auc"))
+
+
+def _strong_table(results: dict, method: str = "tabdiffusion") -> list[str]:
+    """The strong detector's AUC (benchmarks/detector.py) of every method per table, the columns that give `method`'s
+    rows away, and its targets: below the peer's AUC on every table, at most 0.70 on three quarters of them."""
+    methods = [m for m in results["methods"]
+               if any(_strong_auc(e["methods"].get(m, {})) is not None for e in results["datasets"].values())]
+    if method not in methods:
+        return []
+    goal = 0.70
+    head = ["dataset"] + [("Real (val rows)" if m == "real" else SHORT[m]) for m in methods] + [
+        f"{SHORT[method]}: top columns (importance %)", f"{SHORT[method]} below {SHORT[PEER]}", f"{SHORT[method]} <= {goal:g}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    below, under = [], []
+    for name, entry in results["datasets"].items():
+        ours = _strong_auc(entry["methods"].get(method, {}))
+        if ours is None:
+            continue
+        cells = [name] + [_num(_strong_auc(entry["methods"].get(m, {})), 3) for m in methods]
+        importance = entry["methods"][method]["strong_detection"].get("importance", {})
+        cells.append(", ".join(f"{column} {share:.0f}" for column, share in list(importance.items())[:3]))
+        peer = _strong_auc(entry["methods"].get(PEER, {}))
+        if peer is None:
+            cells.append("–")
+        else:
+            below.append(ours < peer)
+            cells.append("ok" if ours < peer else "**miss**")
+        under.append(ours <= goal)
+        cells.append("ok" if ours <= goal else "**miss**")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Targets: {SHORT[method]} below {LABELS[PEER]} on {sum(below)} of {len(below)} tables where both ran "
+              f"(target: every table); at most {goal:g} on {sum(under)} of {len(under)} (target: three quarters)."]
     return lines
 
 
@@ -522,6 +562,15 @@ def render_one(path: Path) -> list[str]:
               "'Real (val rows)' scores the real val split as if it were synthetic: the reference a perfect "
               "generator would reach. The paper's median DCR uses another feature scaling: compare only its ordering.",
               ""] + _fidelity_table(results) + [""]
+    strong = _strong_table(results)
+    if strong:
+        lines += ["### Strong detector (CatBoost, up to 20,000 rows per side)", "",
+                  "CatBoost (300 iterations, depth 6, native categorical features), 5-fold stratified cross-validation "
+                  "on n real train rows against n synthetic rows of the train-size set, n = min(train rows, 20,000); "
+                  "mean AUC over folds and sampling seeds (benchmarks/detector.py). 0.5: the detector cannot tell them "
+                  "apart. The headline detection score; evaluate()'s GBM on at most "
+                  f"{results['settings'].get('evaluate_rows')} rows per side is in the fidelity table.", ""]
+        lines += strong + [""]
     if "tabdiffusion" in generators:
         lines += ["### Quality targets for the default (tabdiffusion)", "",
                   "ML efficacy on the train-size set against the paper's TabDDPM score; detection against the "
@@ -552,6 +601,9 @@ def render(paths: list[Path]) -> str:
         "```bash",
         "# SDV 2.0 (TVAE, CTGAN, GaussianCopula; skipped with a note if absent) needs pandas<3: give it its own environment",
         "python -m venv .venv-sdv && .venv-sdv/bin/pip install torch==2.13.0 \"pandas<3\" -e \".[baselines]\"",
+        "# MOSTLY AI's TabularARGN (argn; skipped with a note if absent) runs in a worker in its own environment",
+        "python -m venv .venv-argn && .venv-argn/bin/pip install torch==2.13.0 && .venv-argn/bin/pip install mostlyai-engine pyarrow",
+        ".venv-argn/bin/pip uninstall -y torchvision torchaudio   # pulled in, mismatched with the CPU torch build, unused",
         ".venv-sdv/bin/python -m benchmarks.tabddpm --datasets all --methods all --budget 300   # --torch-threads 1 on shared cores",
         "```",
         "",

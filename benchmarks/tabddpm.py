@@ -42,6 +42,7 @@ import pandas as pd
 from tabdiffusion.tables import atomic_write
 
 from . import methods as registry
+from .detector import strong_detection
 from .protocol import catboost_score, metric_name
 from .tabddpm_data import COMPLETE, TARGET, Dataset, paper_results
 from .wide_table import GENERATED, load_any
@@ -78,6 +79,7 @@ class Settings:
     steps: int | None = None  # overrides the tabdiffusion/tabddpm step count (smoke tests); None: the preset's
     evaluate: bool = True
     evaluate_rows: int = 5000  # row cap of evaluate's neighbour and detection parts
+    strong_detector: bool = True  # the CatBoost detector on up to 20,000 rows per side (benchmarks/detector.py)
     rows: int | None = None  # subsample every split to this many rows (smoke tests); None: the full splits
     quick: bool = False
 
@@ -93,7 +95,8 @@ class Settings:
         fields = asdict(self)
         if method == "real":
             fields["catboost_seeds"] = fields["real_catboost_seeds"]
-            fields = {k: fields[k] for k in ("catboost_seeds", "threads", "evaluate", "evaluate_rows", "rows")}
+            fields = {k: fields[k] for k in ("catboost_seeds", "threads", "evaluate", "evaluate_rows", "rows",
+                                             "strong_detector")}
         elif method in ("smote", "gaussiancopula"):
             fields = {k: v for k, v in fields.items() if k not in ("budget", "sample_budget", "steps", "quick")}
         if "sizes" in fields:
@@ -119,10 +122,13 @@ def _hash_files(files: dict[PurePosixPath, bytes]) -> str:
 def _code_files(method: str, commit: str | None) -> dict[PurePosixPath, bytes]:
     """The source files a method's cells depend on, by repository path: from the working tree, or as committed.
 
-    All cells: the protocol (CatBoost scoring) and data loading; tabdiffusion methods: the package source outside
-    its evaluation subpackage; smote: benchmarks/smote.py.
+    All cells: the protocol (CatBoost scoring), the strong detector and data loading; tabdiffusion methods: the package source outside
+    its evaluation subpackage; smote: benchmarks/smote.py; argn: its worker.
     """
-    paths = [PurePosixPath("benchmarks/protocol.py"), PurePosixPath("benchmarks/tabddpm_data.py")]
+    paths = [PurePosixPath("benchmarks/protocol.py"), PurePosixPath("benchmarks/tabddpm_data.py"),
+             PurePosixPath("benchmarks/detector.py")]
+    if method == "argn":
+        paths.append(PurePosixPath("benchmarks/argn_worker.py"))
     if method == "smote":
         paths.append(PurePosixPath("benchmarks/smote.py"))
     packaged = method in ("tabdiffusion", "tdflow", "tabddpm")
@@ -312,6 +318,9 @@ def run_real(data: Dataset, settings: Settings) -> dict:
     if settings.evaluate:
         # A reference for the fidelity/privacy scores: fresh real rows (val) scored as if they were synthetic.
         cell["evaluate"] = fidelity_scores(data.train, data.val, data.test, settings, seed=0)
+    if settings.strong_detector:
+        cell["strong_detection"] = strong_detection(data.train, data.val, _categorical(data), seed=0,
+                                                    threads=settings.threads)
     cell["score_seconds"] = round(time.perf_counter() - start, 2)
     return cell
 
@@ -348,9 +357,18 @@ def run_generator(data: Dataset, method: str, seeds: list[int], settings: Settin
         if settings.evaluate:
             first = synthetic.iloc[: marks[wanted[sizes[0]]]["rows"]]
             cell["evaluate"] = fidelity_scores(data.train, first, data.test, settings, seed=seed)
+        if settings.strong_detector:
+            first = synthetic.iloc[: marks[wanted[sizes[0]]]["rows"]]
+            cell["strong_detection"] = strong_detection(data.train, first, _categorical(data), seed=seed,
+                                                        threads=settings.threads)
         cell["score_seconds"] = round(time.perf_counter() - begin, 2)
         cells.append(cell)
     return cells
+
+
+def _categorical(data: Dataset) -> list[str]:
+    """The columns the strong detector reads as categories: the categorical features and a class target."""
+    return list(data.cat_columns) + ([TARGET] if data.is_classification else [])
 
 
 def run_group(name: str, method: str, seeds: list[int], settings: Settings, cache: Path, key: str,
@@ -480,6 +498,13 @@ def aggregate(cells: list[dict], data: Dataset) -> dict:
         names = sorted(set().union(*scored))
         out["evaluate"] = {name: _stats([s[name] for s in scored if name in s]) for name in names}
         out["evaluate_seconds"] = _stats([c["evaluate"]["seconds"] for c in ok if "seconds" in c.get("evaluate", {})])
+    strong = [c["strong_detection"] for c in ok if "strong_detection" in c]
+    if strong:
+        columns = list(strong[0]["importance"])
+        importance = {name: float(np.mean([s["importance"].get(name, 0.0) for s in strong])) for name in columns}
+        out["strong_detection"] = {"auc": _stats([s["auc"] for s in strong]), "rows": strong[0]["rows"],
+                                   "seconds": _stats([s["seconds"] for s in strong]),
+                                   "importance": dict(sorted(importance.items(), key=lambda kv: -kv[1]))}
     notes = [c["evaluate"]["note"] for c in ok if "note" in c.get("evaluate", {})]
     if notes:
         out["evaluate_note"] = notes[0]
@@ -552,6 +577,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="override tabdiffusion's step count (smoke tests)")
     parser.add_argument("--rows", type=int, help="subsample every split to this many rows (smoke tests)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip tabdiffusion.evaluate's scores")
+    parser.add_argument("--no-strong-detector", action="store_true",
+                        help="skip the CatBoost detector on up to 20,000 rows per side (benchmarks/detector.py)")
     parser.add_argument("--quick", action="store_true", help="fewer seeds, smaller budget, train size only")
     parser.add_argument("--out", help="results JSON (default benchmarks/results/tabddpm-full.json or -quick.json)")
     parser.add_argument("--cached-only", action="store_true",
@@ -586,7 +613,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         catboost_seeds=args.catboost_seeds or (2 if args.quick else 3), real_catboost_seeds=args.real_catboost_seeds,
         paper_catboost_seeds=args.paper_catboost_seeds, sample_seeds=args.sample_seeds, fit_seeds=args.fit_seeds,
         sizes=sizes, max_rows=args.max_rows, threads=args.threads, torch_threads=args.torch_threads, steps=args.steps,
-        evaluate=not args.no_evaluate, rows=args.rows, quick=args.quick,
+        evaluate=not args.no_evaluate, strong_detector=not args.no_strong_detector, rows=args.rows, quick=args.quick,
     )
 
 

@@ -127,11 +127,17 @@ def test_harness_smoke_run(tmp_path):
         assert info["fit_seconds"]["mean"] >= 0
     assert entry["methods"]["tabdiffusion"]["fit"]["steps"] == 5
     assert entry["methods"]["smote"]["sizes"]["paper"]["rows"]["mean"] == 500
+    for method in ("real", "tabdiffusion", "smote"):  # the strong detector scores every method, real val included
+        strong = entry["methods"][method]["strong_detection"]
+        assert strong["rows"] == (123 if method == "real" else 300) and 0.0 <= strong["auc"]["mean"] <= 1.0
+        assert set(strong["importance"]) == set(tabddpm_data.load("diabetes").train.columns)
+    # The five-step model's rows are easy to tell from real ones; SMOTE's interpolations are much harder.
+    assert entry["methods"]["tabdiffusion"]["strong_detection"]["auc"]["mean"] > 0.9
     scores = entry["methods"]["smote"].get("evaluate")
     if scores is not None:  # tabdiffusion's evaluate is present in this version
         assert 0.0 <= scores["privacy.dcr_share"]["mean"] <= 1.0
     text = docs.read_text()
-    assert "Smoke run" in text and "| diabetes |" in text and "paper Real" in text
+    assert "Smoke run" in text and "| diabetes |" in text and "paper Real" in text and "Strong detector" in text
     # Resumable: every cell is cached, so a second run computes nothing and gives the same numbers.
     assert len(list(cache.rglob("*.json"))) == 3
     tabddpm.main(argv)
@@ -155,7 +161,7 @@ def test_cells_of_an_accepted_earlier_commit_stand_in_and_are_named(tmp_path, mo
 
     out, cache, docs = tmp_path / "results.json", tmp_path / "cache", tmp_path / "benchmarks.md"
     argv = ["--datasets", "diabetes", "--methods", "smote", "--rows", "300", "--catboost-seeds", "1",
-            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate", "--in-process",
+            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate", "--no-strong-detector", "--in-process",
             "--out", str(out), "--cache", str(cache), "--docs", str(docs)]
     tabddpm.main(argv)
     before = json.loads(out.read_text())["datasets"]["diabetes"]["methods"]
@@ -181,7 +187,7 @@ def test_fit_seeds_add_fits_whose_scores_are_averaged_and_marked(tmp_path):
     out, cache, docs = tmp_path / "results.json", tmp_path / "cache", tmp_path / "benchmarks.md"
     argv = ["--datasets", "diabetes", "--methods", "tabdiffusion,smote", "--rows", "300", "--steps", "5",
             "--budget", "20", "--catboost-seeds", "1", "--real-catboost-seeds", "1", "--sample-seeds", "1",
-            "--sizes", "train", "--no-evaluate", "--torch-threads", "1", "--in-process", "--out", str(out),
+            "--sizes", "train", "--no-evaluate", "--no-strong-detector", "--torch-threads", "1", "--in-process", "--out", str(out),
             "--cache", str(cache), "--docs", str(docs)]
     tabddpm.main(argv)
     one = json.loads(out.read_text())["datasets"]["diabetes"]["methods"]["tabdiffusion"]
@@ -208,7 +214,7 @@ def test_keep_from_fills_uncached_entries_from_an_earlier_results_file(tmp_path)
 
     out, docs = tmp_path / "results.json", tmp_path / "benchmarks.md"
     argv = ["--datasets", "diabetes", "--methods", "smote", "--rows", "300", "--catboost-seeds", "1",
-            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate", "--in-process",
+            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate", "--no-strong-detector", "--in-process",
             "--out", str(out), "--docs", str(docs)]
     tabddpm.main(argv + ["--cache", str(tmp_path / "cache")])
     before = json.loads(out.read_text())
@@ -479,3 +485,22 @@ def test_dp_utility_benchmark_smoke_run(tmp_path):
     assert 0 <= got["efficacy"] <= 1 and 0 <= got["shape_error"] <= 1
     text = "\n".join(dp_utility.render(results))
     assert "| churn2 | 50 |" in text and "Above AIM" in text
+
+
+def test_strong_detector_tells_shifted_rows_apart_and_not_fresh_draws():
+    """The CatBoost detector: near 0.5 on two samples of one distribution, near 1 where one column is shifted,
+    and that column carries the importance."""
+    from benchmarks.detector import strong_detection
+
+    rng = np.random.default_rng(0)
+
+    def table(n: int, shift: float) -> pd.DataFrame:
+        return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n) + shift,
+                             "c": rng.choice(["x", "y", "z"], size=n)})
+
+    real = table(400, 0.0)
+    same = strong_detection(real, table(400, 0.0), ["c"], seed=0, threads=1)
+    shifted = strong_detection(real, table(400, 1.5), ["c"], seed=0, threads=1)
+    assert same["rows"] == 400 and len(same["fold_aucs"]) == 5
+    assert 0.4 < same["auc"] < 0.6 and shifted["auc"] > 0.8
+    assert next(iter(shifted["importance"])) == "b"
