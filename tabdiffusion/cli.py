@@ -161,6 +161,7 @@ def fit(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fit a synthesizer to a table and save it."""
+    from .distributed import is_main_process
     from .synthesizer import Synthesizer
     from .tables import TABLE_SUFFIXES, check_writable
 
@@ -174,6 +175,8 @@ def fit(
                         compute_columns=compute_columns or None, value_protection=value_protection,
                         dp_epsilon=dp_epsilon, dp_delta=dp_delta, device=device, threads=threads, verbose=not quiet)
     synth.fit(data, target=target, column_types=_parse_column_types(column_type))
+    if not is_main_process():  # under torchrun, rank 0 writes the model and reports; the other ranks only trained
+        return
     synth.save(out)
     reflow = f" + {synth.reflow_history_.steps} reflow" if synth.reflow_history_ is not None else ""
     typer.echo(f"Fitted {synth.history_.steps}{reflow} steps in {time.perf_counter() - start:.1f}s; model written to {out}")

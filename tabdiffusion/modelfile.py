@@ -6,7 +6,8 @@ checksum is no signature: whoever edits a file can recompute it, so loading also
 (check_loaded).
 
 A fitted synthesizer's file (save_model, load_model): the payload holds the version that wrote it, the constructor's
-`params`, the fit's `seed`, its resolved `config`, the encoder's state and the loss histories; the tensors are the
+`params`, the fit's `seed`, its resolved `config`, the encoder's state, the loss histories and, for a fit under
+torchrun, its world size and backend (`distributed`; null for one process); the tensors are the
 denoiser's weights (`model.*`), the encoder's arrays (`encoder.*`) and the calibration's maps (`calibration.*`).
 """
 
@@ -102,6 +103,7 @@ class ModelParts:
     calibration: MarginalCalibration | None
     support: PairSupport | None  # which pairs of coarse values occur together (transforms/support.py)
     privacy: dict | None = None  # what a differentially private fit spent (dp.PrivacySpent); None: not private
+    distributed: dict | None = None  # how a distributed fit trained ({"world_size", "backend"}); None: one process
 
 
 def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
@@ -118,6 +120,7 @@ def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
         # A private fit's per-step losses are statistics of the rows outside the guarantee: only the step count is kept.
         "history": asdict(parts.history if parts.privacy is None else _without_losses(parts.history)),
         "privacy": parts.privacy,
+        "distributed": parts.distributed,
         "reflow_history": None if parts.reflow_history is None else asdict(parts.reflow_history),
     }
     tensors = {f"model.{k}": v for k, v in parts.weights.items()}
@@ -162,7 +165,7 @@ def _parts(payload: dict, tensors: dict[str, torch.Tensor]) -> ModelParts:
         calibration=(MarginalCalibration.from_state({k: v.numpy() for k, v in arrays["calibration."].items()})
                      if arrays["calibration."] else None),
         support=PairSupport.from_state({k: v.numpy() for k, v in arrays["support."].items()}) if arrays["support."] else None,
-        privacy=payload.get("privacy"),
+        privacy=payload.get("privacy"), distributed=payload.get("distributed"),
     )
 
 

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from .deadline import Deadline
 from .diffusion.flow import TEACHER_SHARE, RectifiedFlow, reflow
 from .diffusion.mixed import MixedDiffusion
 from .diffusion.process import Process
+from .distributed import World, check_supported, process_group
 from .dp import MAX_GRAD_NORM, PrivacySpent, check_dp, private_config
 from .errors import NotFittedError, ParameterError
 from .generation import class_likelihoods, draw_labels, needs_class_pilot, probe_sampler, sample_codes
@@ -140,16 +142,22 @@ class Synthesizer:
         started = time.perf_counter()  # the time budget covers the whole fit, reading and encoding included
         if callback is not None and not callable(callback):
             raise ParameterError(f"callback must be a function of one TrainingStep, got {type(callback).__name__}.")
-        with thread_limit(self.threads):
-            return self._fit(data, target, column_types, task, started, callback)
+        with thread_limit(self.threads), process_group(resolve_device(self.device)) as world:
+            return self._fit(data, target, column_types, task, started, callback, world)
 
     def _fit(self, data: pd.DataFrame | str | os.PathLike, target: str | None, column_types: Mapping[str, str] | None,
-             task: str | None, started: float, callback: Callable[[TrainingStep], None] | None = None) -> "Synthesizer":
-        """The fit's steps in order: encode, build, train (and reflow), calibrate; `started` begins the time budget."""
+             task: str | None, started: float, callback: Callable[[TrainingStep], None] | None = None,
+             world: World | None = None) -> "Synthesizer":
+        """The fit's steps in order: encode, build, train (and reflow), calibrate; `started` begins the time budget;
+        `world`: this process's rank in a distributed fit (distributed.py), every rank running all of the steps."""
         df = as_dataframe(data)
         check_fit_input(df, target, task, column_types)
         config = self._config()
-        device = resolve_device(self.device)
+        device = resolve_device(self.device) if world is None else world.device
+        verbose = self.verbose and (world is None or world.rank == 0)  # one progress bar per fit
+        if world is not None:
+            check_supported(self.dp_epsilon, config.process == "flow" and config.reflow_steps > 0
+                            and self.time_budget is not None)
         seed = fit_seed(self.seed)
         rng = numpy_rng(seed)
         # Under DP the encoder learns from a noisy sketch, never from the rows (transforms/dp_sketch.py); the sketch's
@@ -185,17 +193,21 @@ class Synthesizer:
         x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
         y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
         on_step = step_reporter(callback, config.steps, diffusion, encoder)
+        if world is not None:
+            world.check_identical("The encoded rows and initial weights",
+                                  [encoded.x_num, encoded.x_cat, encoded.y, *model.state_dict().values()])
         ema, history = train(
             model, table_loss(diffusion, x_num, x_cat, y), len(x_num),
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
-            low_precision=low_precision, verbose=self.verbose, checks=None if found is None else Checks(*found),
-            private=dp_sgd, on_step=on_step,
+            low_precision=low_precision, verbose=verbose, checks=None if found is None else Checks(*found),
+            private=dp_sgd, on_step=on_step, world=world,
         )
         warn_if_cut_short(history, config.steps, config.min_proximity, self.time_budget)
         self.seed_, self.config_, self.schema_, self.encoder_ = seed, config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
+        self.distributed_ = None if world is None else world.header()
         self.reflow_history_, self.calibration_ = None, None  # the calibration below samples codes uncalibrated
         self.privacy_ = (None if dp_sgd is None else
                          private.budget.spent(dp_sgd.noise_multiplier, sample_rate, history.steps))
@@ -208,7 +220,7 @@ class Synthesizer:
             self.model_, self.reflow_history_ = reflow(
                 ema, diffusion, n_rows=len(df), labels=lambda n: self._draw_labels(n, generator), generator=generator,
                 config=config, batch=self.sample_batch_size, deadline=training_deadline, low_precision=low_precision,
-                verbose=self.verbose, train=train,
+                verbose=verbose, train=train if world is None else partial(train, world=world),
             )
         # A budget already spent leaves the model uncalibrated rather than overrun by a calibration draw.
         if config.calibrate and encoder.numeric_ and not deadline.passed():
@@ -333,7 +345,7 @@ class Synthesizer:
         return save_model(path, ModelParts(
             self._params(), self.seed_, self.config_, self.encoder_, self.model_.state_dict(), self.history_,
             self.reflow_history_, self.calibration_, self.support_,
-            None if self.privacy_ is None else self.privacy_.to_dict(),
+            None if self.privacy_ is None else self.privacy_.to_dict(), self.distributed_,
         ))
 
     @classmethod
@@ -349,6 +361,7 @@ class Synthesizer:
             synth.device_, synth.diffusion_, synth.model_, synth.history_ = resolved, diffusion, model.to(resolved).eval(), parts.history
             synth.calibration_, synth.reflow_history_, synth.support_ = parts.calibration, parts.reflow_history, parts.support
             synth.privacy_ = None if parts.privacy is None else PrivacySpent(**parts.privacy)
+            synth.distributed_ = parts.distributed
             check_loaded(parts.encoder, parts.config, diffusion, synth.model_, parts.calibration, resolved, synth._draw_labels)
             return synth
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ._memory import release_freed_memory
 from .diffusion.process import Process
+from .distributed import World
 from .errors import TrainingDivergedError
 
 RELEASE_SECONDS = 3.0  # between hand-backs of freed heap memory to the OS on CPU (keeps a long fit's memory flat;
@@ -196,6 +197,7 @@ def train(
     on_step: Callable[[int, torch.nn.Module, float, float], None] | None = None,
     checks: Checks | None = None,
     private: PrivateTraining | None = None,
+    world: World | None = None,
 ) -> tuple[torch.nn.Module, History]:
     """Train `model` in place on `n_rows` training rows, whose batch losses `loss` computes (table_loss), and return
     its EMA copy (used for sampling) and the loss history.
@@ -209,15 +211,20 @@ def train(
     `private` (optional) trains with DP-SGD (PrivateTraining): Poisson-sampled batches instead of epochs, and each
     row's gradient clipped by Opacus' ghost clipping (the denoiser computes its embeddings per row for it,
     `per_row_embedding`).
+    `world` (optional) trains as one rank of a distributed fit (distributed.py): `batch_size` is the global batch,
+    each rank trains on its slice of it in DistributedDataParallel, the losses recorded are the global batch's, and
+    the time budget's stop and learning rate and the checks' values are rank 0's.
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = _adamw(model, lr, weight_decay)
     params, ema_params = list(model.parameters()), list(ema.parameters())
     device = next(model.parameters()).device
-    batch_size = min(batch_size, n_rows)
+    batch_size = min(batch_size, n_rows) if world is None else world.global_batch(min(batch_size, n_rows))
     batches = _batches(n_rows, batch_size, generator, device)
     trained: torch.nn.Module = model
+    if world is not None:  # the same global batches on every rank, each training on its slice with its own noise
+        trained, batches, generator = world.wrap(model), world.shard(batches), world.own_generator(generator)
     if private is not None:  # ghost clipping: each row's gradient norm without materialising per-row gradients
         from opacus.grad_sample import GradSampleModuleFastGradientClipping
         from opacus.optimizers import DPOptimizerFastGradientClipping
@@ -245,10 +252,13 @@ def train(
         for step in range(steps):
             now = time.perf_counter()
             elapsed = now - start
-            if time_budget is not None and step > 0 and elapsed * (step + 2) / step >= time_budget:
+            out_of_time = time_budget is not None and step > 0 and elapsed * (step + 2) / step >= time_budget
+            progress = schedule_progress(step, steps, now - loop_start, loop_budget)
+            if world is not None and time_budget is not None:  # one clock for all ranks: rank 0's
+                out_of_time, progress = world.agree(out_of_time, progress)
+            if out_of_time:
                 history.stopped_by = "time_budget"
                 break
-            progress = schedule_progress(step, steps, now - loop_start, loop_budget)
             for group in optimizer.param_groups:
                 group["lr"] = lr * (1 - progress)
             index = next(batches)
@@ -266,7 +276,8 @@ def train(
             optimizer.step()
             # EMA with a warm-up (decay grows as (1+s)/(10+s) up to ema_decay) so short fits are not stuck near init.
             torch._foreach_lerp_(ema_params, params, 1 - min(ema_decay, (1 + step) / (10 + step)))
-            ln, lc = torch.stack([loss_num.detach(), loss_cat.detach()]).tolist()  # one device sync per step
+            losses = torch.stack([loss_num.detach(), loss_cat.detach()])
+            ln, lc = (losses if world is None else world.mean(losses)).tolist()  # one device sync per step
             if not math.isfinite(ln + lc):
                 raise TrainingDivergedError(
                     f"Training diverged at step {step}: the loss became {ln + lc} (numeric {ln}, categorical {lc}). "
@@ -279,6 +290,8 @@ def train(
             if checks is not None and step + 1 in checks.steps:
                 probed = time.perf_counter()
                 values = checks.probe(ema)
+                if world is not None:  # rank 0's values, so that every rank stops (or goes on) together
+                    values = dict(zip(values, world.agree(*values.values())))
                 history.checks.append({"step": step + 1, **values, "seconds": time.perf_counter() - probed})
                 if not checks.passes(values):
                     history.stopped_by = "memorisation"
@@ -295,6 +308,8 @@ def train(
                 bar.set_postfix(loss=f"{ln + lc:.4f}", refresh=False)
             bar.update()
     bar.close()
+    if world is not None:  # DistributedDataParallel kept the ranks' weights equal: verify it once, cheaply
+        world.check_identical("The trained EMA weights", list(ema.state_dict().values()))
     if private is not None:
         trained._close()  # removes Opacus' hooks and per-row gradients from `model`
         model.per_row_embedding = False

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tabdiffusion"
 # A module may import only modules of its own layer or of a lower one.
 LAYERS = [
     {"errors", "_random", "_memory", "neighbours", "dcr", "deadline"},
-    {"schema", "tables", "config", "hardware", "dp"},
+    {"schema", "tables", "config", "hardware", "dp", "distributed"},
     {"transforms", "diffusion", "nn", "proximity"},
     {"training", "modelfile", "generation", "conditional"},
     {"synthesizer"},
