@@ -5,10 +5,11 @@ steps, which live next to what they work on. The settings, hyperparameters and t
 table and fit's arguments in tables.py, the seed in _random.py); what a differentially private fit prepares in dp.py
 (budget, config) and transforms/dp_sketch.py (PrivateFit: schema, task, sketch); the time budget's deadlines in
 deadline.py; the precisions chosen for the machine in hardware.py; the training loop, its step reports and its
-warnings in training.py; the memorisation stop in proximity.py, drawing with generation.probe_sampler; reflow in
-diffusion/flow.py; the marginal calibration in transforms/calibration.py; batched code generation and what
-conditions need first in generation.py; conditions as code constraints in transforms/conditions.py; generation given
-known cells (sample_remaining_columns, impute) in conditional.py; and the model file's layout in modelfile.py.
+warnings in training.py; its checkpoints and resuming from them in checkpoint.py; the memorisation stop in
+proximity.py, drawing with generation.probe_sampler; reflow in diffusion/flow.py; the marginal calibration in
+transforms/calibration.py; batched code generation and what conditions need first in generation.py; conditions as
+code constraints in transforms/conditions.py; generation given known cells (sample_remaining_columns, impute) in
+conditional.py; and the model file's layout in modelfile.py.
 """
 
 from __future__ import annotations

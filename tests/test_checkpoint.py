@@ -68,12 +68,26 @@ def test_a_fit_interrupted_and_resumed_ends_with_the_model_of_a_fit_that_ran_thr
     with pytest.raises(Interrupt):
         td.Synthesizer(**TINY).fit(mixed_table, target="label", checkpoint_dir=tmp_path / "b", checkpoint_every=10,
                                    callback=interrupt_at(25))
-    assert checkpoint_payload(tmp_path / "b")[0]["step"] == 20
+    saved = checkpoint_payload(tmp_path / "b")[0]
+    assert saved["step"] == 20
     seen: list[int] = []
     resumed = td.Synthesizer(**TINY).fit(mixed_table, target="label", checkpoint_dir=tmp_path / "b",
                                          checkpoint_every=10, resume=True, callback=interrupt_at(-1, seen))
     assert seen == list(range(21, 41))  # trained from the checkpoint's step on
     assert resumed.history_.steps == 40 and len(resumed.history_.checks) == 10
+    assert resumed.history_.seconds > saved["seconds"]  # the checkpoint's training time counts (time_budget too)
+    assert_same_model(through, resumed)
+
+
+def test_a_flow_fit_resumes_its_teacher_and_reflows_again_to_the_same_model(mixed_table, tmp_path):
+    flow = {**TINY, "preset": "flow", "reflow_steps": 10, "dropout": 0.0}
+    through = td.Synthesizer(**flow).fit(mixed_table, target="label")
+    with pytest.raises(Interrupt):
+        td.Synthesizer(**flow).fit(mixed_table, target="label", checkpoint_dir=tmp_path, checkpoint_every=10,
+                                   callback=interrupt_at(35))
+    resumed = td.Synthesizer(**flow).fit(mixed_table, target="label", checkpoint_dir=tmp_path, resume=True)
+    assert resumed.reflow_history_.steps == through.reflow_history_.steps == 10
+    assert checkpoint_payload(tmp_path)[0]["step"] == 40  # the teacher's last step; reflow keeps no checkpoint
     assert_same_model(through, resumed)
 
 
