@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 
 from . import conditional
-from .checkpoint import fit_fingerprint, open_checkpoints
 from ._random import Seed, fit_seed, numpy_rng, torch_generator
+from .checkpoint import fit_fingerprint, open_checkpoints
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_row_count,
                      check_settings, resolve_config, resolve_sizes)
 from .deadline import Deadline
