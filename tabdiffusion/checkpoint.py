@@ -14,7 +14,16 @@ kill during a write leaves the previous checkpoint whole; a temporary file that 
 removed when the folder is next opened. One fit per folder.
 
 What is not saved is recomputed: the steps before training (encoding, the network's initialisation) follow from the
-seed, so a resumed fit repeats them and restores only the training state.
+seed, so a resumed fit repeats them and restores only the training state; so do the steps after it (reflow under
+preset="flow", whose training keeps no checkpoint, and the calibration), which follow from the same seed.
+
+What resume promises: with the same data, seed, settings and machine (threads included: CPU kernels may sum in
+another order on another thread count), a fit of a fixed number of steps that is resumed ends with the same weights,
+losses, check values and sampled rows, bit for bit, as one that ran through. Only timings differ (History.seconds,
+each check's "seconds"). Where a `time_budget` binds, the stopping step and the learning rate's decay depend on the
+clock, so no bitwise promise holds there; the budget counts the checkpoint's training seconds as spent (train starts
+its clocks that many seconds back), while the time from the last checkpoint to the kill is lost and each run's own
+set-up and calibration count against that run.
 """
 
 from __future__ import annotations

@@ -144,17 +144,18 @@ class Synthesizer:
         log to an experiment tracker.
 
         `checkpoint_dir` (a folder, made if missing) keeps one checkpoint of the training, saved every
-        `checkpoint_every` steps (default 500) and at the last step, each replacing the one before in one rename so
-        a kill never leaves half a checkpoint (checkpoint.py; safetensors + JSON, never pickled). `resume=True`
-        continues from the checkpoint there: a fit killed at any point and resumed with the same data, settings and
-        seed ends with the same model, bit for bit on one machine, as one that ran through. With no checkpoint in the
-        folder, `resume=True` starts from scratch (PyTorch Lightning's ckpt_path="last"), so one command serves the
-        first run and every retry; a checkpoint of another fit (other seed, settings, data or device) is refused.
-        Without a seed, a resumed fit takes the checkpoint's. Without `resume`, a checkpoint there is replaced (with
-        a warning). A `time_budget` counts the checkpoint's training seconds as spent (the time after it, up to the
-        kill, is lost, and each run's own set-up counts against that run), and a resumed fit that a budget binds is
-        not bitwise the same. Only the training is checkpointed: under preset="flow" the teacher's, and a kill during
-        reflow redoes the reflow. Not with dp_epsilon (a checkpoint would hold the random state of DP-SGD's noise).
+        `checkpoint_every` steps (default 500) and at the last step, each replacing the one before in one rename so a
+        kill never leaves half a checkpoint (checkpoint.py; safetensors + JSON, never pickled). `resume=True` continues
+        from the checkpoint there (`callback` sees the steps after it): a fit killed at any point and resumed with the
+        same data, settings and seed ends with the same model, bit for bit on one machine, as one that ran through
+        (checkpoint.py says what is saved and what is not). With no checkpoint in the folder, `resume=True` starts from
+        scratch (PyTorch Lightning's ckpt_path="last"), so one command serves the first run and every retry; a
+        checkpoint of another fit (other seed, settings, data or device) is refused. Without a seed, a resumed fit takes
+        the checkpoint's. Without `resume`, a checkpoint there is replaced (with a warning). A `time_budget` counts the
+        checkpoint's training seconds as spent (the time after it, up to the kill, is lost, and each run's own set-up
+        counts against that run), and a resumed fit that a budget binds is not bitwise the same. Only the training is
+        checkpointed: under preset="flow" the teacher's, and a kill during reflow redoes the reflow. Not with dp_epsilon
+        (a checkpoint would hold the random state of DP-SGD's noise).
         """
         started = time.perf_counter()  # the time budget covers the whole fit, reading and encoding included
         if callback is not None and not callable(callback):
