@@ -271,3 +271,19 @@ def test_a_check_that_fails_after_resume_rolls_back_to_the_weights_that_passed_b
     assert resumed_history.kept_step == 20 and resumed_history.steps == history.steps
     for name, value in through.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], value), name
+
+
+def test_the_cli_fits_with_checkpoints_and_resumes(mixed_table, tmp_path):
+    table, folder = tmp_path / "t.csv", tmp_path / "ckpt"
+    mixed_table.to_csv(table, index=False)
+    fit = ["fit", str(table), "--target", "label", "--steps", "20", "--seed", "0", "--quiet", "--min-proximity", "0",
+           "--checkpoint-dir", str(folder)]
+    runner = CliRunner()
+    first = runner.invoke(app, [*fit, "--out", str(tmp_path / "a.tdm"), "--checkpoint-every", "7"])
+    assert first.exit_code == 0, first.output
+    assert checkpoint_payload(folder)[0]["step"] == 20
+    again = runner.invoke(app, [*fit, "--out", str(tmp_path / "b.tdm"), "--resume"])
+    assert again.exit_code == 0, again.output
+    assert_same_model(td.Synthesizer.load(tmp_path / "a.tdm"), td.Synthesizer.load(tmp_path / "b.tdm"))
+    refused = runner.invoke(app, [*fit, "--out", str(tmp_path / "c.tdm"), "--checkpoint-every", "0"])
+    assert refused.exit_code == 1 and "checkpoint_every must be a positive integer" in refused.output
