@@ -159,14 +159,21 @@ def fit(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Threads = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option(
+        help="Folder for the training's checkpoint (the latest only), so a killed fit can --resume.")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(
+        help="Training steps between checkpoints (default: 500; the last step is always saved).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue from the checkpoint in --checkpoint-dir (none there: start from scratch).")] = False,
 ) -> None:
     """Fit a synthesizer to a table and save it."""
+    from .checkpoint import FILE_NAME
     from .distributed import is_main_process
     from .synthesizer import Synthesizer
     from .tables import TABLE_SUFFIXES, check_writable
 
     start = time.perf_counter()
-    check_outputs({"DATA": data}, {"--out": out})
+    check_outputs({"DATA": data}, {"--out": out, "--checkpoint-dir": checkpoint_dir and checkpoint_dir / FILE_NAME})
     if out.suffix.lower() in TABLE_SUFFIXES:
         raise ParameterError(f"--out {str(out)!r} names a table ({out.suffix}), but fit writes a model file. "
                              f"Pass a .tdm name, e.g. {str(out.with_suffix('.tdm'))!r}.")
@@ -174,7 +181,8 @@ def fit(
     synth = Synthesizer(preset=preset, seed=seed, steps=steps, time_budget=time_budget, min_proximity=min_proximity,
                         compute_columns=compute_columns or None, value_protection=value_protection,
                         dp_epsilon=dp_epsilon, dp_delta=dp_delta, device=device, threads=threads, verbose=not quiet)
-    synth.fit(data, target=target, column_types=_parse_column_types(column_type))
+    synth.fit(data, target=target, column_types=_parse_column_types(column_type), checkpoint_dir=checkpoint_dir,
+              checkpoint_every=checkpoint_every, resume=resume)
     if not is_main_process():  # under torchrun, rank 0 writes the model and reports; the other ranks only trained
         return
     synth.save(out)

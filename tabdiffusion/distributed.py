@@ -161,9 +161,13 @@ def process_group(device: torch.device) -> Iterator[World | None]:
             dist.destroy_process_group()
 
 
-def check_supported(dp_epsilon: float | None, reflow_with_budget: bool) -> None:
-    """Refuse, in a distributed fit, what it cannot share out: DP-SGD (whose noise and accountant assume one process)
-    and the flow preset's reflow under a time budget (each rank's clock would cut its couplings elsewhere)."""
+def check_supported(dp_epsilon: float | None, reflow_with_budget: bool, checkpointed: bool = False) -> None:
+    """Refuse, in a distributed fit, what it cannot share out: DP-SGD (whose noise and accountant assume one process),
+    the flow preset's reflow under a time budget (each rank's clock would cut its couplings elsewhere) and checkpoints
+    (each rank's random generators differ, and one checkpoint holds one process's)."""
+    if checkpointed:
+        raise ParameterError("checkpoint_dir is not supported in a distributed fit (torchrun) yet: fit with "
+                             "checkpoints in one process, or without --checkpoint-dir under torchrun.")
     if dp_epsilon is not None:
         raise ParameterError("dp_epsilon is not supported in a distributed fit (torchrun): fit a differentially "
                              "private model in one process.")

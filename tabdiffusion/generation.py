@@ -100,12 +100,17 @@ def class_likelihoods(process: Process, model: torch.nn.Module, config: ModelCon
     return ((hits + 0.5) / (rows + 1))[None, :]
 
 
+def probe_generator(seed: int, device: torch.device) -> torch.Generator:
+    """The memorisation checks' random stream: one of the fit's `seed` of its own, so that checks leave the fit's
+    stream as it is."""
+    return torch_generator(np.random.default_rng([seed, 3]), device)
+
+
 def probe_sampler(diffusion: Process, config: ModelConfig, frequencies: np.ndarray | None, batch_size: int,
-                  device: torch.device, seed: int) -> Callable[[torch.nn.Module, int], Encoded]:
+                  device: torch.device, generator: torch.Generator) -> Callable[[torch.nn.Module, int], Encoded]:
     """draw(model, n) for the memorisation stop's checks during training: n rows of codes from `model` (the EMA copy)
     with the config's sampler (the flow's teacher with TEACHER_EULER_STEPS), labels at the training `frequencies`,
-    from a random stream of the fit's `seed` of their own, so that checks leave the fit's stream as it is."""
-    generator = torch_generator(np.random.default_rng([seed, 3]), device)
+    from `generator` (probe_generator; a checkpoint saves its state)."""
     low_precision = uses_bfloat16(config.sampling_precision, device)
     steps = TEACHER_EULER_STEPS if config.process == "flow" else config.sampling_steps
 

@@ -44,7 +44,8 @@ FORMAT = "tabdiffusion-model"
 FORMAT_VERSION = 1
 
 
-def _digest(payload: str, tensors: dict[str, torch.Tensor]) -> str:
+def payload_digest(payload: str, tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over a JSON payload and named tensors (names, shapes, dtypes and bytes), to catch damaged files."""
     h = hashlib.sha256(payload.encode())
     for name in sorted(tensors):
         h.update(name.encode())
@@ -53,11 +54,13 @@ def _digest(payload: str, tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def write_model_file(path: str | os.PathLike, payload: dict, tensors: dict[str, torch.Tensor | np.ndarray]) -> Path:
-    """Save a JSON payload and named tensors (moved to CPU) to `path` atomically."""
+def write_model_file(path: str | os.PathLike, payload: dict, tensors: dict[str, torch.Tensor | np.ndarray],
+                     file_format: str = FORMAT, format_version: int = FORMAT_VERSION) -> Path:
+    """Save a JSON payload and named tensors (moved to CPU) to `path` atomically; `file_format` and `format_version`
+    name the kind of file in the header (a model file, or a training checkpoint: checkpoint.py)."""
     tensors = {k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v).detach().cpu().contiguous() for k, v in tensors.items()}
     text = json.dumps(payload, sort_keys=True, allow_nan=False)
-    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "payload": text, "sha256": _digest(text, tensors)}
+    metadata = {"format": file_format, "format_version": str(format_version), "payload": text, "sha256": payload_digest(text, tensors)}
     return atomic_write(path, lambda temp: save_file(tensors, temp, metadata=metadata))
 
 
@@ -84,7 +87,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tens
         tensors = load_file(path, device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
         raise ModelFileError(f"{str(path)!r} is truncated or damaged ({error}). Save the model again.") from None
-    if _digest(metadata["payload"], tensors) != metadata.get("sha256"):
+    if payload_digest(metadata["payload"], tensors) != metadata.get("sha256"):
         raise ModelFileError(f"{str(path)!r} was modified after it was written (checksum mismatch). Save the model again.")
     return json.loads(metadata["payload"]), tensors
 

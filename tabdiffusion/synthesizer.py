@@ -5,10 +5,11 @@ steps, which live next to what they work on. The settings, hyperparameters and t
 table and fit's arguments in tables.py, the seed in _random.py); what a differentially private fit prepares in dp.py
 (budget, config) and transforms/dp_sketch.py (PrivateFit: schema, task, sketch); the time budget's deadlines in
 deadline.py; the precisions chosen for the machine in hardware.py; the training loop, its step reports and its
-warnings in training.py; the memorisation stop in proximity.py, drawing with generation.probe_sampler; reflow in
-diffusion/flow.py; the marginal calibration in transforms/calibration.py; batched code generation and what
-conditions need first in generation.py; conditions as code constraints in transforms/conditions.py; generation given
-known cells (sample_remaining_columns, impute) in conditional.py; and the model file's layout in modelfile.py.
+warnings in training.py; its checkpoints and resuming from them in checkpoint.py; the memorisation stop in
+proximity.py, drawing with generation.probe_sampler; reflow in diffusion/flow.py; the marginal calibration in
+transforms/calibration.py; batched code generation and what conditions need first in generation.py; conditions as
+code constraints in transforms/conditions.py; generation given known cells (sample_remaining_columns, impute) in
+conditional.py; and the model file's layout in modelfile.py.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 
 from . import conditional
 from ._random import Seed, fit_seed, numpy_rng, torch_generator
+from .checkpoint import fit_fingerprint, open_checkpoints
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_row_count,
                      check_settings, resolve_config, resolve_sizes)
 from .deadline import Deadline
@@ -36,7 +38,7 @@ from .diffusion.process import Process
 from .distributed import World, check_supported, process_group
 from .dp import MAX_GRAD_NORM, PrivacySpent, check_dp, private_config
 from .errors import NotFittedError, ParameterError
-from .generation import class_likelihoods, draw_labels, needs_class_pilot, probe_sampler, sample_codes
+from .generation import class_likelihoods, draw_labels, needs_class_pilot, probe_generator, probe_sampler, sample_codes
 from .hardware import resolve_device, resolve_precisions, thread_limit, uses_bfloat16
 from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
@@ -135,21 +137,42 @@ class Synthesizer:
         column_types: Mapping[str, str] | None = None,
         task: Literal["classification", "regression"] | None = None,
         callback: Callable[[TrainingStep], None] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        resume: bool = False,
     ) -> "Synthesizer":
         """Learn the table `data` (DataFrame, or path to CSV/Parquet); `target` is conditioned on if it is a class label.
         `callback(step)` runs after every training step with a TrainingStep (losses, seconds, the EMA model), e.g. to
-        log to an experiment tracker."""
+        log to an experiment tracker.
+
+        `checkpoint_dir` (a folder, made if missing) keeps one checkpoint of the training, saved every
+        `checkpoint_every` steps (default 500) and at the last step, each replacing the one before in one rename so a
+        kill never leaves half a checkpoint (checkpoint.py; safetensors + JSON, never pickled). `resume=True` continues
+        from the checkpoint there (`callback` sees the steps after it): a fit killed at any point and resumed with the
+        same data, settings and seed ends with the same model, bit for bit on one machine, as one that ran through
+        (checkpoint.py says what is saved and what is not). With no checkpoint in the folder, `resume=True` starts from
+        scratch (PyTorch Lightning's ckpt_path="last"), so one command serves the first run and every retry; a
+        checkpoint of another fit (other seed, settings, data or device) is refused. Without a seed, a resumed fit takes
+        the checkpoint's. Without `resume`, a checkpoint there is replaced (with a warning). A `time_budget` counts the
+        checkpoint's training seconds as spent (the time after it, up to the kill, is lost, and each run's own set-up
+        counts against that run), and a resumed fit that a budget binds is not bitwise the same. Only the training is
+        checkpointed: under preset="flow" the teacher's, and a kill during reflow redoes the reflow. Not with dp_epsilon
+        (a checkpoint would hold the random state of DP-SGD's noise).
+        """
         started = time.perf_counter()  # the time budget covers the whole fit, reading and encoding included
         if callback is not None and not callable(callback):
             raise ParameterError(f"callback must be a function of one TrainingStep, got {type(callback).__name__}.")
         with thread_limit(self.threads), process_group(resolve_device(self.device)) as world:
-            return self._fit(data, target, column_types, task, started, callback, world)
+            return self._fit(data, target, column_types, task, started, callback,
+                             (checkpoint_dir, checkpoint_every, resume), world)
 
     def _fit(self, data: pd.DataFrame | str | os.PathLike, target: str | None, column_types: Mapping[str, str] | None,
              task: str | None, started: float, callback: Callable[[TrainingStep], None] | None = None,
+             checkpoints: tuple[str | os.PathLike | None, int | None, bool] = (None, None, False),
              world: World | None = None) -> "Synthesizer":
         """The fit's steps in order: encode, build, train (and reflow), calibrate; `started` begins the time budget;
-        `world`: this process's rank in a distributed fit (distributed.py), every rank running all of the steps."""
+        `checkpoints`: fit's checkpoint_dir, checkpoint_every and resume; `world`: this process's rank in a distributed
+        fit (distributed.py), every rank running all of the steps."""
         df = as_dataframe(data)
         check_fit_input(df, target, task, column_types)
         config = self._config()
@@ -157,8 +180,9 @@ class Synthesizer:
         verbose = self.verbose and (world is None or world.rank == 0)  # one progress bar per fit
         if world is not None:
             check_supported(self.dp_epsilon, config.process == "flow" and config.reflow_steps > 0
-                            and self.time_budget is not None)
-        seed = fit_seed(self.seed)
+                            and self.time_budget is not None, checkpoints[0] is not None)
+        checkpoint = open_checkpoints(*checkpoints, private=self.dp_epsilon is not None)
+        seed = fit_seed(self.seed if self.seed is not None or checkpoint is None else checkpoint.seed)
         rng = numpy_rng(seed)
         # Under DP the encoder learns from a noisy sketch, never from the rows (transforms/dp_sketch.py); the sketch's
         # stand-ins for pooled levels need value protection to pool them.
@@ -183,10 +207,15 @@ class Synthesizer:
         deadline = Deadline.after(started, self.time_budget)
         training_deadline = deadline.earlier(CALIBRATION_SHARE * self.time_budget if config.calibrate and self.time_budget else 0.0)
         reflowing = config.process == "flow" and config.reflow_steps > 0
+        probes = probe_generator(seed, device)
         found = None if private is not None else memorisation_checks(
             encoder, df, encoded, dequantized=config.dequantize, min_proximity=config.min_proximity, steps=config.steps,
             seed=seed,
-            draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, seed))
+            draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, probes))
+        if checkpoint is not None:  # the sampling batch size changes the checks' draws
+            checkpoint = checkpoint.bind(
+                fit_fingerprint(seed, config, (encoded.x_num, encoded.x_cat, encoded.y), device,
+                                {"sample_batch_size": self.sample_batch_size}), {"probe": probes})
         sample_rate = min(1.0, config.batch_size / len(df))
         dp_sgd = (None if private is None else
                   PrivateTraining(private.budget.sgd_noise(sample_rate, config.steps), MAX_GRAD_NORM, sample_rate))
@@ -202,7 +231,7 @@ class Synthesizer:
             time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
             low_precision=low_precision, verbose=verbose, checks=None if found is None else Checks(*found),
-            private=dp_sgd, on_step=on_step, world=world,
+            private=dp_sgd, on_step=on_step, world=world, checkpoint=checkpoint,
         )
         warn_if_cut_short(history, config.steps, config.min_proximity, self.time_budget)
         self.seed_, self.config_, self.schema_, self.encoder_ = seed, config, schema, encoder

@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
@@ -17,6 +18,9 @@ from ._memory import release_freed_memory
 from .diffusion.process import Process
 from .distributed import World
 from .errors import TrainingDivergedError
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpointer
 
 RELEASE_SECONDS = 3.0  # between hand-backs of freed heap memory to the OS on CPU (keeps a long fit's memory flat;
 # a time interval, not a step count: trimming every few steps costs step time in re-faulted pages;
@@ -148,12 +152,49 @@ def _clipped_backward(trained: torch.nn.Module, optimizer: torch.optim.Optimizer
     return rows_num.mean().detach(), rows_cat.mean().detach()
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device):
-    """Endless index batches: a fresh permutation each epoch, like a shuffling data loader."""
-    while True:
-        order = torch.randperm(n, generator=generator, device=device)
-        for start in range(0, n - batch_size + 1, batch_size):
-            yield order[start : start + batch_size]
+class EpochBatches:
+    """Endless index batches: a fresh permutation each epoch, like a shuffling data loader, drawn from `generator`
+    when the epoch's first batch is asked for. Its place, the epoch's `order` (None before the first batch) and the
+    next batch's `start`, is plain state, so that a checkpoint can save and restore it."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, device
+        self.order: torch.Tensor | None = None
+        self.start = 0
+
+    def __iter__(self) -> "EpochBatches":
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        """The next batch's row indices; a new epoch's permutation once the last full batch of the order is taken."""
+        if self.order is None or self.start + self.batch_size > self.n:
+            self.order, self.start = torch.randperm(self.n, generator=self.generator, device=self.device), 0
+        self.start += self.batch_size
+        return self.order[self.start - self.batch_size : self.start]
+
+
+@dataclass
+class TrainingState:
+    """The live objects of a running `train` that a checkpoint saves and, on resume, restores in place
+    (checkpoint.Checkpointer): the denoiser, its EMA copy, the optimizer, the random generator of batches and noise,
+    the place in the epoch and the loss history."""
+
+    model: torch.nn.Module
+    ema: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    batches: EpochBatches
+    history: History
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Where a restored checkpoint left training: the steps done, the EMA weights of the last memorisation check that
+    passed (None if none did) and the training seconds spent (counted against the time budget)."""
+
+    step: int
+    passed: dict[str, torch.Tensor] | None
+    seconds: float
 
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -198,6 +239,7 @@ def train(
     checks: Checks | None = None,
     private: PrivateTraining | None = None,
     world: World | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> tuple[torch.nn.Module, History]:
     """Train `model` in place on `n_rows` training rows, whose batch losses `loss` computes (table_loss), and return
     its EMA copy (used for sampling) and the loss history.
@@ -214,6 +256,9 @@ def train(
     `world` (optional) trains as one rank of a distributed fit (distributed.py): `batch_size` is the global batch,
     each rank trains on its slice of it in DistributedDataParallel, the losses recorded are the global batch's, and
     the time budget's stop and learning rate and the checks' values are rank 0's.
+    `checkpoint` (optional, not with `private` or `world`) restores the training state of its last checkpoint before
+    the first step, if it holds one, and saves the state every few steps (checkpoint.Checkpointer); a resumed fit of a
+    fixed number of steps ends with the same weights, bit for bit, as one that was never interrupted.
     """
     start = time.perf_counter()  # set-up counts against the budget (the first optimizer can take a second)
     ema = copy.deepcopy(model).requires_grad_(False)
@@ -221,7 +266,7 @@ def train(
     params, ema_params = list(model.parameters()), list(ema.parameters())
     device = next(model.parameters()).device
     batch_size = min(batch_size, n_rows) if world is None else world.global_batch(min(batch_size, n_rows))
-    batches = _batches(n_rows, batch_size, generator, device)
+    batches = EpochBatches(n_rows, batch_size, generator, device)
     trained: torch.nn.Module = model
     if world is not None:  # the same global batches on every rank, each training on its slice with its own noise
         trained, batches, generator = world.wrap(model), world.shard(batches), world.own_generator(generator)
@@ -237,6 +282,7 @@ def train(
             expected_batch_size=max(1, round(private.sample_rate * n_rows)), loss_reduction="mean", generator=generator)
         batches = _poisson_batches(n_rows, private.sample_rate, generator, device)
     history = History()
+    state = TrainingState(model, ema, optimizer, generator, batches, history)
     bar = tqdm(total=steps, disable=not verbose, desc="fit", unit="step", dynamic_ncols=True, mininterval=0.5)
     model.train()
     released = 0.0  # when freed memory was last handed back, in seconds since start
@@ -247,9 +293,14 @@ def train(
         # Opacus' hooks fire on the first layer's output, whose input (the data) needs no gradient: expected.
         warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=device)))
-        loop_start = time.perf_counter()
+        loop_start, first = time.perf_counter(), 0
+        resumed = None if checkpoint is None else checkpoint.restore(state)  # also the global RNG forked above
+        if resumed is not None:  # the checkpoint's training seconds count as spent, so both clocks start before now
+            first, passed, start = resumed.step, resumed.passed, time.perf_counter() - resumed.seconds
+            loop_start = start
+            bar.update(first)
         loop_budget = None if time_budget is None else max(1e-9, time_budget - (loop_start - start))
-        for step in range(steps):
+        for step in range(first, steps):
             now = time.perf_counter()
             elapsed = now - start
             out_of_time = time_budget is not None and step > 0 and elapsed * (step + 2) / step >= time_budget
@@ -301,6 +352,8 @@ def train(
                     bar.update()
                     break
                 passed = {k: v.clone() for k, v in ema.state_dict().items()}
+            if checkpoint is not None:
+                checkpoint.after_step(state, step + 1, steps, passed, time.perf_counter() - start)
             if device.type == "cpu" and elapsed - released >= RELEASE_SECONDS:
                 release_freed_memory()
                 released = elapsed
