@@ -160,6 +160,8 @@ def test_what_a_distributed_fit_cannot_share_out_is_refused_in_one_line():
         check_supported(3.0, False)
     with pytest.raises(td.ParameterError, match="time_budget"):
         check_supported(None, True)
+    with pytest.raises(td.ParameterError, match="checkpoint_dir"):
+        check_supported(None, False, checkpointed=True)
 
 
 def test_a_one_process_model_file_records_no_distribution_and_older_files_still_load(fitted, tmp_path):
