@@ -107,7 +107,7 @@ class Plan:
     rows_per_file: int
     chunk_rows: int
     seed: int
-    conditions: dict | None = None
+    conditions: dict | None = None  # in their JSON form (_json_conditions): compared, never sampled from
 
     @property
     def files(self) -> int:
@@ -210,12 +210,13 @@ def _existing(directory: Path, plan: Plan) -> tuple[int, ...]:
     return tuple(kept)
 
 
-def _write_partition(synth: Synthesizer, directory: Path, plan: Plan, index: int,
-                     report: Callable[[int], None]) -> None:
-    """Write partition `index` chunk by chunk to a temporary file in `directory`, renamed when complete."""
+def _write_partition(synth: Synthesizer, directory: Path, plan: Plan, conditions: Mapping[str, object] | None,
+                     index: int, report: Callable[[int], None]) -> None:
+    """Write partition `index` chunk by chunk to a temporary file in `directory`, renamed when complete; `conditions`
+    are the ones the plan records in their JSON form."""
     def chunks() -> Iterator[pd.DataFrame]:
         for chunk in partition_chunks(synth, index, plan.rows, plan.rows_per_file, plan.seed, plan.chunk_rows,
-                                      plan.conditions):
+                                      conditions):
             yield chunk
             report(len(chunk))
 
@@ -234,10 +235,11 @@ def _start_worker(model: str, device: str, threads: int, progress: multiprocessi
     _worker.update(synth=synth, progress=progress)
 
 
-def _worker_partition(directory: str, plan: Plan, index: int) -> int:
+def _worker_partition(directory: str, plan: Plan, conditions: Mapping[str, object] | None, index: int) -> int:
     """Write one partition in a worker process (see _start_worker); returns its index."""
     progress = _worker["progress"]
-    _write_partition(_worker["synth"], Path(directory), plan, index, progress.put)  # type: ignore[union-attr,arg-type]
+    _write_partition(_worker["synth"], Path(directory), plan, conditions, index,
+                     progress.put)  # type: ignore[union-attr,arg-type]
     return index
 
 
@@ -293,16 +295,16 @@ def write_partitioned(model: str | os.PathLike, directory: str | os.PathLike, ro
         if workers == 1 or len(missing) <= 1:
             with thread_limit(threads):
                 for index in missing:
-                    _write_partition(synth, directory, plan, index, bar.update)
+                    _write_partition(synth, directory, plan, conditions, index, bar.update)
         else:
             del synth  # each worker loads its own
-            _write_in_parallel(str(model), device, directory, plan, missing, min(workers, len(missing)),
+            _write_in_parallel(str(model), device, directory, plan, conditions, missing, min(workers, len(missing)),
                                max(1, (threads or _cores()) // workers), bar.update)
     return PartitionedRun(directory, plan, tuple(missing), kept)
 
 
-def _write_in_parallel(model: str, device: str, directory: Path, plan: Plan, indices: list[int], workers: int,
-                       threads: int, report: Callable[[int], None]) -> None:
+def _write_in_parallel(model: str, device: str, directory: Path, plan: Plan, conditions: Mapping[str, object] | None,
+                       indices: list[int], workers: int, threads: int, report: Callable[[int], None]) -> None:
     """Write the partitions `indices` in `workers` spawned processes; the first failure cancels the partitions not
     started and is raised here (files already complete stay, for a resume)."""
     context = multiprocessing.get_context("spawn")
@@ -317,7 +319,7 @@ def _write_in_parallel(model: str, device: str, directory: Path, plan: Plan, ind
 
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                                 initargs=(model, device, threads, progress)) as pool:
-        pending = {pool.submit(_worker_partition, str(directory), plan, index) for index in indices}
+        pending = {pool.submit(_worker_partition, str(directory), plan, conditions, index) for index in indices}
         try:
             while pending:
                 finished, pending = concurrent.futures.wait(pending, timeout=PROGRESS_INTERVAL,

@@ -74,6 +74,19 @@ def test_same_seed_same_dataset_and_one_partition_regenerates_alone(model, datas
     pd.testing.assert_frame_equal(alone, pd.read_parquet(dataset / "part-00001.parquet"))
 
 
+def test_conditions_hold_in_every_file_and_are_part_of_the_run(model, tmp_path):
+    out = tmp_path / "ranged"
+    result = _sample(model, f"{out}/", "--seed", "2", "--where", "age=30..40", "--where", "city=Oslo,Lima")
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    assert table["age"].between(30, 40).all() and set(table["city"]) <= {"Oslo", "Lima"}
+    synth = td.Synthesizer.load(model)
+    alone = partitioned.sample_partition(synth, 2, ROWS, PER_FILE, 2, CHUNK, {"age": (30, 40), "city": ["Oslo", "Lima"]})
+    pd.testing.assert_frame_equal(alone, pd.read_parquet(out / "part-00002.parquet"))
+    result = _sample(model, out, "--resume", "--where", "age=30..41", "--where", "city=Oslo,Lima")
+    assert result.exit_code == 1 and "conditions" in result.output, result.output
+
+
 def test_resume_regenerates_exactly_the_missing_file(model, dataset, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(dataset, run)
