@@ -288,11 +288,13 @@ def write_partitioned(model: str | os.PathLike, directory: str | os.PathLike, ro
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write(directory / MANIFEST, lambda temp: Path(temp).write_text(plan.to_json(), encoding="utf-8"))
         kept = ()
-    missing = [i for i in range(plan.files) if i not in set(kept)]
+    missing = sorted(set(range(plan.files)) - set(kept))
     done = sum(partition_rows(i, plan.rows, plan.rows_per_file)[1] for i in kept)
     with tqdm(total=plan.rows, initial=done, unit="rows", unit_scale=True, desc="sample", disable=not progress,
               dynamic_ncols=True, mininterval=0.5) as bar:
         if workers == 1 or len(missing) <= 1:
+            if threads is not None:  # rather than the threads the model file recorded at fit
+                synth.threads = threads
             with thread_limit(threads):
                 for index in missing:
                     _write_partition(synth, directory, plan, conditions, index, bar.update)
