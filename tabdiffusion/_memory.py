@@ -1,4 +1,5 @@
-"""Hand memory that PyTorch has freed back to the operating system during long CPU fits (glibc only)."""
+"""Process memory: how much the machine can still give this process, and handing memory that PyTorch has freed back to
+the operating system during long CPU fits (glibc only)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ctypes
 import ctypes.util
 import functools
 import sys
+from pathlib import Path
 
 
 @functools.cache
@@ -32,3 +34,37 @@ def release_freed_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate without swapping, or None where the system does not say.
+
+    /proc/meminfo's MemAvailable (Linux), lowered to what a cgroup v2 memory limit (a container's) leaves, since the
+    kernel stops a process at that limit whatever the machine has free. None elsewhere (no check is better than a guess).
+    """
+    found = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found = int(line.split()[1]) * 1024  # kB
+                break
+    except (OSError, ValueError, IndexError):
+        found = None
+    limit = _cgroup_memory_left()
+    if limit is not None:
+        found = limit if found is None else min(found, limit)
+    return found
+
+
+def _cgroup_memory_left() -> int | None:
+    """What this process's cgroup v2 memory limit leaves (memory.max less memory.current), None without a limit."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        group = next(line for line in lines if line.startswith("0::"))[3:]  # the unified (v2) hierarchy's entry
+        folder = Path("/sys/fs/cgroup") / group.lstrip("/")
+        limit = (folder / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return max(int(limit) - int((folder / "memory.current").read_text().strip()), 0)
+    except (OSError, ValueError, StopIteration):
+        return None

@@ -207,17 +207,28 @@ def fit(
 @_report_errors
 def sample(
     model: Annotated[Path, typer.Argument(help="Model file written by `tabdiffusion fit`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.csv or .parquet).")],
+    out: Annotated[str, typer.Option(
+        "--out", "-o", help="Output table (.csv or .parquet), or a folder (a name ending in / or an existing folder) "
+                            "for a partitioned Parquet dataset: part-00000.parquet, ... and a manifest.")],
     rows: Annotated[Optional[int], typer.Option("--rows", "-n", help="Number of rows to generate (not with --known).")] = None,
     where: Annotated[Optional[list[str]], typer.Option(
         help="A condition every row satisfies (repeatable): COLUMN=VALUE, COLUMN=LOW..HIGH (either end may be empty), "
              "COLUMN=A,B (one of these levels), COLUMN= (missing).")] = None,
     known: Annotated[Optional[Path], typer.Option(
         help="A table of known cells (.csv or .parquet): one row generated per row, its non-missing cells kept.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible samples.")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        help="Random seed for reproducible samples (a folder: drawn and recorded in its manifest where not given).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     chunk_rows: Annotated[Optional[int], typer.Option(help="Rows generated and written at a time, which bounds memory (default: 100,000).")] = None,
+    rows_per_file: Annotated[Optional[int], typer.Option(
+        help="A folder: rows per Parquet file (default: 1,000,000; the last file may be shorter).")] = None,
+    workers: Annotated[int, typer.Option(
+        help="A folder: processes generating files in parallel, each on its share of the CPU threads.")] = 1,
+    resume: Annotated[bool, typer.Option(
+        help="A folder: complete an interrupted run (keep its complete files, write the missing ones); the arguments "
+             "must match its manifest.")] = False,
     threads: Threads = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Generate synthetic rows from a saved model, written chunk by chunk; optionally under conditions."""
     from .hardware import thread_limit
@@ -230,6 +241,18 @@ def sample(
         raise ParameterError("Pass exactly one of --rows (how many rows) or --known (a table of known cells).")
     if known is not None and where:
         raise ParameterError("--where applies to --rows; with --known, each row's known cells are its conditions.")
+    if out.endswith(("/", os.sep)) or Path(out).is_dir():
+        if known is not None:
+            raise ParameterError("--known writes one table: pass a .csv or .parquet file name as --out, not a folder.")
+        _sample_partitioned(model, Path(out), rows, where, seed, device, chunk_rows, rows_per_file, workers, resume,
+                            threads, quiet, start)
+        return
+    folder_only = [name for name, used in (("--rows-per-file", rows_per_file is not None), ("--workers", workers != 1),
+                                           ("--resume", resume)) if used]
+    if folder_only:
+        raise ParameterError(f"{folder_only[0]} applies to a partitioned dataset: pass a folder as --out "
+                             f"(a name ending in /, e.g. {str(Path(out).with_suffix(''))!r} + '/').")
+    out = Path(out)
     check_outputs({"MODEL": model, "--known": known}, {"--out": out})
     check_writable(out)
     with thread_limit(threads):
@@ -243,6 +266,26 @@ def sample(
             _, written = write_chunks(synth.sample_chunks(rows, seed=seed, chunk_rows=chunk_rows,
                                                           conditions=conditions or None), out)
     typer.echo(f"Wrote {written} rows to {out} in {time.perf_counter() - start:.1f}s")
+
+
+def _sample_partitioned(model: Path, out: Path, rows: int, where: list[str] | None, seed: int | None, device: str,
+                        chunk_rows: int | None, rows_per_file: int | None, workers: int, resume: bool,
+                        threads: int | None, quiet: bool, start: float) -> None:
+    """`sample --out DIR/`: a partitioned Parquet dataset (partitioned.write_partitioned)."""
+    from .partitioned import write_partitioned
+    from .synthesizer import Synthesizer
+    from .transforms.conditions import from_text
+
+    conditions = None
+    if where:
+        encoder = Synthesizer.load(model, device="cpu").encoder_
+        conditions = dict(from_text(encoder, text) for text in where)
+    run = write_partitioned(model, out, rows, rows_per_file=rows_per_file, seed=seed, chunk_rows=chunk_rows,
+                            conditions=conditions, workers=workers, threads=threads, device=device, resume=resume,
+                            progress=not quiet)
+    kept = f" (kept {len(run.kept)} complete files of the earlier run)" if run.kept else ""
+    typer.echo(f"Wrote {run.plan.rows} rows in {run.plan.files} files to {out}{kept} with seed {run.plan.seed} "
+               f"in {time.perf_counter() - start:.1f}s")
 
 
 @app.command()

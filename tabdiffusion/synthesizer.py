@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from . import conditional
+from ._memory import available_memory
 from ._random import Seed, fit_seed, numpy_rng, torch_generator
 from .checkpoint import fit_fingerprint, open_checkpoints
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_row_count,
@@ -56,6 +57,10 @@ from .transforms.table import Encoded, TableEncoder
 # sample() and sample_chunks() decode at most SAMPLE_CHUNK_ROWS rows at a time: what sample_chunks holds in memory,
 # whatever n is (the CLI's `sample` writes chunk by chunk). Up to this n, one chunk: the same rows as one batch.
 SAMPLE_CHUNK_ROWS = 100_000
+# sample(n) refuses an n whose rows need more than the available memory: at its end it holds every chunk and the table
+# pd.concat builds from them, twice the table's bytes (measured per row on MEMORY_PROBE_ROWS decoded rows).
+SAMPLE_MEMORY_FACTOR = 2.0
+MEMORY_PROBE_ROWS = 256
 
 # The Synthesizer's keywords besides the model's hyperparameters (config.HYPERPARAMETERS).
 SETTINGS = ("preset", "seed", "time_budget", "max_categories", "value_protection", "dp_epsilon", "dp_delta",
@@ -283,26 +288,63 @@ class Synthesizer:
         (`{"age": (30, 40)}`, inclusive, None for an open end), a list of allowed levels (`{"country": ["AT", "DE"]}`)
         or None for a missing value; the other columns follow the model's conditional distribution
         (transforms/conditions.py). The rows are `sample_chunks(n, seed, conditions=conditions)` put together.
+
+        An `n` whose rows cannot fit in the available memory is refused before anything is generated: write them
+        with `sample_chunks` or the CLI's `--out DIR/` instead.
         """
+        self._check_fitted("sample")
+        self._check_fits_in_memory(check_row_count(n))
         return join_chunks(self.sample_chunks(n, seed, conditions=conditions))
 
+    def _check_fits_in_memory(self, n: int) -> None:
+        """A ParameterError, at once, where `n` rows as one table (SAMPLE_MEMORY_FACTOR times their bytes) exceed the
+        available memory; no check up to one chunk, which sample_chunks holds anyway, or where the system does not say."""
+        if n <= SAMPLE_CHUNK_ROWS:
+            return
+        available = available_memory()
+        if available is None:
+            return
+        needed = n * self._bytes_per_row() * SAMPLE_MEMORY_FACTOR
+        if needed > available:
+            raise ParameterError(
+                f"sample(n={n:,}) needs about {needed / 2**30:,.1f} GiB for one table, but only {available / 2**30:,.1f} "
+                f"GiB of memory is available. Process the rows a chunk at a time with sample_chunks(n, chunk_rows=...), "
+                f"or write them to a partitioned Parquet dataset: tabdiffusion sample MODEL --rows {n} --out DIR/"
+            )
+
+    def _bytes_per_row(self) -> float:
+        """Bytes per row of a DataFrame of this model's columns and dtypes: the deep memory of MEMORY_PROBE_ROWS rows
+        decoded from random codes (no network pass), which holds the real text values and dtypes."""
+        rng = np.random.default_rng(0)
+        m, encoder = MEMORY_PROBE_ROWS, self.encoder_
+        codes = [rng.integers(0, size, m) for size in encoder.category_sizes]
+        encoded = Encoded(rng.standard_normal((m, len(encoder.numeric_))).astype(np.float32),
+                          np.column_stack(codes).astype(np.int64) if codes else np.zeros((m, 0), np.int64),
+                          rng.integers(0, encoder.n_classes, m) if encoder.n_classes else None)
+        return float(encoder.decode(encoded, rng).memory_usage(deep=True, index=False).sum()) / m
+
     def sample_chunks(self, n: int, seed: Seed = None, chunk_rows: int | None = None,
-                      conditions: Mapping[str, object] | None = None) -> Iterator[pd.DataFrame]:
+                      conditions: Mapping[str, object] | None = None, first_row: int = 0) -> Iterator[pd.DataFrame]:
         """`n` synthetic rows as consecutive tables of at most `chunk_rows` rows (None: SAMPLE_CHUNK_ROWS), each
         generated when it is asked for, so memory stays bounded by `chunk_rows` however large `n` is; with the
         default `chunk_rows` and the same seed they put together the table `sample(n, seed)` returns. Generated keys
-        stay unique across chunks. `conditions` as for `sample`.
+        stay unique across chunks. `conditions` as for `sample`. `first_row` counts the rows of the same dataset
+        generated elsewhere before these (other partitions: partitioned.py), so that integer keys continue after
+        theirs and stay unique across all of them.
         """
         self._check_fitted("sample")
         n = check_row_count(n)
         chunk_rows = SAMPLE_CHUNK_ROWS if chunk_rows is None else check_positive_int("chunk_rows", chunk_rows)
+        if isinstance(first_row, (bool, np.bool_)) or not isinstance(first_row, (int, np.integer)) or first_row < 0:
+            raise ParameterError(f"first_row must be a non-negative integer, got {first_row!r}.")
         rng = numpy_rng(seed)
         if self.threads is not None:
             check_positive_int("threads", self.threads)
         constraints = None if conditions is None else from_conditions(self.encoder_, conditions, self.calibration_, rng,
                                                                        self.support_)
         generator = torch_generator(rng, self.device_)
-        return self._chunks(n, chunk_rows, rng, generator, constraints, self._class_weights(n, generator, constraints))
+        return self._chunks(n, chunk_rows, rng, generator, constraints, self._class_weights(n, generator, constraints),
+                            int(first_row))
 
     def _class_weights(self, n: int, generator: torch.Generator, constraints: CodeConstraints | None) -> np.ndarray | None:
         """P(conditions | class) up to a constant (generation.class_likelihoods), once for all `n` rows, where one set
@@ -339,17 +381,18 @@ class Synthesizer:
 
     def _chunks(self, n: int, chunk_rows: int, rng: np.random.Generator, generator: torch.Generator,
                 constraints: CodeConstraints | None = None,
-                class_weights: np.ndarray | None = None) -> Iterator[pd.DataFrame]:
+                class_weights: np.ndarray | None = None, first_row: int = 0) -> Iterator[pd.DataFrame]:
         """`n` rows as tables of at most `chunk_rows` rows, each sampled, calibrated and decoded when asked for;
-        `class_weights` (1, n_classes) multiply the class frequencies of every chunk (_class_weights)."""
-        for first_row in range(0, n, chunk_rows):
-            rows = min(chunk_rows, n - first_row)
-            part = None if constraints is None else constraints.rows(first_row, first_row + rows)
+        `class_weights` (1, n_classes) multiply the class frequencies of every chunk (_class_weights); `first_row`
+        counts the rows generated before these (sample_chunks), for unique keys."""
+        for start in range(0, n, chunk_rows):
+            rows = min(chunk_rows, n - start)
+            part = None if constraints is None else constraints.rows(start, start + rows)
             with thread_limit(self.threads):  # per chunk: the caller's code between chunks keeps its own threads
                 encoded = self._sample_codes(rows, generator, part, class_weights)
                 if self.calibration_ is not None:
                     encoded = replace(encoded, x_num=self.calibration_.apply(encoded.x_num).astype(np.float32))
-                chunk = self.encoder_.decode(encoded, rng, first_row, adjust=None if part is None else part.fix)
+                chunk = self.encoder_.decode(encoded, rng, first_row + start, adjust=None if part is None else part.fix)
             yield chunk
 
     def _sample_codes(self, n: int, generator: torch.Generator, constraints: CodeConstraints | None = None,

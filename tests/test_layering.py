@@ -13,8 +13,8 @@ LAYERS = [
     {"transforms", "diffusion", "nn", "proximity"},
     {"training", "modelfile", "generation", "conditional", "checkpoint"},
     {"synthesizer"},
-    {"evaluation", "oversampling"},
-    {"demo"},
+    {"evaluation", "oversampling", "partitioned"},
+    {"demo", "spark"},
     {"cli", "__main__"},
 ]
 # Math modules stay free of pandas (diffusion, nn, neighbours, dcr); transforms, schema, tables and proximity stay free of
