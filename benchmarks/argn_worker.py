@@ -2,10 +2,12 @@
 
 Started as `<argn python> benchmarks/argn_worker.py`, it reads one JSON request per line on stdin and answers one
 JSON line on stdout (its own logging goes to stderr):
-    {"fit": TRAIN_PARQUET, "seed": S, "workspace": DIR}   -> {"ok": true, "seconds": ..., "version": ...}
+    {"fit": TRAIN_PARQUET, "seed": S, "workspace": DIR, "minutes": M}
+                                                          -> {"ok": true, "seconds": ..., "version": ...}
     {"sample": N, "seed": S, "out": PARQUET}              -> {"ok": true, "rows": N, "seconds": ...}
 Errors answer {"ok": false, "error": "..."}. The model is fitted with the engine's defaults (it stops at 100 epochs
-or by early stopping on its own validation split).
+or by early stopping on its own validation split), its training bounded by M minutes (the engine's
+max_training_time; null: its default).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def main() -> None:
         try:
             if "fit" in request:
                 _seed_everything(request["seed"])
-                model = TabularARGN(random_state=request["seed"], workspace_dir=request["workspace"], verbose=0)
+                limit = {} if request.get("minutes") is None else {"max_training_time": request["minutes"]}
+                model = TabularARGN(random_state=request["seed"], workspace_dir=request["workspace"], verbose=0, **limit)
                 model.fit(pd.read_parquet(request["fit"]))
                 reply = {"ok": True, "version": version("mostlyai-engine")}
             else:
