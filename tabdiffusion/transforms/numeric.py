@@ -157,19 +157,21 @@ class NumericSummary:
 
     @classmethod
     def of(cls, series: pd.Series, kind: str, keep: int, offset: int = 0, ints: IntSummary | None = None,
-           dtype: str | None = None) -> "NumericSummary":
+           dtype: str | None = None, count: bool = True) -> "NumericSummary":
         """The summary of `series` (one part of a column of `kind` and `dtype`, default the series'), its values as
-        floats from `offset`."""
+        floats from `offset`; count=False skips the distinct values' counts (a column known to have too many)."""
         values = _to_float(series, kind, offset)
         observed = values[~np.isnan(values)]
-        distinct, repeats = np.unique(observed, return_counts=True)
-        counts = dict(zip(distinct.tolist(), repeats.tolist())) if len(distinct) <= SNAP_MAX_VALUES else None
+        counts = None
+        if count:
+            distinct, repeats = np.unique(observed, return_counts=True)
+            counts = dict(zip(distinct.tolist(), repeats.tolist())) if len(distinct) <= SNAP_MAX_VALUES else None
         tolerance = DECIMALS_TOLERANCE_EPS * _epsilon(dtype or str(series.dtype)) * np.abs(observed)
         decimals_ok = tuple(bool(np.all(np.abs(np.round(observed, d) - observed) <= tolerance))
                             for d in range(MAX_DECIMALS + 1)) if kind == "numeric" else (True,) * (MAX_DECIMALS + 1)
         plain_dates, tz = True, None
         if kind == "datetime":
-            plain_dates = bool(series.dropna().map(
+            plain_dates = series.dtype == object and bool(series.dropna().map(
                 lambda v: isinstance(v, datetime.date) and not isinstance(v, datetime.datetime)).all())
             zone = (series if pd.api.types.is_datetime64_any_dtype(series.dtype) else pd.to_datetime(series)).dt.tz
             tz = None if zone is None else str(zone)
@@ -263,7 +265,7 @@ class NumericColumn:
         self.tz_, self.plain_dates_ = None, False
         if self.kind == "datetime":
             # An object column of datetime.date values (no time of day) gives dates back, not Timestamps.
-            self.plain_dates_ = self.dtype == "object" and summary.plain_dates
+            self.plain_dates_ = self.dtype == "object" and summary.plain_dates  # the column's values all dates
             self.tz_ = summary.tz
         if self.protect_rows:
             self._protect(summary)

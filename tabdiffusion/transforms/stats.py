@@ -66,7 +66,8 @@ class TableStats:
             kind = summarised_kind(series.dtype)
             if kind is not None:
                 ints = IntSummary.of(series, self.keep) if kind == "integer" else None
-                part = NumericSummary.of(series, kind, self.keep, 0, ints)
+                part = NumericSummary.of(series, kind, self.keep, 0, ints,
+                                         count=stats.numeric is None or stats.numeric.counts is not None)
                 # batches of integers and batches with missing values (read as floats) merge into a float column's
                 # summary, as the whole table reads: NumericSummary.merge keeps integers only where both parts have them
                 stats.numeric = part if stats.numeric is None else stats.numeric.merge(part)
