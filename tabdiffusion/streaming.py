@@ -87,7 +87,8 @@ def _leading_zero_codes(path: Path) -> list[str]:
 
 
 class TableSource:
-    """A Parquet file, a folder of Parquet files or a CSV file, read as pandas record batches of BATCH_ROWS rows.
+    """A Parquet file, a folder of Parquet files (every .parquet or .pq file below it, in name order, but hidden ones
+    and those under "_" or "." folders) or a CSV file, read as pandas record batches of BATCH_ROWS rows.
 
     Batches are converted as tables.read_table converts a whole table (Parquet dates as datetimes, CSV codes with
     leading zeros as text); `dtypes` then gives each column the dtype the whole table would have (an integer column
@@ -107,13 +108,16 @@ class TableSource:
         self.is_csv = self.path.is_file() and suffix == ".csv"
         self.dtypes: dict[str, object] = {}
         if not self.is_csv:
+            files = [self.path] if self.path.is_file() else sorted(
+                p for p in self.path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq")
+                and not any(part.startswith((".", "_")) for part in p.relative_to(self.path).parts))
+            if not files:
+                raise ParameterError(f"The folder {str(self.path)!r} holds no .parquet files. Pass a folder of Parquet "
+                                     "files, or a CSV or Parquet file.")
             try:
-                self._dataset = ds.dataset(self.path, format="parquet")
+                self._dataset = ds.dataset([str(f) for f in files], format="parquet")
             except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
                 raise self._error(error) from None
-            if self.path.is_dir() and not self._dataset.files:
-                raise ParameterError(f"The folder {str(self.path)!r} holds no Parquet files. Pass a folder of .parquet "
-                                     "files, or a CSV or Parquet file.")
         else:
             self._text = _leading_zero_codes(self.path)
 
