@@ -41,7 +41,7 @@ STREAMING_BYTES = 512 * 2**20  # fit(path) streams a file or folder larger than 
 MAX_MEMORY_ROWS = 200_000  # default size of the reservoir sample, and the cap on distinct values counted per column
 BATCH_ROWS = 65_536  # rows per record batch read
 CSV_BLOCK_BYTES = 32 * 2**20  # a CSV's column types are inferred from its first block of this many bytes
-RELEASE_STEPS = 256  # training hands the pages of the memory-mapped arrays back to the OS this often (in batches)
+RELEASE_STEPS = 1  # training drops the memory-mapped pages it read from its resident memory every this many batches
 _CODE_HEAD_ROWS = 1000  # CSV rows read as text to find digit codes with leading zeros
 
 

@@ -115,8 +115,8 @@ def test_a_streamed_fit_samples_the_tables_columns_and_dtypes(tmp_path):
     df = _table(300)
     df["n"] = pd.array(np.where(np.arange(300) % 7 == 0, None, np.arange(300) % 13), dtype="Int64")
     df.to_parquet(tmp_path / "t.parquet")
-    syn = td.Synthesizer(seed=0, steps=20, verbose=False).fit(tmp_path / "t.parquet", target="y", streaming=True,
-                                                              max_memory_rows=100)
+    syn = td.Synthesizer(seed=0, steps=20, verbose=False, min_proximity=0)
+    syn.fit(tmp_path / "t.parquet", target="y", streaming=True, max_memory_rows=100)
     assert syn.streamed_["rows"] == 300 and syn.streamed_["sample_rows"] == 100
     fake = syn.sample(50, seed=0)
     real = read_table(tmp_path / "t.parquet")
@@ -219,3 +219,21 @@ def test_bad_paths_and_settings_give_one_line_errors(tmp_path, call, fragment):
     with pytest.raises(ParameterError) as error:
         call(tmp_path)
     assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_cli_fits_a_parquet_folder_in_a_stream(tmp_path):
+    from typer.testing import CliRunner
+
+    from tabdiffusion.cli import app
+
+    folder = _folder(_table(240), tmp_path / "table")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = CliRunner().invoke(app, ["fit", str(folder), "--out", str(tmp_path / "m.tdm"), "--target", "y",
+                                      "--streaming", "--max-memory-rows", "100", "--work-dir", str(work), "--steps", "3",
+                                      "--min-proximity", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert list(td.Synthesizer.load(tmp_path / "m.tdm").sample(5, seed=0).columns) == list(_table(1).columns)
+    assert not any(work.iterdir())
+    bad = CliRunner().invoke(app, ["fit", str(tmp_path / "nowhere"), "--out", str(tmp_path / "n.tdm"), "--streaming"])
+    assert bad.exit_code == 1 and "No such file or folder" in bad.output

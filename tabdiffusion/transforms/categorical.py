@@ -62,8 +62,12 @@ class CategoricalColumn:
     def count(series: pd.Series) -> pd.Series:
         """Rows per value (JSON values, None for missing) in order of first appearance: what fit learns from, for one
         part of a column; merge_counts adds up the parts."""
-        counts = series.map(to_json_value).astype(object).value_counts(dropna=False, sort=False)
-        return pd.Series(counts.to_numpy(), index=pd.Index([to_json_value(v) for v in counts.index], dtype=object))
+        codes, uniques = pd.factorize(pd.Series(series, copy=False), use_na_sentinel=False)
+        counts: dict = {}
+        for value, n in zip(uniques, np.bincount(codes, minlength=len(uniques)).tolist()):
+            key = to_json_value(value)  # NaN, None and NaT are one value (missing)
+            counts[key] = counts.get(key, 0) + n
+        return pd.Series(list(counts.values()), index=pd.Index(list(counts), dtype=object), dtype="int64")
 
     def fit(self, series: pd.Series, counts: pd.Series | None = None) -> "CategoricalColumn":
         """Learn the levels by frequency; levels beyond the cap are pooled into one rare level, and levels held by
@@ -133,7 +137,9 @@ class CategoricalColumn:
                 return found
             return rare if value in pooled or protected < 0 else protected
 
-        codes = np.fromiter((code(v) for v in series), dtype=np.int64, count=len(series))
+        # One lookup per distinct value, not per row.
+        positions, uniques = pd.factorize(pd.Series(series, copy=False), use_na_sentinel=False)
+        codes = np.fromiter((code(v) for v in uniques), dtype=np.int64, count=len(uniques))[positions]
         if (codes < 0).any():
             bad = series[codes < 0].iloc[0]
             raise ValueError(f"Column {self.name!r}: value {bad!r} was not seen when fitting.")

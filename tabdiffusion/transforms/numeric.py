@@ -175,10 +175,10 @@ class NumericSummary:
                 lambda v: isinstance(v, datetime.date) and not isinstance(v, datetime.datetime)).all())
             zone = (series if pd.api.types.is_datetime64_any_dtype(series.dtype) else pd.to_datetime(series)).dt.tz
             tz = None if zone is None else str(zone)
-        return cls(len(observed), bool(np.isnan(values).any()),
-                   float(observed.min()) if len(observed) else np.inf, float(observed.max()) if len(observed) else -np.inf,
-                   _smallest(observed, keep), _largest(observed, keep), counts, decimals_ok,
-                   bool(np.all(np.mod(observed, 86400) == 0)), bool(np.all(np.mod(observed, 1) == 0)), plain_dates, tz, ints, keep)
+        low, high = (float(observed.min()), float(observed.max())) if len(observed) else (np.inf, -np.inf)
+        days, seconds = bool(np.all(np.mod(observed, 86400) == 0)), bool(np.all(np.mod(observed, 1) == 0))
+        return cls(len(observed), bool(np.isnan(values).any()), low, high, _smallest(observed, keep),
+                   _largest(observed, keep), counts, decimals_ok, days, seconds, plain_dates, tz, ints, keep)
 
     def merge(self, other: "NumericSummary") -> "NumericSummary":
         """The summary of both parts together (exact: nothing here depends on how the column was split)."""
