@@ -140,7 +140,8 @@ class TableSource:
                                                    column_types={name: pa.string() for name in self._text}))
             yield from reader
         else:
-            yield from self._dataset.to_batches(batch_size=BATCH_ROWS)
+            # No read-ahead beyond the next batch: memory holds a batch or two, whatever the files' row groups.
+            yield from self._dataset.to_batches(batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1)
 
     def batches(self) -> Iterator[pd.DataFrame]:
         """The table as DataFrames of at most BATCH_ROWS rows, converted as read_table converts a whole table."""

@@ -9,7 +9,8 @@ warnings in training.py; its checkpoints and resuming from them in checkpoint.py
 proximity.py, drawing with generation.probe_sampler; reflow in diffusion/flow.py; the marginal calibration in
 transforms/calibration.py; batched code generation and what conditions need first in generation.py; conditions as
 code constraints in transforms/conditions.py; generation given known cells (sample_remaining_columns, impute) in
-conditional.py; and the model file's layout in modelfile.py.
+conditional.py; tables read in record batches rather than whole (two passes, memory-mapped codes) in
+streaming.py; and the model file's layout in modelfile.py.
 """
 
 from __future__ import annotations
