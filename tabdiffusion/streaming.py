@@ -140,8 +140,11 @@ class TableSource:
                                                    column_types={name: pa.string() for name in self._text}))
             yield from reader
         else:
-            # No read-ahead beyond the next batch: memory holds a batch or two, whatever the files' row groups.
-            yield from self._dataset.to_batches(batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1)
+            # One row group at a time: the dataset's scanner reads several ahead, which holds more of a large table.
+            for fragment in self._dataset.get_fragments():
+                for group in fragment.split_by_row_group():
+                    yield from group.to_batches(schema=self._dataset.schema, batch_size=BATCH_ROWS,
+                                                batch_readahead=0, fragment_readahead=0)
 
     def batches(self) -> Iterator[pd.DataFrame]:
         """The table as DataFrames of at most BATCH_ROWS rows, converted as read_table converts a whole table."""
