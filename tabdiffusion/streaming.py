@@ -31,7 +31,7 @@ import torch
 from numpy.lib.format import open_memmap
 
 from .errors import ParameterError, SchemaError
-from .schema import LABEL_KINDS, TableSchema, _infer_kind, infer_schema
+from .schema import ID_MIN_ROWS, LABEL_KINDS, TableSchema, _infer_kind, infer_schema
 from .tables import TABLE_SUFFIXES, check_table
 from .training import BatchLoss
 from .transforms.stats import TableStats, summarised_kind
@@ -248,10 +248,17 @@ class Reservoir:
 
 def _stream_kind(stats: TableStats) -> Callable[[pd.Series], str]:
     """infer_schema's kind_of for a sample with the table's `stats`: the sample's kind, except that a column constant
-    in the sample but not in the table gets the kind its dtype gives."""
+    in the sample but not in the table gets the kind its dtype gives, and an integer column whose sample values are
+    distinct and whose range, without missing values, spans exactly the table's rows is a surrogate key (1..n), as
+    in the table it would be."""
     def kind_of(series: pd.Series) -> str:
-        kind = _infer_kind(series)
-        if kind != "constant" or stats.distinct(str(series.name)) <= 1:
+        kind, name = _infer_kind(series), str(series.name)
+        summary = stats.numeric(name)
+        if (kind == "integer" and summary is not None and summary.ints is not None and not stats.missing(name)
+                and stats.rows >= ID_MIN_ROWS and series.is_unique
+                and summary.ints.high - summary.ints.low + 1 == stats.rows):
+            return "id"
+        if kind != "constant" or stats.distinct(name) <= 1:
             return kind
         dtype = series.dtype
         if pd.api.types.is_bool_dtype(dtype):

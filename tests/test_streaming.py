@@ -237,3 +237,17 @@ def test_the_cli_fits_a_parquet_folder_in_a_stream(tmp_path):
     assert not any(work.iterdir())
     bad = CliRunner().invoke(app, ["fit", str(tmp_path / "nowhere"), "--out", str(tmp_path / "n.tdm"), "--streaming"])
     assert bad.exit_code == 1 and "No such file or folder" in bad.output
+
+
+def test_kinds_the_sample_cannot_show_come_from_the_exact_statistics(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 1000
+    df = pd.DataFrame({"row": rng.permutation(np.arange(1, n + 1)), "x": rng.normal(size=n),
+                       "flag": np.where(np.arange(n) == 700, "on", "off")})
+    df.to_parquet(tmp_path / "t.parquet")
+    table, _ = _streamed(tmp_path / "t.parquet", rows=50, target=None)
+    assert set(table.sample["flag"]) == {"off"}  # constant in the sample
+    kinds = {c.name: c.kind for c in table.schema.columns}
+    assert kinds == {"row": "id", "x": "numeric", "flag": "categorical"}
+    assert infer_schema(df)["row"].kind == "id" and infer_schema(table.sample)["row"].kind == "integer"
+    assert table.encoder.categorical_[0].levels_ == ["off", "on"]
