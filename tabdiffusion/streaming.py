@@ -154,9 +154,11 @@ class TableSource:
             for batch in self._arrow_batches():
                 for start in range(0, batch.num_rows, BATCH_ROWS):
                     part = batch.slice(start, BATCH_ROWS)
-                    dates = [i for i, f in enumerate(part.schema) if pa.types.is_date(f.type)]
-                    for i in dates:  # as tables._dates_as_datetimes: datetime64 at midnight, in seconds
-                        part = part.set_column(i, part.schema[i].name, part.column(i).cast(pa.timestamp("s")))
+                    for i, f in enumerate(part.schema):  # datetime64 at midnight, in read_table's units
+                        if pa.types.is_date(f.type) or (self.is_csv and pa.types.is_timestamp(f.type)):
+                            unit = "us" if self.is_csv else "s"  # pandas' CSV parser; tables._dates_as_datetimes
+                            part = part.set_column(i, f.name, part.column(i).cast(
+                                pa.timestamp(unit, tz=getattr(f.type, "tz", None))))
                     frame = part.to_pandas()
                     if len(frame):
                         yield frame.reset_index(drop=True)

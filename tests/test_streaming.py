@@ -126,17 +126,20 @@ def test_a_streamed_fit_samples_the_tables_columns_and_dtypes(tmp_path):
     assert set(fake["c"].dropna()) <= set(real["c"].dropna())
 
 
-def test_csv_streams_with_its_leading_zero_codes_as_text(tmp_path):
+def test_csv_streams_as_read_table_reads_it_codes_and_dates_included(tmp_path):
     rng = np.random.default_rng(3)
     n = 200
     pd.DataFrame({"zip": [f"{v:05d}" for v in rng.integers(0, 3000, n)], "x": rng.normal(size=n),
-                  "k": rng.choice(["p", "q", None], n)}).to_csv(tmp_path / "t.csv", index=False)
+                  "k": rng.choice(["p", "q", None], n),
+                  "day": pd.to_datetime("2021-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+                  "at": pd.to_datetime("2021-01-01") + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s"),
+                  }).to_csv(tmp_path / "t.csv", index=False)
     table, arrays = _streamed(tmp_path / "t.csv", rows=n, target=None)
     real = read_table(tmp_path / "t.csv")
     assert dict(table.sample.dtypes) == dict(real.dtypes)
     assert table.sample["zip"].str.startswith("0").any()
     pd.testing.assert_frame_equal(table.sample, real)
-    assert arrays.x_num.shape == (n, 1)
+    assert arrays.x_num.shape == (n, 3)
 
 
 def test_the_work_directory_is_removed_after_the_fit_and_after_an_error(tmp_path):
