@@ -195,6 +195,10 @@ class TableSource:
                    if name in frame.columns and frame[name].dtype != dtype}
         return frame.assign(**changed) if changed else frame
 
+    def empty(self) -> pd.DataFrame:
+        """The table's columns without rows (none for a CSV file that has no rows)."""
+        return pd.DataFrame() if self.is_csv else self._dataset.schema.empty_table().to_pandas()
+
     def read_all(self) -> pd.DataFrame:
         """The whole table in memory, as the streamed batches put together."""
         seen: dict[str, dict[str, pd.Series]] = {}
@@ -343,8 +347,9 @@ class TableStream:
             self.work = None
 
     def head(self) -> pd.DataFrame:
-        """The first batch (for the checks that need only the columns), or an empty table with no columns."""
-        return next(iter(self.source.batches()), pd.DataFrame())
+        """The first batch (for the checks that need only the columns), or an empty table (check_table refuses it)."""
+        first = next(iter(self.source.batches()), None)
+        return self.source.empty() if first is None else first
 
     def fit(self, target: str | None, task: str | None, column_types: Mapping[str, str] | None,
             max_categories: int | None, protect_rows: int, seed: int, rng: np.random.Generator, derive: bool,

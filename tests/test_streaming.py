@@ -213,13 +213,15 @@ def test_large_paths_stream_by_default_and_small_folders_are_read_whole(tmp_path
     (lambda p: td.Synthesizer().fit(p / "t.parquet", streaming=True, work_dir=p / "nowhere"), "work_dir"),
     (lambda p: td.Synthesizer(dp_epsilon=1.0).fit(p / "t.parquet", streaming=True), "dp_epsilon"),
     (lambda p: td.Synthesizer().fit(p / "t.parquet", streaming="yes"), "streaming must be"),
+    (lambda p: td.Synthesizer().fit(p / "none.parquet", streaming=True), "has no rows"),
 ])
 def test_bad_paths_and_settings_give_one_line_errors(tmp_path, call, fragment):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("a,b\n1,2\n")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
     _table(30).to_parquet(tmp_path / "t.parquet")
-    with pytest.raises(ParameterError) as error:
+    _table(30).iloc[:0].to_parquet(tmp_path / "none.parquet")
+    with pytest.raises((ParameterError, td.SchemaError)) as error:
         call(tmp_path)
     assert fragment in str(error.value) and "\n" not in str(error.value)
 
