@@ -256,3 +256,18 @@ def test_kinds_the_sample_cannot_show_come_from_the_exact_statistics(tmp_path):
     assert kinds == {"row": "id", "x": "numeric", "flag": "categorical"}
     assert infer_schema(df)["row"].kind == "id" and infer_schema(table.sample)["row"].kind == "integer"
     assert table.encoder.categorical_[0].levels_ == ["off", "on"]
+
+
+def test_the_scale_benchmark_writes_its_table_batch_by_batch(tmp_path, monkeypatch):
+    from benchmarks import scale_fit
+
+    monkeypatch.setattr(scale_fit, "WRITE_ROWS", 100)
+    scale_fit.write_table(tmp_path / "t.parquet", 250, seed=0)
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "t.parquet").metadata.num_row_groups == 3
+    table = read_table(tmp_path / "t.parquet")
+    assert table.shape == (250, 20)
+    assert (table["cat_rare"] == "rare").sum() == len(scale_fit.RARE_ROWS)
+    assert table[["num3", "num7"]].isna().any().all() and not table["num0"].isna().any()
+    assert pd.api.types.is_datetime64_any_dtype(table["date"]) and set(table["label"]) == {"yes", "no"}
