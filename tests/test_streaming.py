@@ -271,3 +271,25 @@ def test_the_scale_benchmark_writes_its_table_batch_by_batch(tmp_path, monkeypat
     assert (table["cat_rare"] == "rare").sum() == len(scale_fit.RARE_ROWS)
     assert table[["num3", "num7"]].isna().any().all() and not table["num0"].isna().any()
     assert pd.api.types.is_datetime64_any_dtype(table["date"]) and set(table["label"]) == {"yes", "no"}
+
+
+def test_a_streamed_fit_interrupted_and_resumed_ends_with_the_model_of_one_that_ran_through(tmp_path):
+    class Interrupt(Exception):
+        pass
+
+    def interrupt(step):
+        if step.step == 5:
+            raise Interrupt
+
+    _table(300).to_parquet(tmp_path / "t.parquet")
+    settings = dict(seed=0, steps=8, verbose=False, min_proximity=0, calibrate=False, device="cpu")
+    streamed = dict(streaming=True, max_memory_rows=100)
+    through = td.Synthesizer(**settings).fit(tmp_path / "t.parquet", target="y", **streamed)
+    with pytest.raises(Interrupt):
+        td.Synthesizer(**settings).fit(tmp_path / "t.parquet", target="y", checkpoint_dir=tmp_path / "ckpt",
+                                       checkpoint_every=4, callback=interrupt, **streamed)
+    resumed = td.Synthesizer(**settings).fit(tmp_path / "t.parquet", target="y", checkpoint_dir=tmp_path / "ckpt",
+                                             checkpoint_every=4, resume=True, **streamed)
+    for name, weight in through.model_.state_dict().items():
+        assert torch.equal(weight, resumed.model_.state_dict()[name]), name
+    assert through.history_.loss_numeric == resumed.history_.loss_numeric
