@@ -136,9 +136,17 @@ def _parse_column_types(values: list[str] | None) -> dict[str, str]:
 @app.command()
 @_report_errors
 def fit(
-    data: Annotated[Path, typer.Argument(help="Training table (.csv or .parquet).")],
+    data: Annotated[Path, typer.Argument(help="Training table (.csv or .parquet, or a folder of .parquet files).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model file (e.g. model.tdm).")],
     target: Annotated[Optional[str], typer.Option(help="Target column: class labels are conditioned on.")] = None,
+    streaming: Annotated[Optional[bool], typer.Option(
+        "--streaming/--no-streaming",
+        help="Read the table in record batches, never whole (default: for tables over 512 MiB on disk).")] = None,
+    max_memory_rows: Annotated[Optional[int], typer.Option(
+        help="Streaming: rows of the sample that the schema and quantiles are learned from; bounds memory "
+             "(default 200,000).")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option(
+        help="Streaming: folder for the encoded table's temporary files (default: the system's temporary folder).")] = None,
     time_budget: Annotated[Optional[float], typer.Option(help="Stop training after this many seconds.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Training steps (default: the preset's).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible fits.")] = None,
@@ -182,7 +190,8 @@ def fit(
                         compute_columns=compute_columns or None, value_protection=value_protection,
                         dp_epsilon=dp_epsilon, dp_delta=dp_delta, device=device, threads=threads, verbose=not quiet)
     synth.fit(data, target=target, column_types=_parse_column_types(column_type), checkpoint_dir=checkpoint_dir,
-              checkpoint_every=checkpoint_every, resume=resume)
+              checkpoint_every=checkpoint_every, resume=resume, streaming=streaming, max_memory_rows=max_memory_rows,
+              work_dir=work_dir)
     if not is_main_process():  # under torchrun, rank 0 writes the model and reports; the other ranks only trained
         return
     synth.save(out)

@@ -9,7 +9,8 @@ warnings in training.py; its checkpoints and resuming from them in checkpoint.py
 proximity.py, drawing with generation.probe_sampler; reflow in diffusion/flow.py; the marginal calibration in
 transforms/calibration.py; batched code generation and what conditions need first in generation.py; conditions as
 code constraints in transforms/conditions.py; generation given known cells (sample_remaining_columns, impute) in
-conditional.py; and the model file's layout in modelfile.py.
+conditional.py; tables read in record batches rather than whole (two passes, memory-mapped codes) in
+streaming.py; and the model file's layout in modelfile.py.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from .modelfile import ModelParts, check_loaded, load_model, save_model
 from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
+from .streaming import TableStream, fit_input, wants_streaming
 from .tables import as_dataframe, check_fit_input, join_chunks
 from .training import Checks, PrivateTraining, TrainingStep, step_reporter, table_loss, train, warn_if_cut_short
 from .transforms.calibration import CALIBRATION_SHARE, calibrate_model
@@ -145,10 +147,13 @@ class Synthesizer:
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
         resume: bool = False,
+        streaming: bool | None = None,
+        max_memory_rows: int | None = None,
+        work_dir: str | os.PathLike | None = None,
     ) -> "Synthesizer":
-        """Learn the table `data` (DataFrame, or path to CSV/Parquet); `target` is conditioned on if it is a class label.
-        `callback(step)` runs after every training step with a TrainingStep (losses, seconds, the EMA model), e.g. to
-        log to an experiment tracker.
+        """Learn the table `data` (DataFrame, or path to CSV/Parquet or a folder of Parquet files); `target` is
+        conditioned on if it is a class label. `callback(step)` runs after every training step with a TrainingStep
+        (losses, seconds, the EMA model), e.g. to log to an experiment tracker.
 
         `checkpoint_dir` (a folder, made if missing) keeps one checkpoint of the training, saved every
         `checkpoint_every` steps (default 500) and at the last step, each replacing the one before in one rename so a
@@ -163,22 +168,35 @@ class Synthesizer:
         counts against that run), and a resumed fit that a budget binds is not bitwise the same. Only the training is
         checkpointed: under preset="flow" the teacher's, and a kill during reflow redoes the reflow. Not with dp_epsilon
         (a checkpoint would hold the random state of DP-SGD's noise).
+
+        A path larger than streaming.STREAMING_BYTES, or any path with `streaming=True`, is read in record batches
+        and never whole (streaming.py): exact column statistics and a sample of `max_memory_rows` rows (default
+        200,000; what bounds memory) in a first pass, every row's codes written to memory-mapped files in `work_dir`
+        (default the system's temporary folder; removed after the fit) in a second; `streamed_` then says how.
         """
         started = time.perf_counter()  # the time budget covers the whole fit, reading and encoding included
         if callback is not None and not callable(callback):
             raise ParameterError(f"callback must be a function of one TrainingStep, got {type(callback).__name__}.")
-        with thread_limit(self.threads), process_group(resolve_device(self.device)) as world:
-            return self._fit(data, target, column_types, task, started, callback,
+        if self.dp_epsilon is not None and wants_streaming(data, streaming):
+            raise ParameterError("dp_epsilon needs the table in memory: pass streaming=False (or a DataFrame) to fit "
+                                 "privately, or fit without dp_epsilon.")
+        with thread_limit(self.threads), process_group(resolve_device(self.device)) as world, \
+                fit_input(data, streaming, max_memory_rows, work_dir) as table:
+            return self._fit(table, target, column_types, task, started, callback,
                              (checkpoint_dir, checkpoint_every, resume), world)
 
-    def _fit(self, data: pd.DataFrame | str | os.PathLike, target: str | None, column_types: Mapping[str, str] | None,
-             task: str | None, started: float, callback: Callable[[TrainingStep], None] | None = None,
+    def _fit(self, data: pd.DataFrame | str | os.PathLike | TableStream, target: str | None,
+             column_types: Mapping[str, str] | None, task: str | None, started: float,
+             callback: Callable[[TrainingStep], None] | None = None,
              checkpoints: tuple[str | os.PathLike | None, int | None, bool] = (None, None, False),
              world: World | None = None) -> "Synthesizer":
         """The fit's steps in order: encode, build, train (and reflow), calibrate; `started` begins the time budget;
         `checkpoints`: fit's checkpoint_dir, checkpoint_every and resume; `world`: this process's rank in a distributed
-        fit (distributed.py), every rank running all of the steps."""
-        df = as_dataframe(data)
+        fit (distributed.py), every rank running all of the steps. A TableStream (streaming.py) is encoded in two passes
+        over its batches, and its rows are trained on from memory-mapped files; the steps that read rows read its
+        sample."""
+        stream = data if isinstance(data, TableStream) else None
+        df = as_dataframe(data) if stream is None else stream.head()
         check_fit_input(df, target, task, column_types)
         config = self._config()
         device = resolve_device(self.device) if world is None else world.device
@@ -193,14 +211,21 @@ class Synthesizer:
         # stand-ins for pooled levels need value protection to pool them.
         private = (None if self.dp_epsilon is None else
                    PrivateFit.prepare(df, target, task, column_types, self.dp_epsilon, self.dp_delta, seed))
-        schema, task, fit_table = ((infer_schema(df, column_types), task, df) if private is None else
-                                   (private.schema, private.task, private.sketch))
         protect_rows = PROTECT_ROWS if self.value_protection or private is not None else 0
-        encoder = TableEncoder(schema, target, task, self.max_categories, seed=seed, derive=config.derive_columns,
-                               compute=config.compute_columns, protect_rows=protect_rows).fit(fit_table)
-        df = df if private is None else private.trainable_rows(df, encoder)
-        encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
-        config = resolve_sizes(config, len(df))
+        streamed = None if stream is None else stream.fit(
+            target, task, column_types, self.max_categories, protect_rows, seed, rng, config.derive_columns,
+            config.compute_columns, config.dequantize)
+        if streamed is None:
+            schema, task, fit_table = ((infer_schema(df, column_types), task, df) if private is None else
+                                       (private.schema, private.task, private.sketch))
+            encoder = TableEncoder(schema, target, task, self.max_categories, seed=seed, derive=config.derive_columns,
+                                   compute=config.compute_columns, protect_rows=protect_rows).fit(fit_table)
+            df = df if private is None else private.trainable_rows(df, encoder)
+            encoded = encoder.encode(df, dequantize=rng if config.dequantize else None)
+        else:  # the sample's rows and codes stand for the table's where rows are read besides training
+            schema, task, encoder, df, encoded = streamed.schema, streamed.task, streamed.encoder, streamed.sample, streamed.encoded
+        n_rows = len(df) if streamed is None else streamed.rows
+        config = resolve_sizes(config, n_rows)
         diffusion, model = self._build(encoder, config, device)
         # The resolved width and precisions go into the model file, which then rebuilds the same network and samples
         # the same rows on any machine.
@@ -218,20 +243,22 @@ class Synthesizer:
             seed=seed,
             draw=probe_sampler(diffusion, config, encoder.class_frequencies_, self.sample_batch_size, device, probes))
         if checkpoint is not None:  # the sampling batch size changes the checks' draws
+            trained = encoded if streamed is None else streamed.arrays  # every row's codes
             checkpoint = checkpoint.bind(
-                fit_fingerprint(seed, config, (encoded.x_num, encoded.x_cat, encoded.y), device,
+                fit_fingerprint(seed, config, (trained.x_num, trained.x_cat, trained.y), device,
                                 {"sample_batch_size": self.sample_batch_size}), {"probe": probes})
-        sample_rate = min(1.0, config.batch_size / len(df))
+        sample_rate = min(1.0, config.batch_size / n_rows)
         dp_sgd = (None if private is None else
                   PrivateTraining(private.budget.sgd_noise(sample_rate, config.steps), MAX_GRAD_NORM, sample_rate))
-        x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
-        y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
+        if streamed is None:
+            x_num, x_cat = torch.from_numpy(encoded.x_num).to(device), torch.from_numpy(encoded.x_cat).to(device)
+            y = None if encoded.y is None else torch.from_numpy(encoded.y).to(device)
         on_step = step_reporter(callback, config.steps, diffusion, encoder)
         if world is not None:
             world.check_identical("The encoded rows and initial weights",
                                   [encoded.x_num, encoded.x_cat, encoded.y, *model.state_dict().values()])
         ema, history = train(
-            model, table_loss(diffusion, x_num, x_cat, y), len(x_num),
+            model, table_loss(diffusion, x_num, x_cat, y) if streamed is None else streamed.loss(diffusion, device), n_rows,
             steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             time_budget=training_deadline.budget(TEACHER_SHARE if reflowing else 1.0),
             weight_decay=config.weight_decay, ema_decay=config.ema_decay, generator=torch_generator(rng, device),
@@ -242,6 +269,8 @@ class Synthesizer:
         self.seed_, self.config_, self.schema_, self.encoder_ = seed, config, schema, encoder
         self.device_, self.diffusion_, self.model_, self.history_ = device, diffusion, ema, history
         self.distributed_ = None if world is None else world.header()
+        self.streamed_ = None if streamed is None else {"rows": streamed.rows, "sample_rows": len(streamed.sample),
+                                                        **{f"{k}_seconds": v for k, v in streamed.seconds.items()}}
         self.reflow_history_, self.calibration_ = None, None  # the calibration below samples codes uncalibrated
         self.privacy_ = (None if dp_sgd is None else
                          private.budget.spent(dp_sgd.noise_multiplier, sample_rate, history.steps))
@@ -252,7 +281,7 @@ class Synthesizer:
         if reflowing:
             generator = torch_generator(rng, device)
             self.model_, self.reflow_history_ = reflow(
-                ema, diffusion, n_rows=len(df), labels=lambda n: self._draw_labels(n, generator), generator=generator,
+                ema, diffusion, n_rows=n_rows, labels=lambda n: self._draw_labels(n, generator), generator=generator,
                 config=config, batch=self.sample_batch_size, deadline=training_deadline, low_precision=low_precision,
                 verbose=verbose, train=train if world is None else partial(train, world=world),
             )

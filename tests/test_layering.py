@@ -11,7 +11,7 @@ LAYERS = [
     {"errors", "_random", "_memory", "neighbours", "dcr", "deadline"},
     {"schema", "tables", "config", "hardware", "dp", "distributed"},
     {"transforms", "diffusion", "nn", "proximity"},
-    {"training", "modelfile", "generation", "conditional", "checkpoint"},
+    {"training", "modelfile", "generation", "conditional", "checkpoint", "streaming"},
     {"synthesizer"},
     {"evaluation", "oversampling", "partitioned"},
     {"demo", "spark"},

@@ -43,6 +43,14 @@ def _is_text(dtype: str, levels: list) -> bool:
     return dtype in ("object", "string", "str", "category") and all(isinstance(v, str) for v in levels if v is not None)
 
 
+def merge_counts(first: pd.Series, second: pd.Series) -> pd.Series:
+    """The counts (CategoricalColumn.count) of two parts of one column together, values in order of first appearance."""
+    merged = dict(zip(first.index, first.to_numpy().tolist()))
+    for value, n in zip(second.index, second.to_numpy().tolist()):
+        merged[value] = merged.get(value, 0) + n
+    return pd.Series(list(merged.values()), index=pd.Index(list(merged), dtype=object), dtype="int64")
+
+
 class CategoricalColumn:
     """Reversible integer coding of one column; at most `max_categories` levels are modelled, and with
     `protect_rows` > 0 levels held by fewer rows are pooled and forgotten (transforms/protection.py)."""
@@ -50,12 +58,24 @@ class CategoricalColumn:
     def __init__(self, name: str, dtype: str, max_categories: int | None = None, protect_rows: int = 0) -> None:
         self.name, self.dtype, self.max_categories, self.protect_rows = name, dtype, max_categories, protect_rows
 
-    def fit(self, series: pd.Series) -> "CategoricalColumn":
+    @staticmethod
+    def count(series: pd.Series) -> pd.Series:
+        """Rows per value (JSON values, None for missing) in order of first appearance: what fit learns from, for one
+        part of a column; merge_counts adds up the parts."""
+        codes, uniques = pd.factorize(pd.Series(series, copy=False), use_na_sentinel=False)
+        counts: dict = {}
+        for value, n in zip(uniques, np.bincount(codes, minlength=len(uniques)).tolist()):
+            key = to_json_value(value)  # NaN, None and NaT are one value (missing)
+            counts[key] = counts.get(key, 0) + n
+        return pd.Series(list(counts.values()), index=pd.Index(list(counts), dtype=object), dtype="int64")
+
+    def fit(self, series: pd.Series, counts: pd.Series | None = None) -> "CategoricalColumn":
         """Learn the levels by frequency; levels beyond the cap are pooled into one rare level, and levels held by
-        fewer than protect_rows rows into one protected level whose values and counts are not kept."""
-        values = series.map(to_json_value).astype(object)
-        counts = values.value_counts(dropna=False, sort=True)
-        levels = [to_json_value(v) for v in counts.index]
+        fewer than protect_rows rows into one protected level whose values and counts are not kept. `counts` (the
+        whole column's, from count and merge_counts) replaces what `series` would give: a streamed fit passes the
+        exact counts of a table that is not in memory; `series` then only gives the dtype."""
+        counts = (self.count(series) if counts is None else counts).sort_values(ascending=False, kind="stable")
+        levels = list(counts.index)
         frequencies = counts.to_numpy(dtype="float64")
         self.protected_as_ = None  # what the protected level decodes to (None: there is no protected level)
         protected = frequencies < self.protect_rows
@@ -117,7 +137,9 @@ class CategoricalColumn:
                 return found
             return rare if value in pooled or protected < 0 else protected
 
-        codes = np.fromiter((code(v) for v in series), dtype=np.int64, count=len(series))
+        # One lookup per distinct value, not per row.
+        positions, uniques = pd.factorize(pd.Series(series, copy=False), use_na_sentinel=False)
+        codes = np.fromiter((code(v) for v in uniques), dtype=np.int64, count=len(uniques))[positions]
         if (codes < 0).any():
             bad = series[codes < 0].iloc[0]
             raise ValueError(f"Column {self.name!r}: value {bad!r} was not seen when fitting.")
@@ -136,9 +158,13 @@ class CategoricalColumn:
             ]
         return restore_dtype(values, self.dtype, self.name, self.dtype_categories_, self.ordered_)
 
-    def frequencies(self, series: pd.Series) -> np.ndarray:
-        """Empirical level frequencies of `series`; (n_levels,)."""
-        return np.bincount(self.encode(series), minlength=self.n_levels) / len(series)
+    def frequencies(self, series: pd.Series, counts: pd.Series | None = None) -> np.ndarray:
+        """Empirical level frequencies of `series`, or of the column whose `counts` (count, merge_counts) are given;
+        (n_levels,)."""
+        if counts is None:
+            return np.bincount(self.encode(series), minlength=self.n_levels) / len(series)
+        codes = self.encode(pd.Series(list(counts.index), dtype=object))
+        return np.bincount(codes, weights=counts.to_numpy(np.float64), minlength=self.n_levels) / int(counts.sum())
 
     def state(self) -> dict:
         """JSON-serialisable learned state."""

@@ -18,6 +18,7 @@ from .computed import ComputedColumn, find_relations
 from .derived import DerivedColumn, determines, level_codes
 from .numeric import NumericColumn
 from .protection import window_quantiles
+from .stats import TableStats
 from .unmodelled import ConstantColumn, IdColumn
 
 QUANTILE_BOUND = 1e-7  # sklearn's QuantileTransformer clips probabilities here: normal codes stay within +-5.2
@@ -70,15 +71,16 @@ class Encoded:
         return Encoded(self.x_num[rows], self.x_cat[rows], None if self.y is None else self.y[rows])
 
 
-def _check_target(schema: TableSchema, df: pd.DataFrame, target: str, task: Task) -> None:
-    """Reject targets that cannot be learned, saying why and what to do."""
+def _check_target(schema: TableSchema, df: pd.DataFrame, target: str, task: Task, stats: TableStats | None = None) -> None:
+    """Reject targets that cannot be learned, saying why and what to do (from `stats` where the table is streamed)."""
     series, kind = df[target], schema[target].kind
-    if series.isna().any():
+    missing = int(series.isna().sum()) if stats is None else stats.missing(target)
+    if missing:
         raise SchemaError(
-            f"Target {target!r} has {int(series.isna().sum())} missing values. Drop those rows "
+            f"Target {target!r} has {missing} missing values. Drop those rows "
             f"(df.dropna(subset=[{target!r}])) or fit without target=."
         )
-    if series.nunique() < 2:
+    if (series.nunique() if stats is None else stats.distinct(target)) < 2:
         raise SchemaError(
             f"Target {target!r} has a single value ({to_json_value(series.iloc[0])!r}); a target needs at least two "
             "classes or values. Fit without target= to model it as an ordinary column."
@@ -142,11 +144,20 @@ class TableEncoder:
         return [ComputedColumn(columns[name], *relation)
                 for name, relation in find_relations(values, self.seed).items()]
 
-    def fit(self, df: pd.DataFrame) -> "TableEncoder":
-        """Learn every column's transform; the regression target leads the numeric block, as in TabDDPM."""
+    def fit(self, df: pd.DataFrame, stats: TableStats | None = None) -> "TableEncoder":
+        """Learn every column's transform; the regression target leads the numeric block, as in TabDDPM.
+
+        With `stats` (transforms/stats.py), `df` is a row sample of a larger table whose exact statistics `stats`
+        holds: levels and their counts, missingness, ranges and the protected bounds come from `stats`, the quantile
+        transform and the derived and computed columns from the sample (streaming.py). A sample that is the whole
+        table gives the encoder that fit(df) gives."""
+        n_rows = len(df) if stats is None else stats.rows
+        counts = (lambda name: None) if stats is None else stats.counts
+        summary = (lambda name: None) if stats is None else stats.numeric
         if self.target is not None:
-            self.task = self.task or infer_task(self.schema[self.target].kind, df[self.target].nunique())
-            _check_target(self.schema, df, self.target, self.task)
+            distinct = df[self.target].nunique() if stats is None else stats.distinct(self.target)
+            self.task = self.task or infer_task(self.schema[self.target].kind, distinct)
+            _check_target(self.schema, df, self.target, self.task, stats)
         self.numeric_, self.categorical_, self.unmodelled_ = [], [], []
         self.label_ = None
         derived_sources = self._derived_sources(df)
@@ -159,16 +170,19 @@ class TableEncoder:
             if spec.name in not_modelled:
                 continue
             if spec.name == self.target and self.task == "classification":
-                self.label_ = CategoricalColumn(spec.name, spec.dtype).fit(series)
+                self.label_ = CategoricalColumn(spec.name, spec.dtype).fit(series, counts(spec.name))
             elif spec.name == self.target:
-                self.numeric_.insert(0, NumericColumn(spec.name, spec.kind, spec.dtype, self.protect_rows).fit(series))
+                self.numeric_.insert(0, NumericColumn(spec.name, spec.kind, spec.dtype, self.protect_rows).fit(
+                    series, summary(spec.name)))
             elif spec.kind in NUMERIC_KINDS:
-                self.numeric_.append(NumericColumn(spec.name, spec.kind, spec.dtype, self.protect_rows).fit(series))
+                self.numeric_.append(NumericColumn(spec.name, spec.kind, spec.dtype, self.protect_rows).fit(
+                    series, summary(spec.name)))
             elif spec.kind in LABEL_KINDS:
-                self.categorical_.append(
-                    CategoricalColumn(spec.name, spec.dtype, self.max_categories, self.protect_rows).fit(series))
+                self.categorical_.append(CategoricalColumn(spec.name, spec.dtype, self.max_categories,
+                                                           self.protect_rows).fit(series, counts(spec.name)))
             elif spec.kind == "id":
-                self.unmodelled_.append(IdColumn(spec.name, spec.dtype, self.protect_rows > 0).fit(series))
+                self.unmodelled_.append(IdColumn(spec.name, spec.dtype, self.protect_rows > 0).fit(
+                    series, n_rows, None if stats is None else stats.id_bounds(spec.name)))
             else:
                 self.unmodelled_.append(ConstantColumn(spec.name, spec.dtype).fit(series))
         if not self.numeric_ and not self.categorical_:
@@ -179,11 +193,11 @@ class TableEncoder:
                 f"numeric, categorical, boolean or datetime column and at least two rows ({len(df)} given). "
                 "Override a kind with column_types= if one was misread (a CSV with another separator reads as one column)."
             )
-        self.class_frequencies_ = self.label_.frequencies(df[self.target]) if self.label_ else None
+        self.class_frequencies_ = self.label_.frequencies(df[self.target], counts(self.target)) if self.label_ else None
         self.quantile_ = None
         if self.numeric_:
             raw = self._raw_numeric(df)
-            n_quantiles = max(min(len(df) // 30, 1000), 10)
+            n_quantiles = max(min(n_rows // 30, 1000), 10)
             self.quantile_ = QuantileTransformer(
                 n_quantiles=min(n_quantiles, len(df)), output_distribution="normal", subsample=10**9,
                 random_state=self.seed,

@@ -85,19 +85,21 @@ class IdColumn:
     def __init__(self, name: str, dtype: str, protect: bool = False) -> None:
         self.name, self.dtype, self.protect = name, dtype, protect
 
-    def fit(self, series: pd.Series) -> "IdColumn":
+    def fit(self, series: pd.Series, rows: int | None = None, bounds: tuple[int, int] | None = None) -> "IdColumn":
+        """Learn the key range and the output dtype; `rows` and `bounds` (smallest and largest key), where given, are
+        the whole column's, of which `series` is a sample (a streamed fit)."""
         # Integer keys, also held as floats (a CSV integer column with a missing entry), continue past the largest.
         self.is_integer_ = bool(pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype))
         self.low_, self.high_, self.out_dtype_ = 0, 0, self.dtype
-        if self.is_integer_ and series.notna().any():
+        if self.is_integer_ and (bounds is not None or series.notna().any()):
             keys = series.dropna()
-            self.low_, self.high_ = int(keys.min()), int(keys.max())
+            self.low_, self.high_ = (int(keys.min()), int(keys.max())) if bounds is None else bounds
             if self.protect:  # keys continue past rounded bounds, which do not tell the real extremes
                 lowest, highest = exact_integers(self.dtype)
                 self.low_ = max(round_outward(self.low_, upward=False), lowest)
                 self.high_ = min(round_outward(self.high_, upward=True), highest)
             candidates = _widenings(self.dtype)
-            needed = KEY_HEADROOM * len(series)
+            needed = KEY_HEADROOM * (len(series) if rows is None else rows)
             self.out_dtype_ = next((d for d in candidates if exact_integers(d)[1] - self.high_ >= needed),
                                    candidates[-1])
         return self
