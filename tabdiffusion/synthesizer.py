@@ -28,7 +28,6 @@ import pandas as pd
 import torch
 
 from . import conditional
-from ._memory import available_memory
 from ._random import Seed, fit_seed, numpy_rng, torch_generator
 from .checkpoint import fit_fingerprint, open_checkpoints
 from .config import (HYPERPARAMETERS, ModelConfig, auto_width, check_keywords, check_positive_int, check_row_count,
@@ -47,7 +46,7 @@ from .nn.mlp import MLPDenoiser, reset_parameters
 from .proximity import memorisation_checks, sampler_seconds_per_row
 from .schema import TableSchema, infer_schema
 from .streaming import TableStream, fit_input, wants_streaming
-from .tables import as_dataframe, check_fit_input, join_chunks
+from .tables import as_dataframe, check_fit_input, check_fits_in_memory, join_chunks
 from .training import Checks, PrivateTraining, TrainingStep, step_reporter, table_loss, train, warn_if_cut_short
 from .transforms.calibration import CALIBRATION_SHARE, calibrate_model
 from .transforms.conditions import CodeConstraints, from_conditions
@@ -59,10 +58,6 @@ from .transforms.table import Encoded, TableEncoder
 # sample() and sample_chunks() decode at most SAMPLE_CHUNK_ROWS rows at a time: what sample_chunks holds in memory,
 # whatever n is (the CLI's `sample` writes chunk by chunk). Up to this n, one chunk: the same rows as one batch.
 SAMPLE_CHUNK_ROWS = 100_000
-# sample(n) refuses an n whose rows need more than the available memory: at its end it holds every chunk and the table
-# pd.concat builds from them, twice the table's bytes (measured per row on MEMORY_PROBE_ROWS decoded rows).
-SAMPLE_MEMORY_FACTOR = 2.0
-MEMORY_PROBE_ROWS = 256
 
 # The Synthesizer's keywords besides the model's hyperparameters (config.HYPERPARAMETERS).
 SETTINGS = ("preset", "seed", "time_budget", "max_categories", "value_protection", "dp_epsilon", "dp_delta",
@@ -322,35 +317,9 @@ class Synthesizer:
         with `sample_chunks` or the CLI's `--out DIR/` instead.
         """
         self._check_fitted("sample")
-        self._check_fits_in_memory(check_row_count(n))
+        if check_row_count(n) > SAMPLE_CHUNK_ROWS:  # one chunk is held anyway
+            check_fits_in_memory(n, self.encoder_.bytes_per_row())
         return join_chunks(self.sample_chunks(n, seed, conditions=conditions))
-
-    def _check_fits_in_memory(self, n: int) -> None:
-        """A ParameterError, at once, where `n` rows as one table (SAMPLE_MEMORY_FACTOR times their bytes) exceed the
-        available memory; no check up to one chunk, which sample_chunks holds anyway, or where the system does not say."""
-        if n <= SAMPLE_CHUNK_ROWS:
-            return
-        available = available_memory()
-        if available is None:
-            return
-        needed = n * self._bytes_per_row() * SAMPLE_MEMORY_FACTOR
-        if needed > available:
-            raise ParameterError(
-                f"sample(n={n:,}) needs about {needed / 2**30:,.1f} GiB for one table, but only {available / 2**30:,.1f} "
-                f"GiB of memory is available. Process the rows a chunk at a time with sample_chunks(n, chunk_rows=...), "
-                f"or write them to a partitioned Parquet dataset: tabdiffusion sample MODEL --rows {n} --out DIR/"
-            )
-
-    def _bytes_per_row(self) -> float:
-        """Bytes per row of a DataFrame of this model's columns and dtypes: the deep memory of MEMORY_PROBE_ROWS rows
-        decoded from random codes (no network pass), which holds the real text values and dtypes."""
-        rng = np.random.default_rng(0)
-        m, encoder = MEMORY_PROBE_ROWS, self.encoder_
-        codes = [rng.integers(0, size, m) for size in encoder.category_sizes]
-        encoded = Encoded(rng.standard_normal((m, len(encoder.numeric_))).astype(np.float32),
-                          np.column_stack(codes).astype(np.int64) if codes else np.zeros((m, 0), np.int64),
-                          rng.integers(0, encoder.n_classes, m) if encoder.n_classes else None)
-        return float(encoder.decode(encoded, rng).memory_usage(deep=True, index=False).sum()) / m
 
     def sample_chunks(self, n: int, seed: Seed = None, chunk_rows: int | None = None,
                       conditions: Mapping[str, object] | None = None, first_row: int = 0) -> Iterator[pd.DataFrame]:

@@ -14,7 +14,11 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from ._memory import available_memory
 from .errors import ParameterError, SchemaError
+
+# sample(n) holds every chunk and the table pd.concat builds from them at its end: twice the table's bytes.
+SAMPLE_MEMORY_FACTOR = 2.0
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([+-]\d{2}:?\d{2}|Z)?$")
@@ -384,3 +388,16 @@ def load_demo_table() -> pd.DataFrame:
     from palmerpenguins import load_penguins
 
     return load_penguins()
+
+
+def check_fits_in_memory(n: int, bytes_per_row: float) -> None:
+    """A ParameterError, at once, where a table of `n` rows of `bytes_per_row` (SAMPLE_MEMORY_FACTOR times its bytes)
+    exceeds the available memory, naming the ways that hold only a chunk; no check where the system does not say."""
+    available = available_memory()
+    needed = n * bytes_per_row * SAMPLE_MEMORY_FACTOR
+    if available is not None and needed > available:
+        raise ParameterError(
+            f"sample(n={n:,}) needs about {needed / 2**30:,.1f} GiB for one table, but only {available / 2**30:,.1f} "
+            f"GiB of memory is available. Process the rows a chunk at a time with sample_chunks(n, chunk_rows=...), "
+            f"or write them to a partitioned Parquet dataset: tabdiffusion sample MODEL --rows {n} --out DIR/"
+        )

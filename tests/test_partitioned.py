@@ -177,18 +177,20 @@ def test_importing_tabdiffusion_does_not_import_pyspark():
 
 
 def test_sample_refuses_at_once_what_cannot_fit_in_memory(model, monkeypatch):
+    from tabdiffusion import tables
+
     synth = td.Synthesizer.load(model)
     drawn = []
     monkeypatch.setattr(synthesizer.Synthesizer, "_sample_codes", lambda self, *a, **k: drawn.append(a))
-    if synthesizer.available_memory() is not None:  # this machine's real memory
+    if tables.available_memory() is not None:  # this machine's real memory
         with pytest.raises(td.ParameterError, match="sample_chunks"):
             synth.sample(10**12)
-    monkeypatch.setattr(synthesizer, "available_memory", lambda: 2**30)  # 1 GiB left
-    rows = 2**30 // int(synth._bytes_per_row()) + 1  # one more row than 1 GiB holds, before the factor
+    monkeypatch.setattr(tables, "available_memory", lambda: 2**30)  # 1 GiB left
+    rows = 2**30 // int(synth.encoder_.bytes_per_row()) + 1  # one more row than 1 GiB holds, before the factor
     with pytest.raises(td.ParameterError, match=r"sample_chunks.*--out DIR/") as refused:
         synth.sample(rows)
     assert "\n" not in str(refused.value) and drawn == []  # refused before anything was generated
     monkeypatch.undo()
-    monkeypatch.setattr(synthesizer, "available_memory", lambda: None)  # the system does not say: no refusal
+    monkeypatch.setattr(tables, "available_memory", lambda: None)  # the system does not say: no refusal
     monkeypatch.setattr(synthesizer, "SAMPLE_CHUNK_ROWS", 10)
     assert len(synth.sample(30, seed=0)) == 30

@@ -289,6 +289,16 @@ class TableEncoder:
             columns[computed.name] = computed.generate(columns, numeric)
         return pd.DataFrame({name: columns[name].reset_index(drop=True) for name in self.schema.names})
 
+    def bytes_per_row(self, rows: int = 256) -> float:
+        """Bytes per row of a decoded table (pandas' deep memory, text values included), measured on `rows` rows
+        decoded from random codes: what a table of n sampled rows will take, without running the model."""
+        rng = np.random.default_rng(0)
+        codes = [rng.integers(0, size, rows) for size in self.category_sizes]
+        encoded = Encoded(rng.standard_normal((rows, len(self.numeric_))).astype(np.float32),
+                          np.column_stack(codes).astype(np.int64) if codes else np.zeros((rows, 0), np.int64),
+                          rng.integers(0, self.n_classes, rows) if self.n_classes else None)
+        return float(self.decode(encoded, rng).memory_usage(deep=True, index=False).sum()) / rows
+
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-serialisable state plus the quantile arrays, for model files that never pickle."""
         meta = {
