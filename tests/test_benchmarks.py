@@ -113,7 +113,7 @@ def test_harness_smoke_run(tmp_path):
     tabddpm.main(argv)
     results = json.loads(out.read_text())
     assert {"command", "date", "machine", "settings", "datasets", "methods"} <= set(results)
-    assert results["machine"]["cores"] >= 1 and results["settings"]["rows"] == 300
+    assert results["settings"]["rows"] == 300
     entry = results["datasets"]["diabetes"]
     assert entry["metric"] == "macro F1" and entry["paper"]["scores"]["real"]["score"] == pytest.approx(0.7849)
     real = entry["methods"]["real"]["sizes"]["train"]["score"]
@@ -123,19 +123,21 @@ def test_harness_smoke_run(tmp_path):
         assert info["status"] == "ok", info
         assert set(info["sizes"]) == {"train", "paper"}
         assert info["sizes"]["train"]["rows_requested"] == 300 and info["sizes"]["paper"]["rows_requested"] == 500
-        assert 0.0 <= info["sizes"]["train"]["score"]["mean"] <= 1.0
-        assert info["fit_seconds"]["mean"] >= 0
+        assert info["sizes"]["train"]["score"]["n"] == 1 and info["fit_seconds"]["n"] == 1
+    # SMOTE interpolates between real rows, so its set trains nearly as good a model as the real rows do.
+    assert entry["methods"]["smote"]["sizes"]["train"]["score"]["mean"] > real["mean"] - 0.15
     assert entry["methods"]["tabdiffusion"]["fit"]["steps"] == 5
     assert entry["methods"]["smote"]["sizes"]["paper"]["rows"]["mean"] == 500
     for method in ("real", "tabdiffusion", "smote"):  # the strong detector scores every method, real val included
         strong = entry["methods"][method]["strong_detection"]
-        assert strong["rows"] == (123 if method == "real" else 300) and 0.0 <= strong["auc"]["mean"] <= 1.0
+        assert strong["rows"] == (123 if method == "real" else 300)
         assert set(strong["importance"]) == set(tabddpm_data.load("diabetes").train.columns)
-    # The five-step model's rows are easy to tell from real ones; SMOTE's interpolations are much harder.
-    assert entry["methods"]["tabdiffusion"]["strong_detection"]["auc"]["mean"] > 0.9
+    # A five-step model's rows are easy to tell from real ones; fresh real rows (val) are not.
+    auc = {method: entry["methods"][method]["strong_detection"]["auc"]["mean"] for method in ("real", "tabdiffusion")}
+    assert auc["real"] < 0.65 and auc["tabdiffusion"] > auc["real"] + 0.1
     scores = entry["methods"]["smote"].get("evaluate")
     if scores is not None:  # tabdiffusion's evaluate is present in this version
-        assert 0.0 <= scores["privacy.dcr_share"]["mean"] <= 1.0
+        assert scores["privacy.dcr_share"]["mean"] > 0.6  # SMOTE's rows lie between train rows, nearer them than test's
     text = docs.read_text()
     assert "Smoke run" in text and "| diabetes |" in text and "paper Real" in text and "Strong detector" in text
     # Resumable: every cell is cached, so a second run computes nothing and gives the same numbers.
@@ -269,7 +271,9 @@ def test_scaling_generates_sets_that_score_with_the_tuned_protocol(tmp_path, cap
     scaling.score(tmp_path, catboost_seeds=1)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["size"], r["rows"], r["n"]) for r in lines] == [("train", 491, 1), ("paper", 500, 1)]
-    assert all(0.0 <= r["test"] <= 1.0 for r in lines)
+    scaling.score(tmp_path, catboost_seeds=1)  # seeded CatBoost: scoring the same sets again repeats every score
+    again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["test"] for r in again] == [r["test"] for r in lines]
 
 
 def test_docs_are_generated_from_the_committed_results():
