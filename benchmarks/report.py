@@ -623,13 +623,13 @@ def render(paths: list[Path]) -> str:
 def _task_sections() -> list[str]:
     """The conditional generation, imputation, oversampling, class-fidelity, value-protection and DP-utility
     benchmarks (results/conditional/, results/oversampling/, results/privacy/), where they have been run."""
-    from . import class_fidelity, conditional, dp_utility, imputation, oversampling, value_protection
+    from . import class_fidelity, conditional, dp_utility, imputation, oversampling, scale_report, value_protection
 
     lines = []
     for module in (conditional, imputation, oversampling, class_fidelity, value_protection, dp_utility):
         if module.RESULTS.exists():
             lines += module.render(json.loads(module.RESULTS.read_text()))
-    return lines
+    return lines + scale_report.render()
 
 
 def write_docs(out: Path = DOCS, paths: list[Path] | None = None) -> Path:
