@@ -34,7 +34,7 @@ from .errors import ParameterError, SchemaError
 from .schema import ID_MIN_ROWS, LABEL_KINDS, TableSchema, _infer_kind, infer_schema
 from .tables import TABLE_SUFFIXES, check_table
 from .training import BatchLoss
-from .transforms.stats import TableStats, summarised_kind
+from .transforms.stats import TableStats, dtype_kind
 from .transforms.table import Encoded, TableEncoder
 
 STREAMING_BYTES = 512 * 2**20  # fit(path) streams a file or folder larger than this on disk (streaming=None)
@@ -266,10 +266,7 @@ def _stream_kind(stats: TableStats) -> Callable[[pd.Series], str]:
             return "id"
         if kind != "constant" or stats.distinct(name) <= 1:
             return kind
-        dtype = series.dtype
-        if pd.api.types.is_bool_dtype(dtype):
-            return "boolean"
-        return summarised_kind(dtype) or "categorical"
+        return dtype_kind(series.dtype)
     return kind_of
 
 

@@ -34,6 +34,7 @@ from ..errors import ParameterError
 from ..schema import NUMERIC_KINDS, ColumnSpec, TableSchema, infer_schema
 from .categorical import to_json_value
 from .numeric import NumericColumn
+from .stats import dtype_kind
 from .table import TableEncoder
 from .unmodelled import exact_integers
 
@@ -49,24 +50,10 @@ OTHER = "\x00pooled-"  # sketch values standing for levels below the threshold: 
 # encoder's value protection pools them into its protected level
 
 
-def dtype_kind(series: pd.Series) -> str:
-    """A column's kind from its dtype alone."""
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "integer"
-    if pd.api.types.is_float_dtype(dtype):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    return "categorical"
-
-
 def dp_schema(df: pd.DataFrame, column_types: Mapping[str, str] | None) -> TableSchema:
     """The schema from dtypes alone (dtype_kind), with `column_types` overriding kinds; a constant column is
     refused, since its one value is data."""
-    schema = infer_schema(df, column_types, kind_of=dtype_kind)
+    schema = infer_schema(df, column_types, kind_of=lambda series: dtype_kind(series.dtype))
     for spec in schema.columns:
         if spec.kind == "constant":
             raise ParameterError(f"column_types[{spec.name!r}] = 'constant' cannot be used with dp_epsilon: the constant "

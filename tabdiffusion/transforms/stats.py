@@ -19,17 +19,23 @@ from .categorical import CategoricalColumn, merge_counts
 from .numeric import SNAP_MAX_VALUES, IntSummary, NumericSummary, extreme_rows
 
 
-def summarised_kind(dtype: object) -> str | None:
-    """How a column of `dtype` is summarised as numbers ("integer", "numeric", "datetime"), or None (counted)."""
-    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-        return None
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
+def dtype_kind(dtype: object) -> str:
+    """A column's kind from its dtype alone: boolean, integer, numeric, datetime, else categorical."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
     if pd.api.types.is_integer_dtype(dtype):
         return "integer"
     if pd.api.types.is_float_dtype(dtype):
         return "numeric"
-    return None
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    return "categorical"
+
+
+def summarised_kind(dtype: object) -> str | None:
+    """How a column of `dtype` is summarised as numbers ("integer", "numeric", "datetime"), or None (counted)."""
+    kind = dtype_kind(dtype)
+    return kind if kind in ("integer", "numeric", "datetime") else None
 
 
 @dataclass
