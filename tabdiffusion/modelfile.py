@@ -55,12 +55,13 @@ def payload_digest(payload: str, tensors: dict[str, torch.Tensor]) -> str:
 
 
 def write_model_file(path: str | os.PathLike, payload: dict, tensors: dict[str, torch.Tensor | np.ndarray],
-                     file_format: str = FORMAT, format_version: int = FORMAT_VERSION) -> Path:
+                     file_format: str = FORMAT, format_version: int | None = None) -> Path:
     """Save a JSON payload and named tensors (moved to CPU) to `path` atomically; `file_format` and `format_version`
     name the kind of file in the header (a model file, or a training checkpoint: checkpoint.py)."""
     tensors = {k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v).detach().cpu().contiguous() for k, v in tensors.items()}
     text = json.dumps(payload, sort_keys=True, allow_nan=False)
-    metadata = {"format": file_format, "format_version": str(format_version), "payload": text, "sha256": payload_digest(text, tensors)}
+    version = FORMAT_VERSION if format_version is None else format_version  # read when called, not when defined
+    metadata = {"format": file_format, "format_version": str(version), "payload": text, "sha256": payload_digest(text, tensors)}
     return atomic_write(path, lambda temp: save_file(tensors, temp, metadata=metadata))
 
 
