@@ -67,6 +67,20 @@ def _sampling_lines(results: dict) -> list[str]:
     return lines
 
 
+def _sampling_growth(samplings: list[dict]) -> list[str]:
+    """One process's partitioned sampling (--workers 1) as the rows grow: rows/s and peak memory."""
+    runs = sorted(samplings, key=lambda r: r["settings"]["rows"])
+    lines = ["### Partitioned sampling as the rows grow (one process)", "",
+             "| rows | files | rows/s | peak RSS MiB, largest process |", "|---|---|---|---|"]
+    for results in runs:
+        run = results["runs"].get("cli_workers_1")
+        if run and not run.get("returncode"):
+            lines.append(f"| {results['settings']['rows']:,} | {results['settings']['files']} | "
+                         f"{run['rows_per_second']:,.0f} | {run['peak_rss_largest_process_mib']:,.0f} |")
+    lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in runs) + ".", ""]
+    return lines
+
+
 def _ddp_lines(results: dict) -> list[str]:
     """Training throughput of N gloo processes against one, at the same global batch."""
     lines = ["### Distributed training on the CPU (gloo)", "",
@@ -82,14 +96,17 @@ def _ddp_lines(results: dict) -> list[str]:
 
 def render() -> list[str]:
     """The scale section, or nothing where no scale benchmark has been run."""
-    fits, samplings, ddp = _load("scale_fit-*.json"), _load("scale-sampling-*.json"), _load("ddp.json")
+    fits, ddp = _load("scale_fit-*.json"), _load("ddp.json")
+    samplings = sorted(_load("scale-sampling-*.json"), key=lambda r: r["settings"]["rows"])
     if not (fits or samplings or ddp):
         return []
     lines = ["## Scale", "", "Generated from benchmarks/results/scale/ (`python -m benchmarks.scale_fit`, "
              "`python -m benchmarks.scale_sampling`, `python -m benchmarks.scale_ddp`).", ""]
     if fits:
         lines += _fit_lines(fits)
-    for results in samplings:
+    if len(samplings) > 1:
+        lines += _sampling_growth(samplings)
+    for results in samplings[-1:]:  # the largest run, with every sampler
         lines += _sampling_lines(results)
     for results in ddp:
         lines += _ddp_lines(results)
