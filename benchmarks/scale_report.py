@@ -7,16 +7,30 @@ Targets: a streamed fit of 10,000,000 rows x 20 columns under 4 GiB peak RSS, sa
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale"
 FIT_TARGET_MIB = 4 * 1024
 SAMPLE_TARGET_MIB = 1024
+SCRATCH_OPTIONS = ("--data-dir", "--scratch")
 
 
 def _load(pattern: str) -> list[dict]:
     """The results files matching `pattern`, in file-name order."""
     return [json.loads(path.read_text()) for path in sorted(RESULTS.glob(pattern))]
+
+
+def _command(results: dict) -> str:
+    """The run's command without its scratch-folder options (--data-dir, --scratch), which name a local temporary
+    folder and change no number."""
+    words, kept = shlex.split(results["command"]), []
+    for word in words:
+        if kept and kept[-1] in SCRATCH_OPTIONS:
+            kept.pop()
+            continue
+        kept.append(word)
+    return shlex.join(kept)
 
 
 def _machine(results: dict) -> str:
@@ -41,7 +55,7 @@ def _fit_lines(runs: list[dict]) -> list[str]:
                      f"{fit['pass_two_seconds']:.1f} | {fit['seconds_per_step']:.3f} | {peak['child_vmhwm']:,.0f} "
                      f"({peak['polled_anonymous']:,.0f}) | {'yes' if peak['child_vmhwm'] < FIT_TARGET_MIB else '**no**'} | "
                      f"{per_row:.2f} |")
-    lines += ["", "Commands: " + "; ".join(f"`{run['command']}`" for run in runs) + f". Machine: {_machine(runs[-1])}.",
+    lines += ["", "Commands: " + "; ".join(f"`{_command(run)}`" for run in runs) + f". Machine: {_machine(runs[-1])}.",
               ""]
     return lines
 
@@ -63,7 +77,7 @@ def _sampling_lines(results: dict) -> list[str]:
         largest = run["peak_rss_largest_process_mib"]
         lines.append(f"| {name} | {run['rows_per_second']:,.0f} | {largest:,.0f} | {run['peak_rss_process_tree_mib']:,.0f} | "
                      f"{'yes' if largest < SAMPLE_TARGET_MIB else '**no**'} |")
-    lines += ["", f"Command: `{results['command']}`. Machine: {_machine(results)}.", ""]
+    lines += ["", f"Command: `{_command(results)}`. Machine: {_machine(results)}.", ""]
     return lines
 
 
@@ -77,7 +91,7 @@ def _sampling_growth(samplings: list[dict]) -> list[str]:
         if run and not run.get("returncode"):
             lines.append(f"| {results['settings']['rows']:,} | {results['settings']['files']} | "
                          f"{run['rows_per_second']:,.0f} | {run['peak_rss_largest_process_mib']:,.0f} |")
-    lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in runs) + ".", ""]
+    lines += ["", "Commands: " + "; ".join(f"`{_command(r)}`" for r in runs) + ".", ""]
     return lines
 
 
@@ -90,7 +104,7 @@ def _ddp_lines(results: dict) -> list[str]:
     for run in results["runs"]:
         lines.append(f"| {run['world_size']} | {run.get('threads_per_process') or '–'} | {run['steps_per_second']:.2f} | "
                      f"{run['rows_per_second']:,.0f} | {run['speedup']:.2f} | {run.get('final_loss', '–')} |")
-    lines += ["", f"Command: `{results['command']}`. Machine: {_machine(results)}.", ""]
+    lines += ["", f"Command: `{_command(results)}`. Machine: {_machine(results)}.", ""]
     return lines
 
 
@@ -101,7 +115,8 @@ def render() -> list[str]:
     if not (fits or samplings or ddp):
         return []
     lines = ["## Scale", "", "Generated from benchmarks/results/scale/ (`python -m benchmarks.scale_fit`, "
-             "`python -m benchmarks.scale_sampling`, `python -m benchmarks.scale_ddp`).", ""]
+             "`python -m benchmarks.scale_sampling`, `python -m benchmarks.scale_ddp`; the commands below leave out the "
+             "scratch-folder options --data-dir and --scratch).", ""]
     if fits:
         lines += _fit_lines(fits)
     if len(samplings) > 1:
