@@ -88,7 +88,7 @@ def write_table(path: Path, rows: int, seed: int) -> float:
     return time.perf_counter() - started
 
 
-def _status(pid: int | str) -> dict[str, int]:
+def memory_status(pid: int | str) -> dict[str, int]:
     """The kB fields of /proc/<pid>/status that describe memory (VmHWM, VmRSS, RssAnon, RssFile)."""
     found = {}
     try:
@@ -117,7 +117,7 @@ def child(args: argparse.Namespace) -> None:
         "batch_size": syn.config_.batch_size,
         "rare_level_kept": any("rare" in c.levels_ for c in syn.encoder_.categorical_ if c.name == "cat_rare"),
         "sampled_columns": list(rows.columns),
-        "memory_kib": _status("self"),
+        "memory_kib": memory_status("self"),
     }
     Path(args.report).write_text(json.dumps(report))
 
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> dict:
 
     def poll() -> None:
         while process.poll() is None:
-            for key, value in _status(process.pid).items():
+            for key, value in memory_status(process.pid).items():
                 if key in peaks:
                     peaks[key] = max(peaks[key], value)
             time.sleep(0.05)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.scale_fit import memory_status
 from benchmarks.tabddpm import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,13 +82,7 @@ def _descendants(pid: int) -> list[int]:
 
 def _rss(pid: int) -> int:
     """A process's resident set in bytes (0 where it has ended)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return memory_status(pid).get("VmRSS", 0) * 1024
 
 
 def measure(command: list[str], env: dict[str, str], log: Path) -> dict:
