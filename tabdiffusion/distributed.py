@@ -15,6 +15,7 @@ writes the model file. A process without torchrun's environment (or with WORLD_S
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 from collections.abc import Iterator
@@ -141,9 +142,10 @@ def device_of(launch: Launch, device: torch.device) -> torch.device:
 
 @contextmanager
 def process_group(device: torch.device) -> Iterator[World | None]:
-    """Join the torchrun launch this process belongs to for the block (gloo on the CPU, NCCL on GPUs, this rank on
-    cuda:LOCAL_RANK) and leave it after; None in a plain process. A group the caller initialised is used as it is
-    and left open."""
+    """This process's rank in the torchrun launch it belongs to (gloo on the CPU, NCCL on GPUs, this rank on
+    cuda:LOCAL_RANK), or None in a plain process. The first fit opens the default process group unless the caller
+    already has, and it stays open for later fits in the same process until the process exits: torch cannot reliably
+    open the default group again after destroying it in one process (the store's keys of the first group remain)."""
     launch = launched()
     if launch is None:
         yield None
@@ -151,14 +153,16 @@ def process_group(device: torch.device) -> Iterator[World | None]:
     device = device_of(launch, device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    ours = not dist.is_initialized()
-    if ours:
+    if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://")
-    try:
-        yield World(dist.get_rank(), dist.get_world_size(), str(dist.get_backend()), device)
-    finally:
-        if ours:
-            dist.destroy_process_group()
+        atexit.register(_close_process_group)
+    yield World(dist.get_rank(), dist.get_world_size(), str(dist.get_backend()), device)
+
+
+def _close_process_group() -> None:
+    """Destroy the default process group at exit, if it is still open (the caller may have destroyed it)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def check_supported(dp_epsilon: float | None, reflow_with_budget: bool, checkpointed: bool = False) -> None:

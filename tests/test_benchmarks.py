@@ -403,10 +403,14 @@ def test_conditional_and_imputation_benchmarks_smoke_run(tmp_path):
     from benchmarks import conditional, imputation
 
     out = tmp_path / "conditional.json"
-    conditional.main(["--datasets", "abalone", "--methods", "tabdiffusion", "--budget", "3", "--rows", "300", "--out", str(out)])
+    conditional.main(["--datasets", "abalone", "--methods", "tabdiffusion", "--budget", "3", "--rows", "300",
+                      "--cost-rows", "200", "--out", str(out)])
     results = json.loads(out.read_text())
     rows = results["datasets"]["abalone"]["conditions"]
     assert rows and all(row["methods"]["tabdiffusion"]["holds"] == 1.0 for row in rows.values())
+    ours = next(iter(rows.values()))["methods"]["tabdiffusion"]
+    assert ours["draws"] == conditional.DRAWS and ours["detection_auc_sd"] >= 0
+    assert ours["seconds_per_row"] > 0 and ours["unconditional_seconds_per_row"] > 0
     assert "## Conditional generation" in "\n".join(conditional.render(results))
     out = tmp_path / "imputation.json"
     imputation.main(["--datasets", "abalone", "--budget", "3", "--rows", "300", "--out", str(out)])
