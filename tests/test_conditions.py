@@ -144,6 +144,9 @@ def fitted_mixed() -> tuple[td.Synthesizer, pd.DataFrame]:
     ({"income": (15000.0, 30000.0)}, lambda d: d.income.between(15000, 30000).all()),
     # Ends between the column's two-decimal values, with a category so that a projected pass piles rows on them.
     ({"income": (15000.005, 22000.005), "city": "Pune"}, lambda d: d.income.between(15000.005, 22000.005).all()),
+    # Ends a float's noise away from two-decimal values (as quantiles give): no row may fall outside them.
+    ({"income": (15000.01 + 2e-12, 22000.01 - 2e-12), "city": "Pune"},
+     lambda d: d.income.between(15000.01 + 2e-12, 22000.01 - 2e-12).all()),
     ({"joined": ("2021-01-01", "2021-06-30")}, lambda d: d.joined.between("2021-01-01", "2021-06-30").all()),
     ({"city": ["Oslo", "Lima"]}, lambda d: set(d.city) == {"Oslo", "Lima"}),
     ({"income": None}, lambda d: d.income.isna().all()),

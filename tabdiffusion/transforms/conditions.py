@@ -164,8 +164,7 @@ def _numeric_bounds(column: NumericColumn, name: str, condition: object) -> tupl
         unit = 1.0 if column.kind == "integer" else column.resolution_ or (
             10.0 ** -column.decimals_ if column.decimals_ is not None else None)
         if unit is not None:  # the range's ends on the grid that decoding rounds to, so rounding cannot leave it
-            low = np.round(np.ceil(low / unit - 1e-9) * unit, 12) if np.isfinite(low) else low
-            high = np.round(np.floor(high / unit + 1e-9) * unit, 12) if np.isfinite(high) else high
+            low, high = _on_grid(low, unit, up=True), _on_grid(high, unit, up=False)
         if column.snap_values_ is not None:
             grid = np.asarray(column.snap_values_)
             inside = grid[(grid >= low) & (grid <= high)]
@@ -186,6 +185,22 @@ def _numeric_bounds(column: NumericColumn, name: str, condition: object) -> tupl
                              f"{_describe(column, column.min_)} to {_describe(column, column.max_)}: the model cannot "
                              "generate it. Pass a value inside it.")
     return raw, raw, True
+
+
+def _on_grid(bound: float, unit: float, up: bool) -> float:
+    """The grid value (a multiple of `unit`, which decoding rounds to) nearest to `bound` inside the range: the
+    smallest one >= bound for a low end (`up`), the largest one <= bound for a high end. Float noise in a bound
+    (29.630000000000003 for 29.63) is read as the grid value first, then checked, so every decoded value compares
+    inside the bound the caller passed."""
+    if not np.isfinite(bound):
+        return bound
+    steps = np.ceil(bound / unit - 1e-9) if up else np.floor(bound / unit + 1e-9)
+    value = float(np.round(steps * unit, 12))
+    if up and value < bound:
+        value = float(np.round((steps + 1) * unit, 12))
+    elif not up and value > bound:
+        value = float(np.round((steps - 1) * unit, 12))
+    return value
 
 
 def _value_fix(name: str, column: NumericColumn, value: object) -> Callable:
