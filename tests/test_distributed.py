@@ -1,6 +1,6 @@
 """Distributed fits under torchrun: two gloo processes on the CPU train as well as one process with the same global
 batch, rank 0 alone writes the model file, which records the world size and backend, and a seeded distributed fit
-repeats itself with the same weights on every rank."""
+repeats itself with the same weights on every rank, a table streamed from Parquet included."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 # Each of the two processes runs `tabdiffusion fit` (as `python -m tabdiffusion fit` would), which opens the process
-# group, then two seeded fits in the same process, which use the group the first fit left open; rank 0 records whether
-# they agree. The group is closed when the process exits.
+# group, then two seeded fits and a streamed fit of the same table as Parquet in the same process, which use the group
+# the first fit left open; rank 0 records whether they agree. The group is closed when the process exits.
 WORKER = f"""
 import json, sys
 import torch, torch.distributed as dist
@@ -66,15 +66,21 @@ except SystemExit as done:
 assert dist.is_initialized()
 fits = [td.Synthesizer(seed=0, steps=40, batch_size=64, d_layers=(32, 32), num_timesteps=20, time_budget=600,
                        verbose=False, device="cpu").fit("data/table.csv") for _ in range(2)]
-weights = [torch.cat([w.flatten() for w in f.model_.state_dict().values()]) for f in fits]
+streamed = td.Synthesizer(seed=0, steps=40, batch_size=64, d_layers=(32, 32), num_timesteps=20, verbose=False,
+                          device="cpu").fit("data/table.parquet", streaming=True, max_memory_rows=100)
+weights = [torch.cat([w.flatten() for w in f.model_.state_dict().values()]) for f in (*fits, streamed)]
 ranks = [torch.zeros_like(weights[0]) for _ in range(dist.get_world_size())]
 dist.all_gather(ranks, weights[0])
+streamed_ranks = [torch.zeros_like(weights[2]) for _ in range(dist.get_world_size())]
+dist.all_gather(streamed_ranks, weights[2])
 if dist.get_rank() == 0:
     with open("result.json", "w") as f:
         json.dump({{"repeats": torch.equal(weights[0], weights[1]),
                    "ranks_agree": all(torch.equal(r, ranks[0]) for r in ranks),
                    "histories_agree": fits[0].history_.loss == fits[1].history_.loss,
-                   "checks": len(fits[0].history_.checks), "distributed": fits[0].distributed_}}, f)
+                   "checks": len(fits[0].history_.checks), "distributed": fits[0].distributed_,
+                   "streamed": streamed.streamed_["rows"], "streamed_sample": streamed.streamed_["sample_rows"],
+                   "streamed_ranks_agree": all(torch.equal(r, streamed_ranks[0]) for r in streamed_ranks)}}, f)
 # gloo's worker thread can release the all_gather's tensors just after the call returns; a process that exited at
 # once would then abort in interpreter shutdown, so both ranks wait for each other first.
 dist.barrier()
@@ -88,6 +94,7 @@ def launch(tmp_path_factory) -> Path:
     (folder / "data").mkdir()
     (folder / "out").mkdir()
     _structured_table().to_csv(folder / "data" / "table.csv", index=False)
+    _structured_table().to_parquet(folder / "data" / "table.parquet", index=False)
     (folder / "worker.py").write_text(WORKER)
     _torchrun(["worker.py"], cwd=folder)
     return folder
@@ -120,6 +127,12 @@ def test_a_seeded_distributed_fit_repeats_with_the_same_weights_on_every_rank(la
     assert result["repeats"] and result["ranks_agree"] and result["histories_agree"], result
     assert result["checks"] > 0  # the memorisation checks ran (their values are rank 0's on every rank)
     assert result["distributed"] == {"world_size": 2, "backend": "gloo"}
+
+
+def test_a_streamed_table_trains_distributed_with_the_same_weights_on_every_rank(launch):
+    result = json.loads((launch / "result.json").read_text())
+    assert result["streamed"] == 300 and result["streamed_sample"] == 100  # read in batches, not held in memory
+    assert result["streamed_ranks_agree"], result
 
 
 def test_each_rank_trains_on_its_own_equal_slice_of_every_global_batch():
