@@ -277,9 +277,9 @@ def render(results: dict) -> list[str]:
              "column-shape error / pair-trend error / GBM detection AUC of the rows generated under the condition, "
              "against the train rows that satisfy it (columns the condition fixes left out). 'Real test rows' is the "
              "noise floor: the test split's rows under the condition (at most as many as the generated rows), scored "
-             "the same way. Rejection: tabdiffusion's "
-             "unconditional rows filtered by the condition, drawn for as long as the conditional draw took. tabdiffusion's "
-             f"cells are the mean over {DRAWS} draws (± the detection AUC's standard deviation over them). SDV's "
+             "the same way. Rejection: tabdiffusion's unconditional rows filtered by the condition, drawn for as long "
+             f"as one conditional draw took. tabdiffusion's cells are the mean over {DRAWS} draws (± the detection "
+             "AUC's standard deviation over them). SDV's "
              "sample_from_conditions takes exact values only." + "".join(f" {note}" for note in results.get("notes", [])), ""]
     methods = ["tabdiffusion", "real test rows", "rejection", "gaussiancopula", "ctgan"]
     verdicts: dict[str, list] = {"holds": [], "common": [], "rare": [], "cost": []}
