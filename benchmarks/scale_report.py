@@ -82,16 +82,16 @@ def _sampling_lines(results: dict) -> list[str]:
 
 
 def _sampling_growth(samplings: list[dict]) -> list[str]:
-    """One process's partitioned sampling (--workers 1) as the rows grow: rows/s and peak memory."""
-    runs = sorted(samplings, key=lambda r: r["settings"]["rows"])
+    """One process's partitioned sampling (--workers 1) as the rows grow (`samplings` ordered by rows, as render
+    orders them): rows/s and peak memory."""
     lines = ["### Partitioned sampling as the rows grow (one process)", "",
              "| rows | files | rows/s | peak RSS MiB, largest process |", "|---|---|---|---|"]
-    for results in runs:
+    for results in samplings:
         run = results["runs"].get("cli_workers_1")
         if run and not run.get("returncode"):
             lines.append(f"| {results['settings']['rows']:,} | {results['settings']['files']} | "
                          f"{run['rows_per_second']:,.0f} | {run['peak_rss_largest_process_mib']:,.0f} |")
-    lines += ["", "Commands: " + "; ".join(f"`{_command(r)}`" for r in runs) + ".", ""]
+    lines += ["", "Commands: " + "; ".join(f"`{_command(r)}`" for r in samplings) + ".", ""]
     return lines
 
 
