@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,8 +29,9 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from ._random import torch_generator
 from .config import ModelConfig, validate_config
-from .diffusion.process import Process
+from .dp import PrivacySpent
 from .errors import ModelFileError, ParameterError
+from .fitted import FittedModel, build_networks
 from .hardware import uses_bfloat16
 from .tables import atomic_write
 from .training import History
@@ -93,46 +94,31 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tens
     return json.loads(metadata["payload"]), tensors
 
 
-@dataclass
-class ModelParts:
-    """A fitted synthesizer as its model file holds it; the process and the denoiser are rebuilt from config and encoder."""
-
-    params: dict[str, Any]  # the Synthesizer's constructor arguments
-    seed: int
-    config: ModelConfig
-    encoder: TableEncoder
-    weights: dict[str, torch.Tensor]  # the denoiser's state_dict
-    history: History
-    reflow_history: History | None
-    calibration: MarginalCalibration | None
-    support: PairSupport | None  # which pairs of coarse values occur together (transforms/support.py)
-    privacy: dict | None = None  # what a differentially private fit spent (dp.PrivacySpent); None: not private
-    distributed: dict | None = None  # how a distributed fit trained ({"world_size", "backend"}); None: one process
-
-
-def save_model(path: str | os.PathLike, parts: ModelParts) -> Path:
-    """Write a fitted synthesizer's `parts` to one model file at `path`, atomically."""
+def save_model(path: str | os.PathLike, params: dict[str, Any], fitted: FittedModel) -> Path:
+    """Write a fitted model and the Synthesizer's constructor arguments `params` to one model file at `path`,
+    atomically."""
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise ParameterError(f"save needs a file path, e.g. syn.save('model.tdm'); got {path!r}.")
-    encoder_meta, encoder_arrays = parts.encoder.state()
+    encoder_meta, encoder_arrays = fitted.encoder.state()
+    privacy = None if fitted.privacy is None else fitted.privacy.to_dict()
     payload = {
         "tabdiffusion_version": __version__,
-        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in parts.params.items()},
-        "seed": parts.seed,
-        "config": asdict(parts.config),
+        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
+        "seed": fitted.seed,
+        "config": asdict(fitted.config),
         "encoder": encoder_meta,
         # A private fit's per-step losses are statistics of the rows outside the guarantee: only the step count is kept.
-        "history": asdict(parts.history if parts.privacy is None else _without_losses(parts.history)),
-        "privacy": parts.privacy,
-        "distributed": parts.distributed,
-        "reflow_history": None if parts.reflow_history is None else asdict(parts.reflow_history),
+        "history": asdict(fitted.history if privacy is None else _without_losses(fitted.history)),
+        "privacy": privacy,
+        "distributed": fitted.distributed,
+        "reflow_history": None if fitted.reflow_history is None else asdict(fitted.reflow_history),
     }
-    tensors = {f"model.{k}": v for k, v in parts.weights.items()}
+    tensors = {f"model.{k}": v for k, v in fitted.model.state_dict().items()}
     tensors.update({f"encoder.{k}": v for k, v in encoder_arrays.items()})
-    if parts.calibration is not None:
-        tensors.update({f"calibration.{k}": v for k, v in parts.calibration.state().items()})
-    if parts.support is not None:
-        tensors.update({f"support.{k}": v for k, v in parts.support.state().items()})
+    if fitted.calibration is not None:
+        tensors.update({f"calibration.{k}": v for k, v in fitted.calibration.state().items()})
+    if fitted.support is not None:
+        tensors.update({f"support.{k}": v for k, v in fitted.support.state().items()})
     return write_model_file(path, payload, tensors)
 
 
@@ -141,12 +127,15 @@ def _without_losses(history: History) -> History:
     return History([0.0] * history.steps, [0.0] * history.steps, history.seconds, history.stopped_by, [], history.kept_step)
 
 
-def load_model(path: str | os.PathLike, restore: Callable[[ModelParts], _Restored]) -> _Restored:
-    """Read the model file at `path` and rebuild the synthesizer with restore(parts), which ends with check_loaded;
-    any error in the file's content, restore's included, is a ModelFileError naming the path."""
+def load_model(path: str | os.PathLike, device: torch.device,
+               restore: Callable[[dict[str, Any], FittedModel], _Restored]) -> _Restored:
+    """Read the model file at `path`, rebuild its fitted model on `device` and check it (check_loaded), then return
+    restore(params, fitted); any error in the file's content, restore's included, is a ModelFileError naming the path."""
     payload, tensors = read_model_file(path)
     try:
-        return restore(_parts(payload, tensors))
+        params, fitted = _fitted(payload, tensors, device)
+        check_loaded(fitted)
+        return restore(params, fitted)
     except Exception as error:  # any inconsistency in the file's content, reported as the file's fault
         raise ModelFileError(
             f"{str(path)!r} cannot be used: its content does not fit together ({type(error).__name__}: {error}). "
@@ -155,38 +144,40 @@ def load_model(path: str | os.PathLike, restore: Callable[[ModelParts], _Restore
         ) from None
 
 
-def _parts(payload: dict, tensors: dict[str, torch.Tensor]) -> ModelParts:
-    """The payload and tensors of a model file as ModelParts, the config validated."""
+def _fitted(payload: dict, tensors: dict[str, torch.Tensor], device: torch.device) -> tuple[dict[str, Any], FittedModel]:
+    """The constructor arguments and the fitted model of a model file's payload and tensors, the config validated and
+    the networks rebuilt on `device` with the file's weights."""
     params = dict(payload["params"])
-    config = ModelConfig(**{**payload["config"], "d_layers": tuple(payload["config"]["d_layers"])})
+    config = validate_config(ModelConfig(**{**payload["config"], "d_layers": tuple(payload["config"]["d_layers"])}),
+                             params.get("preset", "default"))
     arrays = {prefix: {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
               for prefix in ("model.", "encoder.", "calibration.", "support.")}
-    return ModelParts(
-        params=params, seed=int(payload["seed"]), config=validate_config(config, params.get("preset", "default")),
-        encoder=TableEncoder.from_state(payload["encoder"], {k: v.numpy() for k, v in arrays["encoder."].items()}),
-        weights=arrays["model."], history=History(**payload["history"]),
+    encoder = TableEncoder.from_state(payload["encoder"], {k: v.numpy() for k, v in arrays["encoder."].items()})
+    diffusion, model = build_networks(encoder, config, device)
+    model.load_state_dict(arrays["model."])
+    return params, FittedModel(
+        int(payload["seed"]), config, encoder, device, diffusion, model.to(device).eval(), History(**payload["history"]),
         reflow_history=History(**payload["reflow_history"]) if payload.get("reflow_history") else None,
         calibration=(MarginalCalibration.from_state({k: v.numpy() for k, v in arrays["calibration."].items()})
                      if arrays["calibration."] else None),
         support=PairSupport.from_state({k: v.numpy() for k, v in arrays["support."].items()}) if arrays["support."] else None,
-        privacy=payload.get("privacy"), distributed=payload.get("distributed"),
+        privacy=None if payload.get("privacy") is None else PrivacySpent(**payload["privacy"]),
+        distributed=payload.get("distributed"),
     )
 
 
-def check_loaded(encoder: TableEncoder, config: ModelConfig, process: Process, model: torch.nn.Module,
-                 calibration: MarginalCalibration | None, device: torch.device,
-                 labels: Callable[[int, torch.Generator], torch.Tensor | None]) -> None:
-    """Draw two rows with a two-step sampler (labels(n, generator) draws their class labels) and decode them together
-    with every column's extreme codes, so that a model file whose parts do not fit together fails at load rather
-    than at sample."""
+def check_loaded(fitted: FittedModel) -> None:
+    """Draw two rows with a two-step sampler and decode them together with every column's extreme codes, so that a
+    model file whose parts do not fit together fails at load rather than at sample."""
+    encoder, config, device, calibration = fitted.encoder, fitted.config, fitted.device, fitted.calibration
     frequencies = encoder.class_frequencies_
     if frequencies is not None and (len(frequencies) != encoder.n_classes or not np.isfinite(frequencies).all()
                                     or (frequencies < 0).any() or not frequencies.sum() > 0):
         raise ValueError(f"{len(frequencies)} class frequencies for {encoder.n_classes} classes")
     generator = torch_generator(np.random.default_rng(0), device)
     flow = config.process == "flow"
-    x_num, x_cat = process.sample(
-        model, 2, labels(2, generator), generator, steps=1 if flow else 2, sampler="euler" if flow else "ddim",
+    x_num, x_cat = fitted.diffusion.sample(
+        fitted.model, 2, fitted.draw_labels(2, generator), generator, steps=1 if flow else 2, sampler="euler" if flow else "ddim",
         eta=config.eta, low_precision=uses_bfloat16(config.sampling_precision, device),
     )
     sizes = np.asarray(encoder.category_sizes, dtype=np.int64)

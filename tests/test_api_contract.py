@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import tabdiffusion as td
-from tabdiffusion import hardware, modelfile
+from tabdiffusion import fitting, hardware, modelfile
+from tabdiffusion.fitted import FittedModel
 
 from conftest import FAST
 
@@ -62,16 +63,16 @@ def two_threads():
 
 
 def test_threads_limits_torch_during_fit_and_sample_and_restores_it(mixed_table, monkeypatch, two_threads):
-    from tabdiffusion import generation, synthesizer
+    from tabdiffusion import generation
 
     seen = []
-    train = synthesizer.train
+    train = fitting.train
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return train(*args, **kwargs)
 
-    monkeypatch.setattr(synthesizer, "train", spy)
+    monkeypatch.setattr(fitting, "train", spy)
     before = torch.get_num_threads()
     synth = td.Synthesizer(seed=0, threads=1, **FAST).fit(mixed_table, target="label")
     assert seen == [1]
@@ -105,6 +106,21 @@ def test_threads_limits_torch_during_fit_and_sample_and_restores_it(mixed_table,
 def test_bad_hyperparameters_are_refused_before_training(mixed_table, params, message):
     with pytest.raises(td.ParameterError, match=message):
         td.Synthesizer(**{**FAST, **params}).fit(mixed_table)
+
+
+def test_the_constructor_takes_the_settings_and_every_hyperparameter_once():
+    """The settings' names are declared once (fitting.FitSettings), the hyperparameters' once (config.ModelConfig): the
+    constructor's named keywords are the settings in order, every hyperparameter goes through **hyperparameters, and
+    the two sets do not overlap."""
+    import inspect
+
+    from tabdiffusion.config import HYPERPARAMETERS
+    from tabdiffusion.fitting import SETTINGS
+
+    named = [p.name for p in inspect.signature(td.Synthesizer).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    assert named == list(SETTINGS) and not set(SETTINGS) & set(HYPERPARAMETERS)
+    assert list(td.Synthesizer(steps=7)._params()) == [*SETTINGS, *HYPERPARAMETERS]
+    assert td.Synthesizer(steps=7)._settings().config.steps == 7
 
 
 def test_column_types_must_map_columns_to_kinds(mixed_table):
@@ -188,23 +204,22 @@ def test_the_private_torch_helpers_the_package_relies_on_exist():
 def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table, monkeypatch):
     """Without a sampler rate measured during the fit, calibration first draws a few rows to measure it (a full
     2,000-row draw overran a 0.5 s budget several times over); a budget already spent draws nothing."""
-    from tabdiffusion import synthesizer
     from tabdiffusion.transforms import calibration
 
     drawn: list[int] = []
-    sample_codes = synthesizer.Synthesizer._sample_codes
+    sample_codes = FittedModel.sample_codes
 
-    def spy(self, n, generator):
+    def spy(self, n, generator, batch_size):
         drawn.append(n)
-        return sample_codes(self, n, generator)
+        return sample_codes(self, n, generator, batch_size)
 
-    monkeypatch.setattr(synthesizer.Synthesizer, "_sample_codes", spy)
+    monkeypatch.setattr(FittedModel, "sample_codes", spy)
     params = {**FAST, "steps": 100_000, "min_proximity": 0, "calibrate": True}
     with pytest.warns(UserWarning, match="time_budget"):
         spent = td.Synthesizer(seed=0, time_budget=1e-3, **params).fit(mixed_table)
     assert drawn == [] and spent.calibration_ is None
     clock = iter(np.arange(0.0, 1e6, 0.01))  # a clock that advances 10 ms per reading: the budget lasts 50 readings
-    monkeypatch.setattr(synthesizer.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(fitting.time, "perf_counter", lambda: float(next(clock)))
     with pytest.warns(UserWarning, match="time_budget"):
         td.Synthesizer(seed=0, time_budget=0.5, **params).fit(mixed_table)
     assert drawn and drawn[0] <= calibration.CALIBRATION_FLOOR_ROWS
@@ -213,11 +228,11 @@ def test_a_tiny_time_budget_is_not_overrun_by_the_calibration_draws(mixed_table,
 def test_the_cli_threads_option_reaches_the_fit_and_the_sampler(tmp_path, mixed_table, monkeypatch, two_threads):
     from typer.testing import CliRunner
 
-    from tabdiffusion import generation, synthesizer
+    from tabdiffusion import generation
     from tabdiffusion.cli import app
 
     seen = []
-    train, generate = synthesizer.train, generation.generate_codes
+    train, generate = fitting.train, generation.generate_codes
 
     def spy_train(*args, **kwargs):
         seen.append(("train", torch.get_num_threads()))
@@ -227,7 +242,7 @@ def test_the_cli_threads_option_reaches_the_fit_and_the_sampler(tmp_path, mixed_
         seen.append(("sample", torch.get_num_threads()))
         return generate(*args, **kwargs)
 
-    monkeypatch.setattr(synthesizer, "train", spy_train)
+    monkeypatch.setattr(fitting, "train", spy_train)
     monkeypatch.setattr(generation, "generate_codes", spy_generate)  # what sample_codes calls
     mixed_table.to_csv(tmp_path / "t.csv", index=False)
     runner = CliRunner()

@@ -250,7 +250,7 @@ def test_parquet_date_columns_are_read_as_datetimes(tmp_path):
     back = read_table(tmp_path / "d.parquet")
     assert pd.api.types.is_datetime64_any_dtype(back["day"]) and back["day"].isna().tolist() == [False, False, True, False]
     assert back["day"][3] == pd.Timestamp("2021-07-09")
-    td.Synthesizer(seed=0, **{**FAST, "steps": 2}).fit(tmp_path / "d.parquet")  # no longer refused
+    td.Synthesizer(seed=0, **{**FAST, "steps": 2}).fit(tmp_path / "d.parquet")  # a date column read back is fitted, not refused
 
 
 def test_csv_codes_with_leading_zeros_stay_text(tmp_path):

@@ -187,11 +187,11 @@ def test_dp_sgd_sums_each_rows_gradient_clipped_to_the_norm(conditioning):
 def test_a_private_fit_defaults_to_the_dp_settings_unless_told_otherwise():
     from tabdiffusion.dp import DP_DEFAULTS
 
-    config = td.Synthesizer(dp_epsilon=5.0)._config()
+    config = td.Synthesizer(dp_epsilon=5.0)._settings().config
     assert (config.steps, config.d_layers, config.lr) == (DP_DEFAULTS["steps"], DP_DEFAULTS["d_layers"], DP_DEFAULTS["lr"])
     assert config.min_proximity == 0 and not config.derive_columns and not config.compute_columns
-    assert td.Synthesizer(dp_epsilon=5.0, lr=1e-3, steps=50)._config().lr == 1e-3
-    assert td.Synthesizer()._config().lr != DP_DEFAULTS["lr"]  # the plain default is untouched
+    assert td.Synthesizer(dp_epsilon=5.0, lr=1e-3, steps=50)._settings().config.lr == 1e-3
+    assert td.Synthesizer()._settings().config.lr != DP_DEFAULTS["lr"]  # the plain default is untouched
 
 
 def test_a_class_too_rare_to_survive_the_noise_is_a_clear_error(table):

@@ -338,7 +338,7 @@ def test_marginal_calibration_brings_numeric_columns_to_the_training_marginals(m
     training = encoder.encode(table)
     observed = encoder.observed_numeric(training.x_cat)
     generator = torch.Generator().manual_seed(5)
-    codes = fits[True]._sample_codes(4000, generator)
+    codes = fits[True]._fitted("sample").sample_codes(4000, generator, fits[True].sample_batch_size)
     calibrated = fits[True].calibration_.apply(codes.x_num)
     sample_observed = encoder.observed_numeric(codes.x_cat)
     for j, name in enumerate(names):
@@ -464,11 +464,12 @@ def test_flow_preset_reflows_samples_in_one_step_and_round_trips(mixed_table, tm
 
 def test_sample_chunks_are_made_when_asked_for_and_add_up_to_sample(monkeypatch):
     from tabdiffusion import synthesizer
+    from tabdiffusion.fitted import FittedModel
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"row_id": rng.permutation(np.arange(1, 51)), "x": rng.normal(size=50), "c": rng.choice(["a", "b"], 50)})
     synth = td.Synthesizer(seed=0, **FAST).fit(table)
-    with patch.object(synth, "_sample_codes", wraps=synth._sample_codes) as codes:
+    with patch.object(FittedModel, "sample_codes", autospec=True, side_effect=FittedModel.sample_codes) as codes:
         stream = synth.sample_chunks(130, seed=3, chunk_rows=40)
         first = next(stream)
         assert codes.call_count == 1 and len(first) == 40  # one chunk's rows exist, not n
@@ -633,8 +634,8 @@ def test_a_fit_that_fails_its_first_check_stops_there_and_warns(mixed_table):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_table_with_one_numeric_column_is_not_stopped_as_memorised(seed):
-    # One numeric and one categorical column: the stop's calibrated rows used to crowd onto the training values (see
-    # calibration.py), so fresh-looking rows scored as copies and these fits stopped after 6 to 12 of their 60 steps.
+    # One numeric and one categorical column: if the stop's calibrated rows crowd onto the training values (see
+    # calibration.py), fresh-looking rows score as copies and these fits stop after a few of their 60 steps.
     rng = np.random.default_rng(seed)
     amount = rng.normal(size=300)
     table = pd.DataFrame({"amount": amount, "kind": np.where(rng.random(300) < 1 / (1 + np.exp(-2 * amount)), "x", "y")})
