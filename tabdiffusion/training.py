@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -18,9 +18,6 @@ from ._memory import release_freed_memory
 from .diffusion.process import Process
 from .distributed import World
 from .errors import TrainingDivergedError
-
-if TYPE_CHECKING:
-    from .checkpoint import Checkpointer
 
 RELEASE_SECONDS = 3.0  # between hand-backs of freed heap memory to the OS on CPU (keeps a long fit's memory flat;
 # a time interval, not a step count: trimming every few steps costs step time in re-faulted pages;
@@ -195,6 +192,16 @@ class Resumed:
     step: int
     passed: dict[str, torch.Tensor] | None
     seconds: float
+
+
+class Checkpointer(Protocol):
+    """What `train` asks of a checkpoint (checkpoint.Checkpointer implements it): restore the state it holds before
+    the first step, and save the state after a step."""
+
+    def restore(self, state: TrainingState) -> Resumed | None: ...
+
+    def after_step(self, state: TrainingState, step: int, steps: int, passed: dict[str, torch.Tensor] | None,
+                   seconds: float) -> None: ...
 
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
