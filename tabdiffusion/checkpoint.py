@@ -24,6 +24,11 @@ each check's "seconds"). Where a `time_budget` binds, the stopping step and the 
 clock, so no bitwise promise holds there; the budget counts the checkpoint's training seconds as spent (train starts
 its clocks that many seconds back), while the time from the last checkpoint to the kill is lost and each run's own
 set-up and calibration count against that run.
+
+How fit uses it: `resume=True` with no checkpoint in the folder starts from scratch; without `resume`, a checkpoint
+there is replaced (with a warning); a checkpoint of another fit (other seed, settings, data or device) is refused;
+without a seed, a resumed fit takes the checkpoint's. Not with dp_epsilon: a checkpoint would hold the random state
+of DP-SGD's noise.
 """
 
 from __future__ import annotations

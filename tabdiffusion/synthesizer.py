@@ -107,24 +107,17 @@ class Synthesizer:
         conditioned on if it is a class label. `callback(step)` runs after every training step with a TrainingStep
         (losses, seconds, the EMA model), e.g. to log to an experiment tracker.
 
-        `checkpoint_dir` (a folder, made if missing) keeps one checkpoint of the training, saved every
-        `checkpoint_every` steps (default 500) and at the last step, each replacing the one before in one rename so a
-        kill never leaves half a checkpoint (checkpoint.py; safetensors + JSON, never pickled). `resume=True` continues
-        from the checkpoint there (`callback` sees the steps after it): a fit killed at any point and resumed with the
-        same data, settings and seed ends with the same model, bit for bit on one machine, as one that ran through
-        (checkpoint.py says what is saved and what is not). With no checkpoint in the folder, `resume=True` starts from
-        scratch (PyTorch Lightning's ckpt_path="last"), so one command serves the first run and every retry; a
-        checkpoint of another fit (other seed, settings, data or device) is refused. Without a seed, a resumed fit takes
-        the checkpoint's. Without `resume`, a checkpoint there is replaced (with a warning). A `time_budget` counts the
-        checkpoint's training seconds as spent (the time after it, up to the kill, is lost, and each run's own set-up
-        counts against that run), and a resumed fit that a budget binds is not bitwise the same. Only the training is
-        checkpointed: under preset="flow" the teacher's, and a kill during reflow redoes the reflow. Not with dp_epsilon
-        (a checkpoint would hold the random state of DP-SGD's noise).
+        `checkpoint_dir` (a folder, made if missing) keeps one checkpoint of the training, replaced atomically every
+        `checkpoint_every` steps (default 500) and at the last step; `resume=True` continues from it, or starts from
+        scratch where there is none (PyTorch Lightning's ckpt_path="last"), so one command serves the first run and
+        every retry. A fit killed and resumed with the same data, settings and seed ends with the same model as one
+        that ran through (bit for bit on one machine, unless a time_budget binds); a checkpoint of another fit is
+        refused. checkpoint.py says what is saved; not with dp_epsilon.
 
-        A path larger than streaming.STREAMING_BYTES, or any path with `streaming=True`, is read in record batches
-        and never whole (streaming.py): exact column statistics and a sample of `max_memory_rows` rows (default
-        200,000; what bounds memory) in a first pass, every row's codes written to memory-mapped files in `work_dir`
-        (default the system's temporary folder; removed after the fit) in a second; `streamed_` then says how.
+        A path larger than streaming.STREAMING_BYTES, or any path with `streaming=True`, is read in record batches and
+        never whole (streaming.py): statistics and a sample of `max_memory_rows` rows (default 200,000) in a first
+        pass, every row's codes in memory-mapped files in `work_dir` (default: the system's temporary folder) in a
+        second; `streamed_` then says how.
         """
         return self._adopt(fit_model(self._settings(), data, FitInput(
             target, column_types, task, callback, (checkpoint_dir, checkpoint_every, resume), streaming,
