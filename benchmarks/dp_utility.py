@@ -7,7 +7,9 @@ and PATE-CTGAN at the same epsilon.
 For each table and epsilon, each method is fitted to the train split (delta = 1 / n^1.1 for tabdiffusion; the
 baselines' own defaults), sampled at the train size, and scored by the harness's tuned CatBoost protocol (macro F1
 or R2 on the real test split, early stopping on the real val split) and by tabdiffusion.evaluate's column-shape and
-pair-trend errors against the train split. The baselines run in their own environment (smartnoise-synth pins its
+pair-trend errors against the train split. tabdiffusion declares a classification table's classes (the task's
+codes 0..n_classes-1 from info.json) as public levels, as the baselines take their categories from the data. The
+baselines run in their own environment (smartnoise-synth pins its
 own torch and opendp): benchmarks/dp_baselines.py, one subprocess per fit, killed after --baseline-timeout seconds.
 Results go to benchmarks/results/privacy/dp_utility.json.
 """
@@ -61,8 +63,11 @@ def ours(data: Dataset, epsilon: float, steps: int, seed: int) -> tuple[pd.DataF
     import tabdiffusion as td
 
     start = time.perf_counter()
+    # A classification task's classes are public (info.json's n_classes, codes 0..n-1): declared, not read off rows.
+    classes = {TARGET: list(range(data.n_classes))} if data.is_classification else None
     synth = td.Synthesizer(dp_epsilon=epsilon, seed=seed, steps=steps, verbose=False).fit(
-        data.train, target=TARGET, task="classification" if data.is_classification else "regression")
+        data.train, target=TARGET, task="classification" if data.is_classification else "regression",
+        categories=classes)
     fitted = time.perf_counter() - start
     spent = synth.privacy_
     return synth.sample(len(data.train), seed=seed + 1), {"fit_seconds": fitted, "epsilon_spent": spent.epsilon,

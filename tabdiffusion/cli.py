@@ -133,6 +133,17 @@ def _parse_column_types(values: list[str] | None) -> dict[str, str]:
     return types
 
 
+def _parse_categories(values: list[str] | None) -> dict[str, list[str]] | None:
+    """--categories COLUMN=A,B,C (repeatable) as {COLUMN: [A, B, C]}; None where none is given."""
+    levels = {}
+    for item in values or []:
+        name, sep, listed = item.partition("=")
+        if not sep or not name or not listed:
+            raise typer.BadParameter(f"{item!r} is not COLUMN=A,B,..., e.g. fraud=0,1.", param_hint="--categories")
+        levels[name] = listed.split(",")
+    return levels or None
+
+
 @app.command()
 @_report_errors
 def fit(
@@ -164,6 +175,9 @@ def fit(
     dp_epsilon: Annotated[Optional[float], typer.Option(
         help="Train with differential privacy at this epsilon (needs the [dp] extra; docs/privacy.md).")] = None,
     dp_delta: Annotated[Optional[float], typer.Option(help="The delta of --dp-epsilon (default: 1 / rows^1.1).")] = None,
+    categories: Annotated[Optional[list[str]], typer.Option(
+        help="With --dp-epsilon: the levels a categorical column or the target can take, known without the data: "
+             "COLUMN=A,B,C (repeatable); released without the threshold that hides rare levels.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Threads = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -191,7 +205,7 @@ def fit(
                         dp_epsilon=dp_epsilon, dp_delta=dp_delta, device=device, threads=threads, verbose=not quiet)
     synth.fit(data, target=target, column_types=_parse_column_types(column_type), checkpoint_dir=checkpoint_dir,
               checkpoint_every=checkpoint_every, resume=resume, streaming=streaming, max_memory_rows=max_memory_rows,
-              work_dir=work_dir)
+              work_dir=work_dir, categories=_parse_categories(categories))
     if not is_main_process():  # under torchrun, rank 0 writes the model and reports; the other ranks only trained
         return
     synth.save(out)

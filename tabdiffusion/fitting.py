@@ -77,6 +77,7 @@ class FitInput:
     streaming: bool | None = None
     max_memory_rows: int | None = None
     work_dir: str | os.PathLike | None = None
+    categories: Mapping[str, object] | None = None  # public levels for a private fit (transforms/dp_sketch.py)
 
 
 # The Synthesizer's keywords besides the model's hyperparameters (config.HYPERPARAMETERS), in its signature's order.
@@ -91,6 +92,9 @@ def fit_model(settings: FitSettings, data: pd.DataFrame | str | os.PathLike, giv
     if settings.dp_epsilon is not None and wants_streaming(data, given.streaming):
         raise ParameterError("dp_epsilon needs the table in memory: pass streaming=False (or a DataFrame) to fit "
                              "privately, or fit without dp_epsilon.")
+    if given.categories is not None and settings.dp_epsilon is None:
+        raise ParameterError("categories= declares public levels for a differentially private fit; without dp_epsilon "
+                             "the levels are read from the data. Pass dp_epsilon, or leave categories out.")
     with thread_limit(settings.threads), process_group(resolve_device(settings.device)) as world, \
             fit_input(data, given.streaming, given.max_memory_rows, given.work_dir) as table:
         return _fit(settings, table, given, started, world)
@@ -117,7 +121,8 @@ def _fit(settings: FitSettings, data: pd.DataFrame | TableStream, given: FitInpu
     # Under DP the encoder learns from a noisy sketch, never from the rows (transforms/dp_sketch.py); the sketch's
     # stand-ins for pooled levels need value protection to pool them.
     private = (None if settings.dp_epsilon is None else
-               PrivateFit.prepare(df, target, task, column_types, settings.dp_epsilon, settings.dp_delta, seed))
+               PrivateFit.prepare(df, target, task, column_types, settings.dp_epsilon, settings.dp_delta, seed,
+                                  given.categories))
     protect_rows = PROTECT_ROWS if settings.value_protection or private is not None else 0
     streamed = None if stream is None else stream.fit(
         target, task, column_types, settings.max_categories, protect_rows, seed, rng, config.derive_columns,

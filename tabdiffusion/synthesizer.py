@@ -10,7 +10,7 @@ config.py; conditions become code constraints in transforms/conditions.py; gener
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +102,7 @@ class Synthesizer:
         streaming: bool | None = None,
         max_memory_rows: int | None = None,
         work_dir: str | os.PathLike | None = None,
+        categories: Mapping[str, Sequence[object]] | None = None,
     ) -> "Synthesizer":
         """Learn the table `data` (DataFrame, or path to CSV/Parquet or a folder of Parquet files); `target` is
         conditioned on if it is a class label. `callback(step)` runs after every training step with a TrainingStep
@@ -118,10 +119,15 @@ class Synthesizer:
         never whole (streaming.py): statistics and a sample of `max_memory_rows` rows (default 200,000) in a first
         pass, every row's codes in memory-mapped files in `work_dir` (default: the system's temporary folder) in a
         second; `streamed_` then says how.
+
+        `categories` (with dp_epsilon only) declares the levels that categorical columns or a class target can take,
+        known without the data (a code list, the classes: `{"fraud": [0, 1]}`): their noisy counts are released
+        without the threshold that otherwise hides levels too rare to survive the noise, so a rare class stays;
+        values outside the list are pooled (docs/privacy.md).
         """
         return self._adopt(fit_model(self._settings(), data, FitInput(
             target, column_types, task, callback, (checkpoint_dir, checkpoint_every, resume), streaming,
-            max_memory_rows, work_dir)))
+            max_memory_rows, work_dir, categories)))
 
     def _adopt(self, fitted: FittedModel) -> "Synthesizer":
         """Keep the fitted model's parts as this object's fitted attributes (`model_`, `encoder_`, ...)."""

@@ -196,5 +196,54 @@ def test_a_private_fit_defaults_to_the_dp_settings_unless_told_otherwise():
 
 def test_a_class_too_rare_to_survive_the_noise_is_a_clear_error(table):
     rare = table.assign(label=np.where(np.arange(len(table)) < 30, "yes", "no"))
-    with pytest.raises(ParameterError, match="1 class frequent enough.*Raise dp_epsilon"):
+    with pytest.raises(ParameterError, match="1 class frequent enough.*categories=.*raise dp_epsilon"):
         td.Synthesizer(seed=0, **{**DP, "dp_epsilon": 0.5}).fit(rare, target="label")
+
+
+def test_a_rare_class_declared_public_survives_the_noise(table):
+    """The same 30 'yes' rows, their classes declared: released without the threshold, both classes are learned
+    and generated, at about their share."""
+    rare = table.assign(label=np.where(np.arange(len(table)) < 30, "yes", "no"))
+    synth = td.Synthesizer(seed=0, **{**DP, "dp_epsilon": 0.5}).fit(rare, target="label", categories={"label": ["no", "yes"]})
+    rows = synth.sample(2000, seed=1)
+    assert synth.encoder_.n_classes == 2 and set(rows["label"]) == {"no", "yes"}
+    assert 0 < (rows["label"] == "yes").mean() < 0.3  # 30 of the 2,000 real rows
+
+
+def test_declared_levels_are_released_and_values_outside_them_pooled():
+    n = 5000
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"code": rng.choice(["a", "b", "c"], n, p=[0.5, 0.45, 0.05]), "flag": rng.integers(0, 2, n)})
+    schema = TableSchema((ColumnSpec("code", "categorical", "object"), ColumnSpec("flag", "integer", "int64")))
+    budget = sketch_budget(schema, zcdp_rho(5.0, 1e-6), 1e-6)
+    sketch = sketch_table(df, schema, "flag", "classification", budget, np.random.default_rng(1),
+                          {"code": ["a", "b", "z"], "flag": [0, 1]})
+    levels = set(sketch["code"])
+    assert {"a", "b"} <= levels and "c" not in levels  # c is not declared: its rows pooled
+    assert sum(v.startswith(OTHER) for v in sketch["code"]) == pytest.approx(0.05 * n, rel=0.3)
+    assert (sketch["code"] == "z").mean() < 0.01  # declared, held by no row: noise only
+    assert set(sketch["flag"]) == {0, 1}
+
+
+@pytest.mark.parametrize(("categories", "keywords", "named"), [
+    ({"label": ["no", "yes"]}, {"dp_epsilon": None}, "categories= declares public levels.*Pass dp_epsilon"),
+    ({"nope": ["a"]}, {}, "categories names 'nope'"),
+    ({"age": [1, 2]}, {}, r"categories\['age'\]: the column is"),
+    ({"label": "yes"}, {}, r"categories\['label'\] must list"),
+    ({"label": ["yes"]}, {}, "a target needs at least two classes"),
+])
+def test_bad_declared_levels_are_named(categories, keywords, named, table):
+    with pytest.raises(ParameterError, match=named):
+        td.Synthesizer(**{**DP, **keywords}).fit(table, target="label", categories=categories)
+
+
+def test_the_cli_declares_an_integer_targets_classes(table, tmp_path):
+    rare = table.assign(label=np.where(np.arange(len(table)) < 30, 1, 0))
+    rare.to_csv(tmp_path / "train.csv", index=False)
+    command = ["fit", str(tmp_path / "train.csv"), "--target", "label", "--out", str(tmp_path / "m.tdm"), "--steps",
+               "5", "--dp-epsilon", "0.5", "--quiet", "--seed", "0"]
+    refused = CliRunner().invoke(app, command)
+    assert refused.exit_code != 0 and "--categories" in refused.output
+    result = CliRunner().invoke(app, [*command, "--categories", "label=0,1"])
+    assert result.exit_code == 0, result.output
+    assert set(td.Synthesizer.load(tmp_path / "m.tdm").sample(2000, seed=0)["label"]) == {0, 1}

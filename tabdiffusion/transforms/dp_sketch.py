@@ -81,35 +81,83 @@ def sketch_budget(schema: TableSchema, rho: float, delta_threshold: float) -> Sk
 
 def dp_task(schema: TableSchema, target: str | None, task: str | None) -> str | None:
     """The target's task without reading its values: class labels for a categorical or boolean target, a number to
-    predict for a float or datetime one; an integer target needs task= (its distinct values are data)."""
+    predict for a float or datetime one; an integer target needs task= or declared classes (its distinct values are
+    data)."""
     if target is None or task is not None:
         return task
     kind = schema[target].kind
     if kind == "integer":
-        raise ParameterError(f"Target {target!r} holds integers: with dp_epsilon, pass task='classification' (class "
-                             "labels) or task='regression', since counting its distinct values would read the data.")
+        raise ParameterError(f"Target {target!r} holds integers: with dp_epsilon, declare its classes (categories="
+                             f"{{{target!r}: [...]}}; CLI --categories) or pass task='classification' or "
+                             "task='regression', since counting its distinct values would read the data.")
     return "regression" if kind in NUMERIC_KINDS else "classification"
 
 
 def sketch_table(df: pd.DataFrame, schema: TableSchema, target: str | None, task: str | None, budget: SketchBudget,
-                 rng: np.random.Generator) -> pd.DataFrame:
+                 rng: np.random.Generator, categories: Mapping[str, list] | None = None) -> pd.DataFrame:
     """As many rows as `df`, each column drawn independently from its noisy histograms (module docstring); a class
-    target by its levels whatever its kind."""
+    target by its levels whatever its kind; a column in `categories` (public_levels) over its declared levels."""
     n = len(df)
     columns = {}
+    categories = categories or {}
     for spec in schema.columns:
         series = df[spec.name]
         if spec.name == target and task == "classification":
-            levels = _level_sketch(series, budget, rng, n, pooled=False)
+            levels = _level_sketch(series, budget, rng, n, pooled=False, domain=categories.get(spec.name))
             columns[spec.name] = levels if spec.kind not in NUMERIC_KINDS else pd.to_numeric(levels)
         elif spec.kind == "id":
             columns[spec.name] = _key_stand_in(spec, n)
         elif spec.kind in NUMERIC_KINDS:
             columns[spec.name] = _numeric_sketch(spec, series, budget.sigma, rng, n, missing=spec.name != target)
         else:
+            domain = categories.get(spec.name, [True, False] if spec.kind == "boolean" else None)
             columns[spec.name] = _level_sketch(series, budget, rng, n, pooled=spec.name != target,
-                                               domain=[True, False, None] if spec.kind == "boolean" else None)
+                                               domain=None if domain is None else [*domain, None])
     return pd.DataFrame(columns)
+
+
+def public_levels(df: pd.DataFrame, schema: TableSchema, target: str | None, task: str | None,
+                  categories: Mapping[str, object] | None) -> dict[str, list]:
+    """The declared levels of `categories` (column -> the levels it can take, known without reading the data: a code
+    list, a target's classes) as the column's JSON values, checked: each names a categorical or boolean column or a
+    class target, and lists at least one level (a target two) of the column's type."""
+    declared = {}
+    for name, levels in (categories or {}).items():
+        if name not in df.columns:
+            raise ParameterError(f"categories names {name!r}, which is not a column. Columns are: {list(df.columns)}.")
+        is_class = name == target and task == "classification"
+        if not is_class and schema[name].kind not in ("categorical", "boolean"):
+            raise ParameterError(f"categories[{name!r}]: the column is {schema[name].kind}, but only categorical or "
+                                 "boolean columns and a classification target have levels to declare.")
+        if isinstance(levels, (str, bytes)) or not isinstance(levels, (list, tuple, set, np.ndarray, pd.Index)):
+            raise ParameterError(f"categories[{name!r}] must list the column's levels, e.g. [0, 1] or ['a', 'b']; "
+                                 f"got {levels!r}.")
+        values = list(dict.fromkeys(to_json_value(v) for v in _as_column_type(df[name], list(levels))))
+        values = [v for v in values if v is not None]
+        if len(values) < (2 if is_class else 1):
+            raise ParameterError(f"categories[{name!r}] lists {len(values)} level(s); a target needs at least two classes.")
+        declared[name] = values
+    return declared
+
+
+def _as_column_type(series: pd.Series, levels: list) -> list:
+    """`levels` converted to the column's type where it holds numbers or booleans (so that '1' from a command line
+    matches 1), as they are otherwise; a ParameterError naming a level that is not of that type."""
+    if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):
+        return levels
+    converted = []
+    for level in levels:
+        text = str(level).strip().lower() if isinstance(level, str) else None
+        if pd.api.types.is_bool_dtype(series.dtype) and text in ("true", "false"):
+            converted.append(text == "true")
+            continue
+        number = pd.to_numeric(pd.Series([level]), errors="coerce").iloc[0]
+        if pd.isna(number):
+            raise ParameterError(f"categories[{series.name!r}]: {level!r} is not a value of the column, which holds "
+                                 f"{series.dtype} values.")
+        converted.append(bool(number) if pd.api.types.is_bool_dtype(series.dtype) else
+                         int(number) if float(number).is_integer() else float(number))
+    return converted
 
 
 @dataclass(frozen=True)
@@ -124,16 +172,19 @@ class PrivateFit:
 
     @classmethod
     def prepare(cls, df: pd.DataFrame, target: str | None, task: str | None, column_types: Mapping[str, str] | None,
-                epsilon: float, delta: float | None, seed: int) -> PrivateFit:
+                epsilon: float, delta: float | None, seed: int,
+                categories: Mapping[str, object] | None = None) -> PrivateFit:
         """The preparation for a fit of `df` under (epsilon, delta) (delta None: dp.default_delta); the sketch
         spends the budget's preprocessing share (half its delta on the level threshold) and draws from its own
-        random stream of `seed`."""
+        random stream of `seed`; `categories` declares public levels (public_levels)."""
         schema = dp_schema(df, column_types)
         budget = PrivacyBudget.of(epsilon, delta, len(df))
-        task = dp_task(schema, target, task)
+        # declared classes make the target's task classification
+        task = dp_task(schema, target, task if task or target not in (categories or {}) else "classification")
+        declared = public_levels(df, schema, target, task, categories)
         epsilon_pre, delta_pre = budget.preprocessing
         noise = sketch_budget(schema, zcdp_rho(epsilon_pre, delta_pre / 2), delta_pre / 2)
-        sketch = sketch_table(df, schema, target, task, noise, np.random.default_rng([seed, 5]))
+        sketch = sketch_table(df, schema, target, task, noise, np.random.default_rng([seed, 5]), declared)
         return cls(budget, schema, task, sketch)
 
     def trainable_rows(self, df: pd.DataFrame, encoder: TableEncoder) -> pd.DataFrame:
@@ -148,8 +199,10 @@ def _level_sketch(series: pd.Series, budget: SketchBudget, rng: np.random.Genera
                   domain: list | None = None) -> pd.Series:
     """A categorical column's noisy level counts above the threshold, drawn n times; the rest of the rows pooled
     (at least one, so the encoder always has a level for values the sketch does not hold). A target keeps no pool.
-    With a public `domain` (a boolean column's True, False and missing) every level's count is released, and only
-    levels whose noisy count is positive are drawn: no threshold is needed where the levels are not data."""
+    With a public `domain` (a boolean column's True, False and missing, or levels the caller declared) every level's
+    count is released, and only levels whose noisy count is positive are drawn: no threshold is needed where the
+    levels are not data. Values outside a declared domain count nowhere: pooled in a column, left out of training
+    (PrivateFit.trainable_rows) in a target."""
     counts = series.map(to_json_value).astype(object).value_counts(dropna=False)
     if domain is not None:
         counts = counts.reindex(pd.Index(domain, dtype=object), fill_value=0)
@@ -159,7 +212,9 @@ def _level_sketch(series: pd.Series, budget: SketchBudget, rng: np.random.Genera
     if len(levels) < 2 and not pooled:
         raise ParameterError(f"Target {series.name!r}: {len(levels) or 'no'} class{'' if len(levels) == 1 else 'es'} "
                              f"frequent enough to survive the noise of dp_epsilon (a class needs about "
-                             f"{budget.threshold:.0f} rows here). Raise dp_epsilon, or fit without target=.")
+                             f"{budget.threshold:.0f} rows here). Declare its classes, which are then released without that threshold "
+                             f"(categories={{{series.name!r}: [...]}}; CLI --categories), raise dp_epsilon, or fit "
+                             "without target=.")
     others = int(round(max(n - weights.sum(), 0.0))) if pooled else 0
     drawn = n - max(others, 1 if pooled else 0)
     values = np.empty(n, dtype=object)
