@@ -37,7 +37,8 @@ def build_networks(encoder: TableEncoder, config: ModelConfig, device: torch.dev
         process = MixedDiffusion(len(encoder.numeric_), encoder.category_sizes, config.num_timesteps, device,
                                  config.timestep_strata, config.conditioning, config.label_dropout, encoder.n_classes,
                                  config.prediction, config.known_values)
-    d_t = config.d_t or auto_width(MLPDenoiser.input_features(process.input_width, process.n_numeric, config.fourier_features))
+    inputs = MLPDenoiser.input_features(process.input_width, process.n_numeric, config.fourier_features)
+    d_t = config.d_t or auto_width(inputs)
     model = MLPDenoiser(
         process.input_width, list(config.d_layers), encoder.n_classes, d_t, config.dropout,
         n_numeric=process.n_numeric, fourier_features=config.fourier_features, film=config.film,

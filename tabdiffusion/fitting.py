@@ -206,5 +206,6 @@ def _fit(settings: FitSettings, data: pd.DataFrame | TableStream, given: FitInpu
         generator = torch_generator(rng, device)
         fitted.calibration = calibrate_model(
             lambda n: fitted.sample_codes(n, generator, settings.sample_batch_size), encoder, targets,
-            max_batch=settings.sample_batch_size, deadline=deadline, seconds_per_row=sampler_seconds_per_row(history.checks))
+            max_batch=settings.sample_batch_size, deadline=deadline,
+            seconds_per_row=sampler_seconds_per_row(history.checks))
     return fitted

@@ -35,6 +35,7 @@ from .transforms.conditions import CodeConstraints, from_conditions
 # whatever n is (the CLI's `sample` writes chunk by chunk). Up to this n, one chunk: the same rows as one batch.
 SAMPLE_CHUNK_ROWS = 100_000
 
+
 class Synthesizer:
     """Learns a table with TabDDPM-style diffusion and generates new rows with the same columns, order and dtypes.
 
