@@ -166,7 +166,8 @@ def render(results: dict) -> list[str]:
     lines = ["## Differential privacy: utility against epsilon", "",
              "Commands: " + "; ".join(f"`{c}`" for c in results["commands"])
              + f" on {machine.get('processor')} ({machine.get('cores')} cores); seed {settings['seed']}, one fit per "
-             f"cell, tabdiffusion with {settings['steps'] or 'its default number of'} DP-SGD steps (delta = 1 / n^1.1), smartnoise-synth's "
+             f"cell, tabdiffusion with {settings['steps'] or 'its default number of'} DP-SGD steps (delta = 1 / n^1.1; a "
+             "classification task's classes declared as public levels, `categories=`), smartnoise-synth's "
              "methods with their defaults (10% of epsilon on continuous columns' bounds). Efficacy: the harness's tuned "
              "CatBoost trained on the rows, macro F1 or R2 on the real test split ('real': trained on the train split). "
              "Errors: evaluate's column-shape and pair-trend errors against the train split (lower is better).", "",

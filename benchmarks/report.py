@@ -263,11 +263,57 @@ def _mean(stats: dict | None) -> float | None:
     return None if not stats else stats.get("mean")
 
 
-def targets() -> dict:
-    """The default preset's quality targets (benchmarks/targets.toml)."""
+def targets(section: str = "default") -> dict:
+    """The default preset's quality (`default`) or privacy (`privacy`) targets (benchmarks/targets.toml)."""
     import tomllib
 
-    return tomllib.loads(TARGETS.read_text())["default"]
+    return tomllib.loads(TARGETS.read_text())[section]
+
+
+ATTACKS = {"singling_out": "singling out", "linkability": "linkability", "inference": "attribute inference"}
+
+
+def _interval(evaluated: dict, name: str, bounds: str, digits: int = 3) -> str:
+    """The score privacy.<name> with its 95% interval privacy.<bounds>_low to _high, e.g. '0.512 (0.490 to 0.530)';
+    '–' where it was not measured."""
+    value, low, high = (_mean(evaluated.get(f"privacy.{key}")) for key in (name, f"{bounds}_low", f"{bounds}_high"))
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}" + ("" if low is None else f" ({low:.{digits}f} to {high:.{digits}f})")
+
+
+def _attacks_table(results: dict, method: str = "tabdiffusion") -> list[str]:
+    """`method`'s privacy attacks per table (evaluate: DOMIAS, Anonymeter's three risks, DCR share, exact copies)
+    and the privacy targets (targets.toml [privacy]): DOMIAS and DCR share at most their bounds, every Anonymeter
+    risk's interval reaching 0, on every table."""
+    goal = targets("privacy")
+    rows = {name: entry["methods"][method]["evaluate"] for name, entry in results["datasets"].items()
+            if "privacy.domias_auc" in (entry["methods"].get(method, {}).get("evaluate") or {})}
+    if not rows:
+        return []
+    head = ["dataset", "DOMIAS AUC (95% interval)"] + [f"{label} risk (95% interval)" for label in ATTACKS.values()] + [
+        "DCR share", "exact copies (holdout's own)", "targets"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    met = {"domias": [], "anonymeter": [], "dcr": []}
+    for name, scores in rows.items():
+        domias, dcr = _mean(scores["privacy.domias_auc"]), _mean(scores["privacy.dcr_share"])
+        lows = [_mean(scores.get(f"privacy.{attack}_low")) for attack in ATTACKS]
+        checks = {"domias": domias <= goal["domias_auc"], "dcr": dcr <= goal["dcr_share"],
+                  "anonymeter": all(low is not None and low <= 0 for low in lows)}
+        for key, held in checks.items():
+            met[key].append(held)
+        missed = [key for key, held in checks.items() if not held]
+        lines.append("| " + " | ".join(
+            [name, _interval(scores, "domias_auc", "domias_auc")]
+            + [_interval(scores, f"{attack}_risk", attack) for attack in ATTACKS]
+            + [_num(dcr, 3), f"{_num(_mean(scores.get('privacy.exact_copies_share')), 4)} "
+               f"({_num(_mean(scores.get('privacy.exact_copies_share_holdout')), 4)})",
+               "ok" if not missed else "**miss: " + ", ".join(missed) + "**"]) + " |")
+    tables = len(rows)
+    return lines + ["", f"Targets: DOMIAS AUC at most {goal['domias_auc']:g} on {sum(met['domias'])} of {tables} tables; "
+                    f"every Anonymeter risk at its baseline (95% interval reaching 0) on {sum(met['anonymeter'])} of "
+                    f"{tables}; DCR share at most {goal['dcr_share']:g} on {sum(met['dcr'])} of {tables} (target: every "
+                    "table for each)."]
 
 
 def _targets_table(results: dict, method: str = "tabdiffusion") -> list[str]:
@@ -575,6 +621,15 @@ def render_one(path: Path) -> list[str]:
                   "apart. The headline detection score; evaluate()'s GBM on at most "
                   f"{results['settings'].get('evaluate_rows')} rows per side is in the fidelity table.", ""]
         lines += strong + [""]
+    attacks = _attacks_table(results)
+    if attacks:
+        lines += ["### Privacy attacks on the default (value protection on)", "",
+                  "evaluate()'s attacks on the train-size set, with the train split as members and the test split as "
+                  "non-members (docs/privacy.md says what each measures): DOMIAS's membership-inference AUC (0.5: no "
+                  "better than guessing) and Anonymeter's singling-out, linkability and attribute-inference risks (0: "
+                  "the attack does no better on training rows than on unseen ones), each with its 95% interval; the "
+                  "DCR share and exact copies as in the fidelity table.", ""]
+        lines += attacks + [""]
     if "tabdiffusion" in generators:
         lines += ["### Quality targets for the default (tabdiffusion)", "",
                   "ML efficacy on the train-size set against the paper's TabDDPM score; detection against the "
