@@ -244,6 +244,8 @@ def test_the_cli_declares_an_integer_targets_classes(table, tmp_path):
                "5", "--dp-epsilon", "0.5", "--quiet", "--seed", "0"]
     refused = CliRunner().invoke(app, command)
     assert refused.exit_code != 0 and "--categories" in refused.output
+    malformed = CliRunner().invoke(app, [*command, "--categories", "label"])
+    assert malformed.exit_code == 2 and "COLUMN=A,B" in malformed.output
     result = CliRunner().invoke(app, [*command, "--categories", "label=0,1"])
     assert result.exit_code == 0, result.output
     assert set(td.Synthesizer.load(tmp_path / "m.tdm").sample(2000, seed=0)["label"]) == {0, 1}
