@@ -67,7 +67,8 @@ class FitSettings:
 @dataclass(frozen=True)
 class FitInput:
     """fit's arguments besides the table: the target and how to read the table, the step callback, the checkpoints
-    (folder, every, resume) and how a path is streamed (streaming, max_memory_rows, work_dir)."""
+    (folder, every, resume), how a path is streamed (streaming, max_memory_rows, work_dir) and a private fit's
+    declared levels (categories)."""
 
     target: str | None = None
     column_types: Mapping[str, str] | None = None
@@ -77,7 +78,7 @@ class FitInput:
     streaming: bool | None = None
     max_memory_rows: int | None = None
     work_dir: str | os.PathLike | None = None
-    categories: Mapping[str, object] | None = None  # public levels for a private fit (transforms/dp_sketch.py)
+    categories: Mapping[str, object] | None = None  # transforms/dp_sketch.public_levels
 
 
 # The Synthesizer's keywords besides the model's hyperparameters (config.HYPERPARAMETERS), in its signature's order.
