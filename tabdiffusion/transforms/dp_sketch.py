@@ -210,11 +210,13 @@ def _level_sketch(series: pd.Series, budget: SketchBudget, rng: np.random.Genera
     kept = noisy > (0.0 if domain is not None else budget.threshold)
     levels, weights = [v for v, k in zip(counts.index, kept) if k], noisy[kept]
     if len(levels) < 2 and not pooled:
+        fix = (f"about {budget.threshold:.0f} rows here). Declare its classes, which are then released without that "
+               f"threshold (categories={{{series.name!r}: [...]}}; CLI --categories), raise dp_epsilon, or fit without "
+               "target=." if domain is None else  # declared: a class only needs a noisy count above 0
+               f"a noisy count above 0, under noise of sd {budget.sigma:.0f} rows here). Raise dp_epsilon, or fit "
+               "without target=.")
         raise ParameterError(f"Target {series.name!r}: {len(levels) or 'no'} class{'' if len(levels) == 1 else 'es'} "
-                             f"frequent enough to survive the noise of dp_epsilon (a class needs about "
-                             f"{budget.threshold:.0f} rows here). Declare its classes, which are then released without that threshold "
-                             f"(categories={{{series.name!r}: [...]}}; CLI --categories), raise dp_epsilon, or fit "
-                             "without target=.")
+                             f"frequent enough to survive the noise of dp_epsilon (a class needs {fix}")
     others = int(round(max(n - weights.sum(), 0.0))) if pooled else 0
     drawn = n - max(others, 1 if pooled else 0)
     values = np.empty(n, dtype=object)
