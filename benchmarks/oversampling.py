@@ -6,8 +6,10 @@
 For each table, ratio and seed: the train split (stratified down to at most --max-rows rows) keeps `ratio` of its
 smallest class's rows (at least MIN_KEPT), chosen with the seed; the other classes stay whole. Each sampler grows
 that class to the majority's count (imbalanced-learn's 'minority' strategy): RandomOverSampler, SMOTENC (SMOTE
-where every feature is numeric), ADASYN (numeric tables only) and DiffusionOversampler (fitted to the whole
-imbalanced set within --budget seconds). Beside them: the imbalanced set as it is, and class weights instead of
+where every feature is numeric), ADASYN (numeric tables only), SDV's CTGAN (fitted to the whole imbalanced set within --budget
+seconds, its epochs stopping at the first past the budget, the class drawn by its conditional sampling; SDV needs
+its own environment: run `--samplers CTGAN` there, which adds the column to an existing results file) and
+DiffusionOversampler (fitted to the whole imbalanced set within --budget seconds). Beside them: the imbalanced set as it is, and class weights instead of
 resampling. Three classifiers learn each set: CatBoost (--catboost-iterations, native categorical features),
 logistic regression (one-hot + scaling) and a random forest (one-hot). Scored on the untouched real test split:
 the shrunk class's F1 and average precision (PR-AUC), and the balanced accuracy over all classes. Results go to
@@ -17,6 +19,8 @@ benchmarks/results/oversampling/oversampling.json; `python -m benchmarks.report`
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import sys
 import time
 import warnings
@@ -30,10 +34,10 @@ from .tabddpm_data import TARGET, Dataset
 
 RESULTS = Path(__file__).resolve().parent / "results" / "oversampling" / "oversampling.json"
 MIN_KEPT = 3  # rows of the shrunk class kept at least (SMOTE then interpolates between 2 neighbours)
-SAMPLERS = ("none", "class weights", "RandomOverSampler", "SMOTENC", "ADASYN", "DiffusionOversampler")
+SAMPLERS = ("none", "class weights", "RandomOverSampler", "SMOTENC", "ADASYN", "CTGAN", "DiffusionOversampler")
 CLASSIFIERS = ("CatBoost", "logistic regression", "random forest")
 TABLES = "adult,buddy,cardio,churn2,default,diabetes,gesture,wilt"
-DCR_SAMPLERS = ("RandomOverSampler", "SMOTENC", "DiffusionOversampler")  # their rare rows' DCR share is measured
+DCR_SAMPLERS = ("RandomOverSampler", "SMOTENC", "CTGAN", "DiffusionOversampler")  # their rare rows' DCR share is measured
 
 
 def imbalanced_train(data: Dataset, ratio: float, seed: int, max_rows: int) -> tuple[pd.DataFrame, object, pd.DataFrame]:
@@ -54,17 +58,45 @@ def imbalanced_train(data: Dataset, ratio: float, seed: int, max_rows: int) -> t
     return train.drop(index=train.index[dropped]).reset_index(drop=True), rare, train.iloc[dropped]
 
 
+def ctgan_resample(X: pd.DataFrame, y: pd.Series, categorical: list[str], seed: int,
+                   budget: float) -> tuple[pd.DataFrame, pd.Series, dict]:
+    """X, y with the smallest class grown to the largest's count by SDV's CTGAN, fitted to all rows within `budget`
+    seconds and drawing the class through `sample_from_conditions` (its conditional generator; SDV rejects the
+    rows that miss the class)."""
+    from sdv.sampling import Condition
+
+    from .methods import SdvGenerator
+
+    counts = y.value_counts()
+    rare, need = counts.idxmin(), int(counts.max() - counts.min())
+    rare = rare.item() if hasattr(rare, "item") else rare
+    shape = Dataset("oversampling", "multiclass", X.assign(**{TARGET: y}), X[:0], X[:0], categorical, {})
+    generator = SdvGenerator(shape, "ctgan", budget, seed)
+    info = generator.fit(shape.train)
+    try:
+        rows = generator.synth.sample_from_conditions([Condition({TARGET: rare}, num_rows=need)])
+    except Exception as error:  # noqa: BLE001  SDV raises several types when rejection finds no rows of the class
+        raise ValueError(f"CTGAN drew no rows of class {rare!r}: {error}") from None
+    rows = rows[SdvGenerator.TABLE] if isinstance(rows, dict) else rows  # SDV 2.x answers {table: rows}
+    rows = rows.astype({name: X[name].dtype for name in X.columns})
+    return (pd.concat([X, rows[X.columns]], ignore_index=True),
+            pd.concat([y, rows[TARGET].astype(y.dtype)], ignore_index=True), {"epochs": info["epochs"]})
+
+
 def resample(name: str, X: pd.DataFrame, y: pd.Series, categorical: list[str], seed: int, budget: float,
-             model: dict | None = None) -> tuple[pd.DataFrame, pd.Series]:
-    """X, y grown by sampler `name` ('none' and 'class weights' return them as they are); `model` holds
-    DiffusionOversampler's Synthesizer keywords beyond the budget (its own defaults where absent)."""
+             model: dict | None = None) -> tuple[pd.DataFrame, pd.Series, dict]:
+    """X, y grown by sampler `name` ('none' and 'class weights' return them as they are), and what the generative
+    samplers' fits reached (CTGAN's epochs, DiffusionOversampler's steps); `model` holds DiffusionOversampler's
+    Synthesizer keywords beyond the budget (its own defaults where absent)."""
     from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, RandomOverSampler
 
     import tabdiffusion as td
 
     neighbours = max(1, min(5, int(y.value_counts().min()) - 1))
     if name in ("none", "class weights"):
-        return X, y
+        return X, y, {}
+    if name == "CTGAN":
+        return ctgan_resample(X, y, categorical, seed, budget)
     if name == "RandomOverSampler":
         sampler = RandomOverSampler(sampling_strategy="minority", random_state=seed)
     elif name == "SMOTENC":
@@ -77,7 +109,9 @@ def resample(name: str, X: pd.DataFrame, y: pd.Series, categorical: list[str], s
     else:
         sampler = td.DiffusionOversampler(sampling_strategy="minority", random_state=seed, time_budget=budget, threads=2,
                                           **(model or {}))
-    return sampler.fit_resample(X, y)
+        X_res, y_res = sampler.fit_resample(X, y)
+        return X_res, y_res, {"steps": sampler.synthesizer_.history_.steps}
+    return (*sampler.fit_resample(X, y), {})
 
 
 def classifier(name: str, categorical: list[str], numeric: list[str], weighted: bool, seed: int, iterations: int):
@@ -127,7 +161,9 @@ def dcr_share(kept: pd.DataFrame, generated: pd.DataFrame, held_out: pd.DataFram
 
 
 def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: float, max_rows: int,
-                iterations: int, samplers: list[str], log, model: dict | None = None) -> dict:
+                iterations: int, samplers: list[str], log, model: dict | None = None, previous: dict | None = None) -> dict:
+    """Every (ratio, seed) cell of one table; a cell of `previous` (the table's entry in an earlier results file) on
+    the same rows keeps the scores of the samplers not run now, so one sampler can be rerun alone."""
     categorical = list(data.cat_columns)
     numeric = [c for c in data.features if c not in categorical]
     X_test, y_test = data.test[data.features], data.test[TARGET]
@@ -138,20 +174,24 @@ def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: fl
             X, y = train[data.features], train[TARGET]
             kept = int((y == rare).sum())
             cell: dict = {"rare_class": rare.item() if hasattr(rare, "item") else rare, "rare_rows": kept, "train_rows": len(train), "samplers": {}}
+            earlier = (previous or {}).get("cells", {}).get(f"{ratio:g}/{seed}", {})
+            if (earlier.get("rare_rows"), earlier.get("train_rows")) == (kept, len(train)):
+                cell["samplers"] = {name: got for name, got in earlier["samplers"].items() if name not in samplers}
             for name in samplers:
                 began = time.perf_counter()
                 try:
-                    X_res, y_res = resample(name, X, y, categorical, seed, budget, model)
+                    X_res, y_res, reached = resample(name, X, y, categorical, seed, budget, model)
                 except ValueError as error:
                     cell["samplers"][name] = {"error": str(error)[:200]}
                     continue
-                got: dict = {"seconds": time.perf_counter() - began, "rows": len(X_res)}
+                got: dict = {"seconds": time.perf_counter() - began, "rows": len(X_res), **reached}
                 if name in DCR_SAMPLERS:
                     got["dcr_share"] = dcr_share(X[y == rare], X_res.iloc[len(X):], held_out[data.features], seed)
                 for model_name in CLASSIFIERS:
                     fitted = classifier(model_name, categorical, numeric, name == "class weights", seed, iterations)
                     got[model_name] = scores(fitted.fit(X_res, y_res), X_test, y_test, rare)
                 cell["samplers"][name] = got
+            cell["samplers"] = {name: cell["samplers"][name] for name in SAMPLERS if name in cell["samplers"]}
             entry["cells"][f"{ratio:g}/{seed}"] = cell
             log(f"{data.name} ratio {ratio:g} seed {seed} ({kept} rare rows): " + ", ".join(
                 f"{s} {v['CatBoost']['pr_auc']:.3f}" for s, v in cell["samplers"].items() if "error" not in v))
@@ -166,7 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=30.0, help="DiffusionOversampler's fit budget in seconds")
     parser.add_argument("--max-rows", type=int, default=5_000, help="train rows kept at most (stratified)")
     parser.add_argument("--catboost-iterations", type=int, default=1000)
-    parser.add_argument("--samplers", default=",".join(SAMPLERS))
+    parser.add_argument("--samplers", default=None,
+                        help="the samplers to run (default: all, CTGAN where SDV is installed); in an existing --out "
+                             "file, the others' scores on the same rows stay")
     parser.add_argument("--guidance", type=float, default=None,
                         help="DiffusionOversampler's guidance (default: its own); 0 also turns label dropout off")
     parser.add_argument("--value-protection", action=argparse.BooleanOptionalAction, default=True,
@@ -177,16 +219,20 @@ def main(argv: list[str] | None = None) -> None:
     warnings.simplefilter("ignore")
     command = "python -m benchmarks.oversampling " + " ".join(argv if argv is not None else sys.argv[1:])
     ratios, seeds = [float(r) for r in args.ratios.split(",")], [int(s) for s in args.seeds.split(",")]
+    samplers = args.samplers.split(",") if args.samplers else [
+        s for s in SAMPLERS if s != "CTGAN" or importlib.util.find_spec("sdv") is not None]
     settings = {"budget": args.budget, "max_rows": args.max_rows, "catboost_iterations": args.catboost_iterations,
                 "ratios": ratios, "seeds": seeds, "min_kept": MIN_KEPT, "value_protection": args.value_protection}
     model = {"value_protection": args.value_protection}
     if args.guidance is not None:
         model.update(guidance=args.guidance, label_dropout=0.1 if args.guidance else 0.0)
         settings["guidance"] = args.guidance
-    print(tabddpm_data.run_each(args.datasets, Path(args.out), command, settings, args.rows, seeds[0],
+    out = Path(args.out)
+    earlier = json.loads(out.read_text())["datasets"] if out.exists() else {}
+    print(tabddpm_data.run_each(args.datasets, out, command, settings, args.rows, seeds[0],
                                 lambda data: run_dataset(data, ratios, seeds, args.budget, args.max_rows,
-                                                         args.catboost_iterations, args.samplers.split(","), print,
-                                                         model)))
+                                                         args.catboost_iterations, samplers, print,
+                                                         model, earlier.get(data.name))))
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
@@ -221,7 +267,8 @@ def render(results: dict) -> list[str]:
     lines = ["## Oversampling", "", "Commands: " + "; ".join(f"`{c}`" for c in results["commands"])
              + f" on {machine.get('processor')} ({machine.get('cores')} cores). Train splits capped at "
              f"{settings['max_rows']:,} rows (stratified); the smallest class keeps the ratio's share of its rows (at least "
-             f"{settings['min_kept']}); seeds {settings['seeds']}; DiffusionOversampler fit budget {settings['budget']:g} s, "
+             f"{settings['min_kept']}); seeds {settings['seeds']}; CTGAN (SDV, its defaults) and DiffusionOversampler fit "
+             f"budget {settings['budget']:g} s each; DiffusionOversampler "
              f"value protection {'on' if settings.get('value_protection', True) else 'off'}, guidance "
              f"{settings.get('guidance', 1.0):g}; "
              f"CatBoost {settings['catboost_iterations']} iterations. Scores on the real test split, mean ± std over seeds: "

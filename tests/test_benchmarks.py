@@ -444,6 +444,16 @@ def test_oversampling_benchmark_smoke_run(tmp_path):
     text = "\n".join(oversampling.render(results))
     assert "## Oversampling" in text and "| diabetes | 0.2 (" in text and "### Targets" in text and "DCR share" in text
 
+    # rerunning one sampler into the same file replaces its scores and keeps the others'
+    cell["samplers"]["none"]["CatBoost"]["pr_auc"] = -1.0
+    out.write_text(json.dumps(results))
+    oversampling.main(["--datasets", "diabetes", "--ratios", "0.2", "--seeds", "0", "--samplers", "none", "--rows", "400",
+                       "--catboost-iterations", "20", "--out", str(out)])
+    rerun = json.loads(out.read_text())
+    again = rerun["datasets"]["diabetes"]["cells"]["0.2/0"]["samplers"]
+    assert list(again) == list(cell["samplers"]) and again["none"]["CatBoost"]["pr_auc"] >= 0
+    assert again["DiffusionOversampler"] == cell["samplers"]["DiffusionOversampler"] and len(rerun["commands"]) == 2
+
 
 @needs_data
 def test_class_fidelity_benchmark_smoke_run(tmp_path):
