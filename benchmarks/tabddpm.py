@@ -160,6 +160,22 @@ def _git(*args: str) -> bytes:
         raise SystemExit(message) from None
 
 
+def computing_arguments(given: list[str]) -> list[str]:
+    """The command-line arguments without the assembling ones (--cached-only, --keep-from FILE, --cache DIR), which
+    say where results come from, not how they are computed."""
+    kept, skip = [], False
+    for argument in given:
+        if skip:
+            skip = False
+        elif argument == "--cached-only" or argument.startswith(("--keep-from=", "--cache=")):
+            continue
+        elif argument in ("--keep-from", "--cache"):
+            skip = True
+        else:
+            kept.append(argument)
+    return kept
+
+
 def code_fingerprint(method: str, commit: str | None = None) -> str:
     """A hash of the code a cell's result depends on, so cached cells go stale when that code changes.
 
@@ -640,9 +656,7 @@ def main(argv: list[str] | None = None) -> Path:
     out = Path(args.out) if args.out else RESULTS / f"tabddpm-{'quick' if settings.quick else 'full'}.json"
     given = list(sys.argv[1:] if argv is None else argv)
     # The command that computes these results: --cached-only only assembles what earlier invocations computed.
-    dropped = {"--cached-only", "--keep-from", args.keep_from}  # assembling options: not part of the computation
-    command = "python -m benchmarks.tabddpm " + shlex.join([a for a in given if a not in dropped
-                                                            and not a.startswith("--keep-from=")])
+    command = "python -m benchmarks.tabddpm " + shlex.join(computing_arguments(given))
     if args.keep_from and not args.cached_only:
         raise SystemExit("--keep-from assembles: use it with --cached-only (compute first, then assemble)")
     kept = read_kept(Path(args.keep_from), settings) if args.keep_from else None

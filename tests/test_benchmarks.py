@@ -7,6 +7,7 @@ skipped without them.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -229,12 +230,22 @@ def test_keep_from_fills_uncached_entries_from_an_earlier_results_file(tmp_path)
     assert smote["sizes"] == before["datasets"]["diabetes"]["methods"]["smote"]["sizes"]
     assert smote["kept_from"] == {"file": str(earlier), "date": before["date"], "machine": before["machine"]}
     assert smote["code_commits"] == [before["machine"]["git_commit"] or "unknown"]
-    assert "--keep-from" not in results["command"] and results["kept_from"]["date"] == before["date"]
+    assert results["command"] == "python -m benchmarks.tabddpm " + shlex.join(argv)  # where cells came from: not said
+    assert results["kept_from"]["date"] == before["date"]
     assert "Kept from the results file" in docs.read_text() and "smote on diabetes" in docs.read_text()
     with pytest.raises(SystemExit, match="catboost_seeds"):  # entries of other settings never mix in
         tabddpm.main(argv[:7] + ["2"] + argv[8:] + empty + ["--keep-from", str(earlier)])
     with pytest.raises(SystemExit, match="--cached-only"):
         tabddpm.main(argv + ["--keep-from", str(earlier)])
+
+
+def test_recorded_command_drops_only_the_assembling_arguments():
+    """--keep-from may name the --out file itself: its value goes, the --out value stays; --cache goes too."""
+    from benchmarks.tabddpm import computing_arguments
+
+    given = ["--datasets", "wilt", "--out", "r.json", "--cached-only", "--keep-from", "r.json", "--cache", "/tmp/c",
+             "--cache=/tmp/d", "--keep-from=r.json", "--budget", "300"]
+    assert computing_arguments(given) == ["--datasets", "wilt", "--out", "r.json", "--budget", "300"]
 
 
 def test_code_fingerprint_at_a_commit_matches_the_same_files_in_the_working_tree():
