@@ -6,14 +6,15 @@
 For each table, ratio and seed: the train split (stratified down to at most --max-rows rows) keeps `ratio` of its
 smallest class's rows (at least MIN_KEPT), chosen with the seed; the other classes stay whole. Each sampler grows
 that class to the majority's count (imbalanced-learn's 'minority' strategy): RandomOverSampler, SMOTENC (SMOTE
-where every feature is numeric), ADASYN (numeric tables only), SDV's CTGAN (fitted to the whole imbalanced set within --budget
-seconds, its epochs stopping at the first past the budget, the class drawn by its conditional sampling; SDV needs
-its own environment: run `--samplers CTGAN` there, which adds the column to an existing results file) and
-DiffusionOversampler (fitted to the whole imbalanced set within --budget seconds). Beside them: the imbalanced set as it is, and class weights instead of
-resampling. Three classifiers learn each set: CatBoost (--catboost-iterations, native categorical features),
-logistic regression (one-hot + scaling) and a random forest (one-hot). Scored on the untouched real test split:
-the shrunk class's F1 and average precision (PR-AUC), and the balanced accuracy over all classes. Results go to
-benchmarks/results/oversampling/oversampling.json; `python -m benchmarks.report` renders them.
+where every feature is numeric), ADASYN (numeric tables only), SDV's CTGAN (fitted to the whole imbalanced set
+within --budget seconds, its epochs stopping at the first past the budget, the class drawn by its conditional
+sampling; SDV needs its own environment: run `--samplers CTGAN` there, which adds the column to an existing results
+file) and DiffusionOversampler (fitted to the whole imbalanced set within --budget seconds). Beside them: the
+imbalanced set as it is, and class weights instead of resampling. Three classifiers learn each set: CatBoost
+(--catboost-iterations, native categorical features), logistic regression (one-hot + scaling) and a random forest
+(one-hot). Scored on the untouched real test split: the shrunk class's F1 and average precision (PR-AUC), and the
+balanced accuracy over all classes. Results go to benchmarks/results/oversampling/oversampling.json;
+`python -m benchmarks.report` renders them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ MIN_KEPT = 3  # rows of the shrunk class kept at least (SMOTE then interpolates 
 SAMPLERS = ("none", "class weights", "RandomOverSampler", "SMOTENC", "ADASYN", "CTGAN", "DiffusionOversampler")
 CLASSIFIERS = ("CatBoost", "logistic regression", "random forest")
 TABLES = "adult,buddy,cardio,churn2,default,diabetes,gesture,wilt"
-DCR_SAMPLERS = ("RandomOverSampler", "SMOTENC", "CTGAN", "DiffusionOversampler")  # their rare rows' DCR share is measured
+# the samplers whose rare rows' DCR share is measured
+DCR_SAMPLERS = ("RandomOverSampler", "SMOTENC", "CTGAN", "DiffusionOversampler")
 
 
 def imbalanced_train(data: Dataset, ratio: float, seed: int, max_rows: int) -> tuple[pd.DataFrame, object, pd.DataFrame]:
@@ -161,7 +163,8 @@ def dcr_share(kept: pd.DataFrame, generated: pd.DataFrame, held_out: pd.DataFram
 
 
 def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: float, max_rows: int,
-                iterations: int, samplers: list[str], log, model: dict | None = None, previous: dict | None = None) -> dict:
+                iterations: int, samplers: list[str], log, model: dict | None = None,
+                previous: dict | None = None) -> dict:
     """Every (ratio, seed) cell of one table; a cell of `previous` (the table's entry in an earlier results file) on
     the same rows keeps the scores of the samplers not run now, so one sampler can be rerun alone."""
     categorical = list(data.cat_columns)
@@ -203,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", default=TABLES)
     parser.add_argument("--ratios", default="0.01,0.05,0.2")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--budget", type=float, default=30.0, help="DiffusionOversampler's fit budget in seconds")
+    parser.add_argument("--budget", type=float, default=30.0,
+                        help="CTGAN's and DiffusionOversampler's fit budget in seconds")
     parser.add_argument("--max-rows", type=int, default=5_000, help="train rows kept at most (stratified)")
     parser.add_argument("--catboost-iterations", type=int, default=1000)
     parser.add_argument("--samplers", default=None,
@@ -267,8 +271,8 @@ def render(results: dict) -> list[str]:
     lines = ["## Oversampling", "", "Commands: " + "; ".join(f"`{c}`" for c in results["commands"])
              + f" on {machine.get('processor')} ({machine.get('cores')} cores). Train splits capped at "
              f"{settings['max_rows']:,} rows (stratified); the smallest class keeps the ratio's share of its rows (at least "
-             f"{settings['min_kept']}); seeds {settings['seeds']}; CTGAN (SDV, its defaults) and DiffusionOversampler fit "
-             f"budget {settings['budget']:g} s each; DiffusionOversampler "
+             f"{settings['min_kept']}); seeds {settings['seeds']}; CTGAN (SDV, its defaults) and "
+             f"DiffusionOversampler fit budget {settings['budget']:g} s each; DiffusionOversampler "
              f"value protection {'on' if settings.get('value_protection', True) else 'off'}, guidance "
              f"{settings.get('guidance', 1.0):g}; "
              f"CatBoost {settings['catboost_iterations']} iterations. Scores on the real test split, mean ± std over seeds: "

@@ -52,7 +52,8 @@ def main() -> None:
         privacy = td.evaluate(data.train, moved, holdout=data.test, target=TARGET, seed=args.seed, metrics="privacy",
                               limits=limits, n_jobs=2, verbose=False).scores
         scores = [catboost_score(moved, data, seed)["score"] for seed in range(args.catboost_seeds)]
-        print(json.dumps({"dataset": args.dataset, "noise": s, "dcr_share": round(float(privacy["privacy.dcr_share"]), 4),
+        share = round(float(privacy["privacy.dcr_share"]), 4)
+        print(json.dumps({"dataset": args.dataset, "noise": s, "dcr_share": share,
                           "score": round(float(np.mean(scores)), 4)}), flush=True)
 
 

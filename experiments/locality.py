@@ -5,10 +5,10 @@
 Numeric features are mapped to [0, 1] by a quantile transform fitted on the train split, categorical ones one-hot
 (each level at distance 1); each test row takes the target of its nearest train row, scored as the harness scores
 (macro F1, or R2 for regression). Where 1-NN comes close to the tuned CatBoost on the real rows, the target is a
-property of small neighbourhoods: interpolating between a class's
-own neighbouring rows (SMOTE) keeps it, and a generator whose rows keep their distance from the training rows has
-to learn those neighbourhoods instead. One line per table: the 1-NN score, and the median distance from a test row
-to its nearest train row over the median distance between two random train rows.
+property of small neighbourhoods: interpolating between a class's own neighbouring rows (SMOTE) keeps it, and a
+generator whose rows keep their distance from the training rows has to learn those neighbourhoods instead. One line
+per table: the 1-NN score, and the median distance from a test row to its nearest train row over the median
+distance between two random train rows.
 """
 
 from __future__ import annotations
