@@ -25,8 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.distributed.nn  # noqa: F401  (see below)
 
 from .errors import ParameterError, TabDiffusionError
+
+# torch.distributed.nn's collectives take the default process group as a default argument, evaluated on import. Torch
+# imports that module lazily (with its compiler, on a training run's first optimizer step or in
+# DistributedDataParallel); imported after the group is opened, those defaults keep the group alive past
+# destroy_process_group, gloo's threads with it, and one of them freeing a collective's tensors while the interpreter
+# shuts down aborts the process. Imported above, before any group exists, they hold None.
 
 
 class DistributedError(TabDiffusionError, RuntimeError):

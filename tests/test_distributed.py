@@ -50,12 +50,13 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 # Each of the two processes runs `tabdiffusion fit` (as `python -m tabdiffusion fit` would), which opens the process
 # group, then two seeded fits and a streamed fit of the same table as Parquet in the same process, which use the group
-# the first fit left open; rank 0 records whether they agree. The group is closed when the process exits.
+# the first fit left open; rank 0 records whether they agree. Then each rank closes the group as the fit would at exit.
 WORKER = f"""
-import json, sys
+import json, os, sys
 import torch, torch.distributed as dist
 import tabdiffusion as td
 from tabdiffusion.cli import main
+from tabdiffusion.distributed import _close_process_group
 
 sys.argv = ["tabdiffusion", "fit", "data/table.csv", "--out", "out/model.tdm", "--steps", "{STEPS}", "--seed", "0",
             "--min-proximity", "0", "--device", "cpu", "--quiet"]
@@ -73,7 +74,8 @@ ranks = [torch.zeros_like(weights[0]) for _ in range(dist.get_world_size())]
 dist.all_gather(ranks, weights[0])
 streamed_ranks = [torch.zeros_like(weights[2]) for _ in range(dist.get_world_size())]
 dist.all_gather(streamed_ranks, weights[2])
-if dist.get_rank() == 0:
+rank = dist.get_rank()
+if rank == 0:
     with open("result.json", "w") as f:
         json.dump({{"repeats": torch.equal(weights[0], weights[1]),
                    "ranks_agree": all(torch.equal(r, ranks[0]) for r in ranks),
@@ -81,9 +83,13 @@ if dist.get_rank() == 0:
                    "checks": len(fits[0].history_.checks), "distributed": fits[0].distributed_,
                    "streamed": streamed.streamed_["rows"], "streamed_sample": streamed.streamed_["sample_rows"],
                    "streamed_ranks_agree": all(torch.equal(r, streamed_ranks[0]) for r in streamed_ranks)}}, f)
-# gloo's worker thread can release the all_gather's tensors just after the call returns; a process that exited at
-# once would then abort in interpreter shutdown, so both ranks wait for each other first.
-dist.barrier()
+# Closing the group (what the fit registered to run at exit) must join gloo's threads: one left running can free a
+# collective's tensors while the interpreter shuts down, which aborts the process.
+threads = len(os.listdir("/proc/self/task"))
+_close_process_group()
+with open(f"closed.{{rank}}.json", "w") as f:
+    json.dump({{"threads_open": threads, "threads_closed": len(os.listdir("/proc/self/task")),
+               "closed": not dist.is_initialized()}}, f)
 """
 
 
@@ -133,6 +139,13 @@ def test_a_streamed_table_trains_distributed_with_the_same_weights_on_every_rank
     result = json.loads((launch / "result.json").read_text())
     assert result["streamed"] == 300 and result["streamed_sample"] == 100  # read in batches, not held in memory
     assert result["streamed_ranks_agree"], result
+
+
+def test_closing_the_group_joins_gloos_threads_on_every_rank(launch):
+    for rank in range(2):
+        closed = json.loads((launch / f"closed.{rank}.json").read_text())
+        assert closed["closed"], closed
+        assert closed["threads_closed"] <= closed["threads_open"] - 2, closed  # gloo's two work threads, at least
 
 
 def test_each_rank_trains_on_its_own_equal_slice_of_every_global_batch():
