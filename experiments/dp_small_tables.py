@@ -3,11 +3,11 @@
     python -m experiments.dp_small_tables --datasets insurance,abalone --epsilons 10,3 --seeds 0,1 \\
         --variants 800/1024/3e-3,200/1024/3e-3,800/128/3e-3
 
-Each variant is STEPS/BATCH/LR[/WIDTH] of a private fit (WIDTH: a denoiser of two layers that wide) (`dp_epsilon`, delta = 1 / n^1.1, a classification task's classes
-declared as in benchmarks/dp_utility.py), sampled at the train size and scored like that benchmark: the harness's
-tuned CatBoost (R2 or macro F1 on the real test split) and evaluate's column-shape and pair-trend errors. One JSON line
-per fit, with the noise multiplier and sampling rate Opacus' accountant chose (docs/experiments.md, "Differentially
-private training").
+Each variant is STEPS/BATCH/LR[/WIDTH] of a private fit (WIDTH: a denoiser of two layers that wide; `dp_epsilon`,
+delta = 1 / n^1.1, a classification task's classes declared as in benchmarks/dp_utility.py), sampled at the train
+size and scored like that benchmark: the harness's tuned CatBoost (R2 or macro F1 on the real test split) and
+evaluate's column-shape and pair-trend errors. One JSON line per fit, with the noise multiplier and sampling rate
+Opacus' accountant chose (docs/experiments.md, "Differentially private training").
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def fit_and_score(name: str, epsilon: float, steps: int, batch_size: int, lr: fl
     classes = {TARGET: list(range(data.n_classes))} if data.is_classification else None
     start = time.perf_counter()
     synth = td.Synthesizer(dp_epsilon=epsilon, seed=seed, steps=steps, batch_size=batch_size, lr=lr,
-                           d_layers=None if width is None else (width, width), verbose=False).fit(data.train, target=TARGET, categories=classes,
-                                              task="classification" if data.is_classification else "regression")
+                           d_layers=None if width is None else (width, width), verbose=False)
+    synth.fit(data.train, target=TARGET, categories=classes,
+              task="classification" if data.is_classification else "regression")
     seconds = time.perf_counter() - start
     spent = synth.privacy_
     scores = _scores(data, synth.sample(len(data.train), seed=seed + 1), seed)
