@@ -232,7 +232,13 @@ def main(argv: list[str] | None = None) -> None:
         model.update(guidance=args.guidance, label_dropout=0.1 if args.guidance else 0.0)
         settings["guidance"] = args.guidance
     out = Path(args.out)
-    earlier = json.loads(out.read_text())["datasets"] if out.exists() else {}
+    before = json.loads(out.read_text()) if out.exists() else {"datasets": {}, "settings": {}}
+    earlier = before["datasets"]
+    if "DiffusionOversampler" not in samplers and earlier:  # its cells are kept, so are the settings they had
+        for key in ("value_protection", "guidance"):
+            settings.pop(key, None)
+            if key in before["settings"]:
+                settings[key] = before["settings"][key]
     print(tabddpm_data.run_each(args.datasets, out, command, settings, args.rows, seeds[0],
                                 lambda data: run_dataset(data, ratios, seeds, args.budget, args.max_rows,
                                                          args.catboost_iterations, samplers, print,

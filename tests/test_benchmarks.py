@@ -457,6 +457,7 @@ def test_oversampling_benchmark_smoke_run(tmp_path):
 
     # rerunning one sampler into the same file replaces its scores and keeps the others'
     cell["samplers"]["none"]["CatBoost"]["pr_auc"] = -1.0
+    results["settings"]["value_protection"] = False  # as if DiffusionOversampler had run without it
     out.write_text(json.dumps(results))
     oversampling.main(["--datasets", "diabetes", "--ratios", "0.2", "--seeds", "0", "--samplers", "none", "--rows", "400",
                        "--catboost-iterations", "20", "--out", str(out)])
@@ -464,6 +465,7 @@ def test_oversampling_benchmark_smoke_run(tmp_path):
     again = rerun["datasets"]["diabetes"]["cells"]["0.2/0"]["samplers"]
     assert list(again) == list(cell["samplers"]) and again["none"]["CatBoost"]["pr_auc"] >= 0
     assert again["DiffusionOversampler"] == cell["samplers"]["DiffusionOversampler"] and len(rerun["commands"]) == 2
+    assert rerun["settings"]["value_protection"] is False  # the setting the kept DiffusionOversampler cells had
 
 
 @needs_data
