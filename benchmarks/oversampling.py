@@ -42,7 +42,8 @@ TABLES = "adult,buddy,cardio,churn2,default,diabetes,gesture,wilt"
 DCR_SAMPLERS = ("RandomOverSampler", "SMOTENC", "CTGAN", "DiffusionOversampler")
 
 
-def imbalanced_train(data: Dataset, ratio: float, seed: int, max_rows: int) -> tuple[pd.DataFrame, object, pd.DataFrame]:
+def imbalanced_train(data: Dataset, ratio: float, seed: int,
+                     max_rows: int) -> tuple[pd.DataFrame, object, pd.DataFrame]:
     """The train split capped at `max_rows` (stratified), its smallest class cut to `ratio` of its rows; the class,
     and the rows of it that were cut (the held-out rows a DCR share compares with)."""
     rng = np.random.default_rng(seed)
@@ -109,8 +110,8 @@ def resample(name: str, X: pd.DataFrame, y: pd.Series, categorical: list[str], s
             raise ValueError("ADASYN needs numeric features only")
         sampler = ADASYN(sampling_strategy="minority", n_neighbors=neighbours, random_state=seed)
     else:
-        sampler = td.DiffusionOversampler(sampling_strategy="minority", random_state=seed, time_budget=budget, threads=2,
-                                          **(model or {}))
+        sampler = td.DiffusionOversampler(sampling_strategy="minority", random_state=seed, time_budget=budget,
+                                          threads=2, **(model or {}))
         X_res, y_res = sampler.fit_resample(X, y)
         return X_res, y_res, {"steps": sampler.synthesizer_.history_.steps}
     return (*sampler.fit_resample(X, y), {})
@@ -176,7 +177,8 @@ def run_dataset(data: Dataset, ratios: list[float], seeds: list[int], budget: fl
             train, rare, held_out = imbalanced_train(data, ratio, seed, max_rows)
             X, y = train[data.features], train[TARGET]
             kept = int((y == rare).sum())
-            cell: dict = {"rare_class": rare.item() if hasattr(rare, "item") else rare, "rare_rows": kept, "train_rows": len(train), "samplers": {}}
+            cell: dict = {"rare_class": rare.item() if hasattr(rare, "item") else rare, "rare_rows": kept,
+                          "train_rows": len(train), "samplers": {}}
             earlier = (previous or {}).get("cells", {}).get(f"{ratio:g}/{seed}", {})
             if (earlier.get("rare_rows"), earlier.get("train_rows")) == (kept, len(train)):
                 cell["samplers"] = {name: got for name, got in earlier["samplers"].items() if name not in samplers}
@@ -260,7 +262,8 @@ def summary(results: dict) -> dict:
             for model in CLASSIFIERS:
                 row = {}
                 for sampler in SAMPLERS:
-                    got = [c["samplers"][sampler][model] for c in cells if "error" not in c["samplers"].get(sampler, {"error": 1})]
+                    got = [c["samplers"][sampler][model] for c in cells
+                           if "error" not in c["samplers"].get(sampler, {"error": 1})]
                     if got:
                         row[sampler] = {k: _stats([g[k] for g in got]) for k in ("f1", "pr_auc", "balanced_accuracy")}
                 out[(table, ratio, model)] = (row, cells[0]["rare_rows"], len(cells))
@@ -276,14 +279,16 @@ def render(results: dict) -> list[str]:
     machine, settings = results.get("machine", {}), results["settings"]
     lines = ["## Oversampling", "", "Commands: " + "; ".join(f"`{c}`" for c in results["commands"])
              + f" on {machine.get('processor')} ({machine.get('cores')} cores). Train splits capped at "
-             f"{settings['max_rows']:,} rows (stratified); the smallest class keeps the ratio's share of its rows (at least "
-             f"{settings['min_kept']}); seeds {settings['seeds']}; CTGAN (SDV, its defaults) and "
+             f"{settings['max_rows']:,} rows (stratified); the smallest class keeps the ratio's share of its rows "
+             f"(at least {settings['min_kept']}); seeds {settings['seeds']}; CTGAN (SDV, its defaults) and "
              f"DiffusionOversampler fit budget {settings['budget']:g} s each; DiffusionOversampler "
              f"value protection {'on' if settings.get('value_protection', True) else 'off'}, guidance "
              f"{settings.get('guidance', 1.0):g}; "
-             f"CatBoost {settings['catboost_iterations']} iterations. Scores on the real test split, mean ± std over seeds: "
-             "the shrunk class's average precision (PR-AUC), its F1 and the balanced accuracy. Best resampler's PR-AUC in bold.",
-             "", "| table | ratio (rows) | classifier | " + " | ".join(SAMPLERS) + " |", "|" + "---|" * (3 + len(SAMPLERS))]
+             f"CatBoost {settings['catboost_iterations']} iterations. Scores on the real test split, mean ± std over "
+             "seeds: the shrunk class's average precision (PR-AUC), its F1 and the balanced accuracy. Best resampler's "
+             "PR-AUC in bold.",
+             "", "| table | ratio (rows) | classifier | " + " | ".join(SAMPLERS) + " |",
+             "|" + "---|" * (3 + len(SAMPLERS))]
     cells = summary(results)
     best, close, one_percent, no_resampling = [], [], [], []
     resamplers = [s for s in SAMPLERS if s not in ("none", "class weights")]
@@ -308,10 +313,11 @@ def render(results: dict) -> list[str]:
               "|" + "---|" * (3 + len(SAMPLERS))]
     for (table, ratio, model), (row, _, _) in cells.items():
         lines.append(f"| {table} | {ratio} | {model} | " + " | ".join(
-            f"{row[s]['f1'][0]:.3f} / {row[s]['balanced_accuracy'][0]:.3f}" if s in row else "n/a" for s in SAMPLERS) + " |")
-    lines += ["", "DCR share of the generated rare rows within the class: the share closer to a kept rare row than to one of "
-              "as many rare rows cut from the train split (0.5: no closer to the rows the sampler saw; 1: copies), "
-              "mean over seeds:", "", "| table | ratio (rows) | " + " | ".join(DCR_SAMPLERS) + " |",
+            f"{row[s]['f1'][0]:.3f} / {row[s]['balanced_accuracy'][0]:.3f}" if s in row else "n/a"
+            for s in SAMPLERS) + " |")
+    lines += ["", "DCR share of the generated rare rows within the class: the share closer to a kept rare row than to "
+              "one of as many rare rows cut from the train split (0.5: no closer to the rows the sampler saw; "
+              "1: copies), mean over seeds:", "", "| table | ratio (rows) | " + " | ".join(DCR_SAMPLERS) + " |",
               "|" + "---|" * (2 + len(DCR_SAMPLERS))]
     for table, entry in results["datasets"].items():
         by_ratio: dict = {}
@@ -330,9 +336,9 @@ def render(results: dict) -> list[str]:
               f"{'met' if all(close) else 'missed'} ({sum(close)} of {len(close)}).",
               f"- At the 1% ratio, above SMOTENC on every table for logistic regression and random forest: "
               f"{'met' if one_percent and all(one_percent) else 'missed'} ({sum(one_percent)} of {len(one_percent)}).",
-              "", f"No resampling or class weights match or beat the best resampler's PR-AUC on {sum(no_resampling)} of "
-              f"{len(no_resampling)} cells: balancing the classes often does not help a ranking metric, above all for "
-              "CatBoost.", ""]
+              "", "No resampling or class weights match or beat the best resampler's PR-AUC on "
+              f"{sum(no_resampling)} of {len(no_resampling)} cells: balancing the classes often does not help a "
+              "ranking metric, above all for CatBoost.", ""]
     return lines
 
 

@@ -164,7 +164,8 @@ def test_cells_of_an_accepted_earlier_commit_stand_in_and_are_named(tmp_path, mo
 
     out, cache, docs = tmp_path / "results.json", tmp_path / "cache", tmp_path / "benchmarks.md"
     argv = ["--datasets", "diabetes", "--methods", "smote", "--rows", "300", "--catboost-seeds", "1",
-            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate", "--no-strong-detector", "--in-process",
+            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate",
+            "--no-strong-detector", "--in-process",
             "--out", str(out), "--cache", str(cache), "--docs", str(docs)]
     tabddpm.main(argv)
     before = json.loads(out.read_text())["datasets"]["diabetes"]["methods"]
@@ -190,7 +191,8 @@ def test_fit_seeds_add_fits_whose_scores_are_averaged_and_marked(tmp_path):
     out, cache, docs = tmp_path / "results.json", tmp_path / "cache", tmp_path / "benchmarks.md"
     argv = ["--datasets", "diabetes", "--methods", "tabdiffusion,smote", "--rows", "300", "--steps", "5",
             "--budget", "20", "--catboost-seeds", "1", "--real-catboost-seeds", "1", "--sample-seeds", "1",
-            "--sizes", "train", "--no-evaluate", "--no-strong-detector", "--torch-threads", "1", "--in-process", "--out", str(out),
+            "--sizes", "train", "--no-evaluate", "--no-strong-detector", "--torch-threads", "1", "--in-process",
+            "--out", str(out),
             "--cache", str(cache), "--docs", str(docs)]
     tabddpm.main(argv)
     one = json.loads(out.read_text())["datasets"]["diabetes"]["methods"]["tabdiffusion"]
@@ -212,12 +214,14 @@ def test_fit_seeds_add_fits_whose_scores_are_averaged_and_marked(tmp_path):
 
 @needs_data
 def test_keep_from_fills_uncached_entries_from_an_earlier_results_file(tmp_path):
-    """With the cache gone, --keep-from keeps an earlier file's entries, named with their commit; settings must match."""
+    """With the cache gone, --keep-from keeps an earlier file's entries, named with their commit; settings must
+    match."""
     from benchmarks import tabddpm
 
     out, docs = tmp_path / "results.json", tmp_path / "benchmarks.md"
     argv = ["--datasets", "diabetes", "--methods", "smote", "--rows", "300", "--catboost-seeds", "1",
-            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate", "--no-strong-detector", "--in-process",
+            "--real-catboost-seeds", "1", "--sample-seeds", "1", "--sizes", "train", "--no-evaluate",
+            "--no-strong-detector", "--in-process",
             "--out", str(out), "--docs", str(docs)]
     tabddpm.main(argv + ["--cache", str(tmp_path / "cache")])
     before = json.loads(out.read_text())
@@ -272,7 +276,8 @@ def test_code_fingerprint_at_a_commit_matches_the_same_files_in_the_working_tree
 def test_scaling_generates_sets_that_score_with_the_tuned_protocol(tmp_path, capsys):
     from experiments import scaling
 
-    scaling.generate("diabetes", ["tiny:steps=3,d_layers=(16,16)"], tmp_path, [0], paper_size=True, device="cpu", seed=0)
+    scaling.generate("diabetes", ["tiny:steps=3,d_layers=(16,16)"], tmp_path, [0], paper_size=True, device="cpu",
+                     seed=0)
     folder = tmp_path / "diabetes" / "tiny"
     fit = json.loads((folder / "fit.json").read_text())
     assert fit["steps"] == 3 and fit["device"] == "cpu"
@@ -389,7 +394,8 @@ def test_heldout_loss_probe_records_both_splits_at_each_probe(tmp_path, monkeypa
     for record in records:
         values = [record[k] for k in ("train_num", "train_cat", "val_num", "val_cat")]
         assert all(np.isfinite(values)) and record["train_num"] > 0 and record["val_num"] > 0
-        assert record["gap"] == pytest.approx(record["val_num"] + record["val_cat"] - record["train_num"] - record["train_cat"])
+        assert record["gap"] == pytest.approx(record["val_num"] + record["val_cat"]
+                                              - record["train_num"] - record["train_cat"])
 
 
 def test_without_the_shared_datasets_the_data_tests_skip_instead_of_failing(tmp_path):
@@ -459,8 +465,8 @@ def test_oversampling_benchmark_smoke_run(tmp_path):
     cell["samplers"]["none"]["CatBoost"]["pr_auc"] = -1.0
     results["settings"]["value_protection"] = False  # as if DiffusionOversampler had run without it
     out.write_text(json.dumps(results))
-    oversampling.main(["--datasets", "diabetes", "--ratios", "0.2", "--seeds", "0", "--samplers", "none", "--rows", "400",
-                       "--catboost-iterations", "20", "--out", str(out)])
+    oversampling.main(["--datasets", "diabetes", "--ratios", "0.2", "--seeds", "0", "--samplers", "none",
+                       "--rows", "400", "--catboost-iterations", "20", "--out", str(out)])
     rerun = json.loads(out.read_text())
     again = rerun["datasets"]["diabetes"]["cells"]["0.2/0"]["samplers"]
     assert list(again) == list(cell["samplers"]) and again["none"]["CatBoost"]["pr_auc"] >= 0
