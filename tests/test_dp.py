@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -122,6 +124,17 @@ def test_the_sketch_drops_levels_of_one_row_and_keeps_frequent_ones():
     counts = sketch["count"].dropna()
     assert (counts == counts.round()).all() and set(counts) <= set(range(-1, 9))  # one bin per integer
     assert abs(counts.mean() - df["count"].mean()) < 0.3
+
+
+def test_a_range_the_noise_hides_is_a_warning_naming_the_column():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"charges": rng.lognormal(9, 1, 300)})
+    schema = TableSchema((ColumnSpec("charges", "numeric", "float64"),))
+    with pytest.warns(UserWarning, match="'charges'"):  # noise sd in the hundreds of rows against 300 rows
+        sketch_table(df, schema, None, None, sketch_budget(schema, zcdp_rho(0.05, 1e-6), 1e-6), rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a generous budget finds the range without a guess
+        sketch_table(df, schema, None, None, sketch_budget(schema, zcdp_rho(50.0, 1e-6), 1e-6), rng)
 
 
 def test_the_cli_fits_with_dp_and_says_what_it_spent(table, tmp_path):

@@ -22,6 +22,7 @@ PrivateFit gathers what a private fit prepares from the table before it trains: 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -266,7 +267,10 @@ def _numeric_sketch(spec: ColumnSpec, series: pd.Series, sigma: float, rng: np.r
     span = MAGNITUDES[1] - MAGNITUDES[0] + 1
     magnitudes = np.bincount(_magnitude_bins(observed), minlength=2 * span + 1) + rng.normal(0.0, sigma, 2 * span + 1)
     passing = np.flatnonzero(magnitudes > RANGE_SIGMAS * sigma)
-    if not len(passing):
+    if not len(passing):  # the noisiest bin: as likely noise as data, so the values are drawn from a guess
+        warnings.warn(f"dp_epsilon leaves column {spec.name!r}'s range to chance: the noise (sd {sigma:.0f} rows) "
+                      f"hides where its {len(observed)} values lie, so its synthetic values come from a guessed range. "
+                      "Pass a larger dp_epsilon or fit more rows.", UserWarning, stacklevel=2)
         passing = np.array([int(np.argmax(magnitudes))])
     first, last = int(passing[0]), int(passing[-1])
     low, high = _magnitude_edges(first)[0], _magnitude_edges(last)[1]
