@@ -59,20 +59,23 @@ def _as_train(rows: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def ours(data: Dataset, epsilon: float, steps: int, seed: int) -> tuple[pd.DataFrame, dict]:
+def ours(data: Dataset, epsilon: float, steps: int | None, seed: int, **settings) -> tuple[pd.DataFrame, dict]:
+    """tabdiffusion's private fit of the train split (`settings`: further Synthesizer arguments), sampled at the train
+    size, and what it spent."""
     import tabdiffusion as td
 
     start = time.perf_counter()
     # A classification task's classes are public (info.json's n_classes, codes 0..n-1): declared, not read off rows.
     classes = {TARGET: list(range(data.n_classes))} if data.is_classification else None
-    synth = td.Synthesizer(dp_epsilon=epsilon, seed=seed, steps=steps, verbose=False).fit(
+    synth = td.Synthesizer(dp_epsilon=epsilon, seed=seed, steps=steps, verbose=False, **settings).fit(
         data.train, target=TARGET, task="classification" if data.is_classification else "regression",
         categories=classes)
     fitted = time.perf_counter() - start
     spent = synth.privacy_
     return synth.sample(len(data.train), seed=seed + 1), {"fit_seconds": fitted, "epsilon_spent": spent.epsilon,
                                                           "delta": spent.delta, "steps": spent.steps,
-                                                          "noise_multiplier": spent.noise_multiplier}
+                                                          "noise_multiplier": spent.noise_multiplier,
+                                                          "sample_rate": spent.sample_rate}
 
 
 def baseline(method: str, data: Dataset, epsilon: float, seed: int, python: str, timeout: float) -> tuple[pd.DataFrame, dict]:

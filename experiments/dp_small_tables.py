@@ -14,32 +14,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import warnings
 
-import tabdiffusion as td
 from benchmarks import tabddpm_data
-from benchmarks.dp_utility import _scores
-from benchmarks.tabddpm_data import TARGET
+from benchmarks.dp_utility import _scores, ours
+from benchmarks.tabddpm_data import Dataset
 
 
-def fit_and_score(name: str, epsilon: float, steps: int, batch_size: int, lr: float, width: int | None,
+def fit_and_score(data: Dataset, epsilon: float, steps: int, batch_size: int, lr: float, width: int | None,
                   seed: int) -> dict:
-    """One private fit of table `name` with these settings, and its scores."""
-    data = tabddpm_data.load(name)
-    classes = {TARGET: list(range(data.n_classes))} if data.is_classification else None
-    start = time.perf_counter()
-    synth = td.Synthesizer(dp_epsilon=epsilon, seed=seed, steps=steps, batch_size=batch_size, lr=lr,
-                           d_layers=None if width is None else (width, width), verbose=False)
-    synth.fit(data.train, target=TARGET, categories=classes,
-              task="classification" if data.is_classification else "regression")
-    seconds = time.perf_counter() - start
-    spent = synth.privacy_
-    scores = _scores(data, synth.sample(len(data.train), seed=seed + 1), seed)
-    return {"table": name, "rows": len(data.train), "epsilon": epsilon, "steps": steps, "batch_size": batch_size,
-            "lr": lr, "width": width, "seed": seed, "noise_multiplier": round(spent.noise_multiplier, 3),
-            "sample_rate": round(spent.sample_rate, 3), "fit_seconds": round(seconds, 1),
-            **{k: round(v, 4) for k, v in scores.items()}}
+    """One private fit of `data` with these settings (benchmarks.dp_utility.ours), and its scores."""
+    rows, spent = ours(data, epsilon, steps, seed, batch_size=batch_size, lr=lr,
+                       d_layers=None if width is None else (width, width))
+    return {"table": data.name, "rows": len(data.train), "epsilon": epsilon, "steps": steps,
+            "batch_size": batch_size, "lr": lr, "width": width, "seed": seed,
+            "noise_multiplier": round(spent["noise_multiplier"], 3), "sample_rate": round(spent["sample_rate"], 3),
+            "fit_seconds": round(spent["fit_seconds"], 1),
+            **{k: round(v, 4) for k, v in _scores(data, rows, seed).items()}}
 
 
 def main() -> None:
@@ -51,11 +42,12 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     for name in args.datasets.split(","):
+        data = tabddpm_data.load(name)
         for epsilon in (float(e) for e in args.epsilons.split(",")):
             for variant in args.variants.split(","):
                 steps, batch, lr, *width = variant.split("/")
                 for seed in (int(s) for s in args.seeds.split(",")):
-                    print(json.dumps(fit_and_score(name, epsilon, int(steps), int(batch), float(lr),
+                    print(json.dumps(fit_and_score(data, epsilon, int(steps), int(batch), float(lr),
                                                    int(width[0]) if width else None, seed)), flush=True)
 
 
